@@ -1,0 +1,28 @@
+// Status changes and their audit events are written together, in the caller's transaction, after the
+// state machine allowed them. This is the only code that changes prescription.status.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/entities';
+import { LockMode } from '@mikro-orm/core';
+import { assertTransition, type PrescriptionStatus } from '../domain/prescription-status';
+
+export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
+
+export function audit(em: EntityManager, prescriptionId: string | null, e: AuditInput & { fromStatus?: string | null; toStatus?: string | null }) {
+  em.create(AuditEventSchema, {
+    prescriptionId, action: e.action, actor: e.actor, fromStatus: e.fromStatus ?? null, toStatus: e.toStatus ?? null, data: e.data ?? {}, at: new Date(),
+  } as never);
+}
+
+/**
+ * Moves a prescription to `to` under a row lock. Returns false (and writes nothing) when it is already
+ * there, so an activity retried after a crash does not write a second event.
+ */
+export async function transition(em: EntityManager, id: string, to: PrescriptionStatus, e: AuditInput): Promise<Prescription> {
+  const rx = await em.findOneOrFail(PrescriptionSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (rx.status === to) return rx;
+  const from = rx.status;
+  assertTransition(from, to);
+  rx.status = to;
+  audit(em, id, { ...e, fromStatus: from, toStatus: to });
+  return rx;
+}

@@ -1,0 +1,344 @@
+// Activities: the workflow's thin adapters to PostgreSQL, Elasticsearch, partners and PDF files.
+// Each one is safe to retry: it checks what is already written before writing again.
+import type { MikroORM, EntityManager } from '@mikro-orm/postgresql';
+import type { Client } from '@elastic/elasticsearch';
+import { ApplicationFailure } from '@temporalio/common';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DeliveryPartnerSchema, DeliverySchema, DrugSchema, FollowUpSchema, FulfilmentOrderSchema, HospitalSchema,
+  PharmacistSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, ReviewSchema,
+  type FollowUp,
+} from '../db/entities';
+import { audit, transition } from './audit';
+import type { PrescriptionSubmission } from '../domain/prescription';
+import type { Drug } from '../domain/types';
+import { automatedReview } from '../domain/review-checks';
+import { precheck, type PrecheckResult } from '../domain/insurance';
+import { findPlan } from '../domain/insurance-plans';
+import { ageInYears } from '../domain/rules';
+import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
+import type { PharmacyCandidate } from '../domain/matching';
+import { matchPharmacies } from '../catalog/queries';
+import { indexStock, stockDocuments } from '../catalog/ingest';
+import { renderLabel, renderSlip } from './pdf';
+
+export interface ActivityDeps {
+  orm: MikroORM;
+  es: Client;
+  indexPrefix: string;
+  filesDir: string;
+  cjkFont: string;
+}
+
+export interface ReviewDecision { pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string }
+export interface DeliveryUpdate { deliveryId: string; partnerCode: string; status: DeliveryStatus; note?: string; proof?: Record<string, unknown> }
+
+const SYSTEM = 'system:rxflow';
+
+export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
+  const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
+  const em = () => orm.em.fork();
+
+  async function loadRx(id: string) {
+    const e = em();
+    const rx = await e.findOneOrFail(PrescriptionSchema, { id });
+    const lines = await e.find(PrescriptionLineSchema, { prescriptionId: id }, { orderBy: { lineNo: 'asc' } });
+    const drugs = new Map((await e.find(DrugSchema, { code: { $in: lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
+    return { rx, content: rx.content as unknown as PrescriptionSubmission, lines, drugs };
+  }
+
+  async function syncStock(pharmacyIds: string[]) {
+    await indexStock(es, indexPrefix, await stockDocuments(orm.em.fork() as EntityManager, pharmacyIds));
+  }
+
+  async function writeFile(name: string, data: Buffer): Promise<string> {
+    await fs.mkdir(filesDir, { recursive: true });
+    const file = path.join(filesDir, name);
+    await fs.writeFile(file, data);
+    return file;
+  }
+
+  return {
+    /** Runs the automated pre-review and puts the prescription in the pharmacists' queue. */
+    async beginReview(prescriptionId: string): Promise<{ flags: number; serious: number }> {
+      const { rx, content, drugs } = await loadRx(prescriptionId);
+      const flags = automatedReview(content, drugs, rx.createdAt);
+      await tx(async (t) => {
+        const locked = await transition(t, prescriptionId, 'in_review', { action: 'review_queued', actor: SYSTEM, data: { flags } });
+        locked.flags = flags;
+      });
+      return { flags: flags.length, serious: flags.filter((f) => f.severity === 'serious').length };
+    },
+
+    async escalateReview(prescriptionId: string, escalation: number): Promise<void> {
+      await tx(async (t) => audit(t, prescriptionId, { action: 'review_sla_breached', actor: SYSTEM, data: { escalation } }));
+    },
+
+    async recordReview(prescriptionId: string, d: ReviewDecision): Promise<void> {
+      await tx(async (t) => {
+        const pharmacist = await t.findOneOrFail(PharmacistSchema, { code: d.pharmacistCode });
+        const existing = await t.findOne(ReviewSchema, { prescriptionId });
+        if (!existing) {
+          t.create(ReviewSchema, {
+            prescriptionId, pharmacistId: pharmacist.id, decision: d.decision === 'approve' ? 'approved' : 'rejected',
+            reasons: d.reasons, comment: d.comment ?? null, decidedAt: new Date(),
+          } as never);
+        }
+        await transition(t, prescriptionId, d.decision === 'approve' ? 'approved' : 'rejected', {
+          action: d.decision === 'approve' ? 'review_approved' : 'review_rejected',
+          actor: `pharmacist:${d.pharmacistCode}`,
+          data: { reasons: d.reasons, comment: d.comment ?? null },
+        });
+      });
+    },
+
+    /** Tells the hospital what happened. Recorded in the audit trail; webhook delivery is a later stage. */
+    async notifyHospital(prescriptionId: string, event: string, detail: Record<string, unknown> = {}): Promise<void> {
+      await tx(async (t) => audit(t, prescriptionId, { action: 'hospital_notified', actor: SYSTEM, data: { event, ...detail } }));
+    },
+
+    async renderPrescriptionSlip(prescriptionId: string): Promise<string> {
+      const { rx, content, lines, drugs } = await loadRx(prescriptionId);
+      const e = em();
+      const hospital = await e.findOneOrFail(HospitalSchema, { id: rx.hospitalId });
+      const review = await e.findOne(ReviewSchema, { prescriptionId });
+      const pharmacist = review ? await e.findOne(PharmacistSchema, { id: review.pharmacistId }) : null;
+      const pdf = await renderSlip(cjkFont, {
+        hospitalName: hospital.name,
+        rxNo: rx.rxNo,
+        issuedAt: rx.issuedAt.toISOString(),
+        department: content.visit.department,
+        patient: { name: content.patient.name, gender: content.patient.gender, age: ageInYears(content.patient.birthDate, rx.issuedAt), ref: content.patient.ref },
+        diagnoses: content.diagnoses,
+        lines: lines.map((l) => {
+          const d = drugs.get(l.drugCode)!;
+          return { name: d.genericNameZh, spec: d.spec, quantity: l.quantity, unit: d.unit, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天` };
+        }),
+        doctor: { name: content.doctor.name, code: content.doctor.code },
+        pharmacist: pharmacist && review ? { name: pharmacist.name, decidedAt: review.decidedAt.toISOString() } : null,
+        pricing: rx.pricing,
+        signatureKeyId: content.signature.keyId,
+        contentHash: rx.contentHash,
+      });
+      const file = await writeFile(`${prescriptionId}-slip.pdf`, pdf);
+      await tx(async (t) => audit(t, prescriptionId, { action: 'slip_rendered', actor: SYSTEM, data: { file: path.basename(file), bytes: pdf.length } }));
+      return file;
+    },
+
+    /** Insurance pre-check before anything is dispensed: insurer and patient shares per line, in fen. */
+    async priceInsurance(prescriptionId: string): Promise<PrecheckResult> {
+      const { content, lines, drugs } = await loadRx(prescriptionId);
+      const ins = content.insurance;
+      const result = precheck({
+        plan: ins ? findPlan(ins.planId) : null,
+        visitType: ins?.visitType ?? 'outpatient',
+        deductibleUsedFen: ins?.deductibleUsedFen ?? 0,
+        paidThisYearFen: ins?.paidThisYearFen ?? 0,
+        lines: lines.map((l) => {
+          const d = drugs.get(l.drugCode)!;
+          return { lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: d.insuranceClass, unitPriceFen: d.priceFen, quantity: l.quantity };
+        }),
+      });
+      await tx(async (t) => {
+        const rx = await transition(t, prescriptionId, 'priced', { action: 'insurance_prechecked', actor: SYSTEM, data: { ...result } });
+        rx.pricing = result;
+      });
+      return result;
+    },
+
+    /** Candidates from Elasticsearch: pharmacies within the radius that stock every line. */
+    async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<PharmacyCandidate[]> {
+      const { content, lines, drugs } = await loadRx(prescriptionId);
+      await tx(async (t) => { await transition(t, prescriptionId, 'matching', { action: 'matching_started', actor: SYSTEM, data: { radiusKm } }); });
+      return matchPharmacies(es, indexPrefix, {
+        lines: lines.map((l) => ({ drugCode: l.drugCode, quantity: l.quantity })),
+        near: { lat: content.patient.address.lat, lng: content.patient.address.lng },
+        radiusKm,
+        needsColdChain: lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold'),
+        exclude,
+      });
+    },
+
+    /**
+     * Reserves every line at one pharmacy, all or nothing. Each line is a single conditional UPDATE, so
+     * available (on hand − reserved) can never go below zero however many workflows race for it.
+     */
+    async reserveStock(prescriptionId: string, pharmacyCode: string, holdMs: number): Promise<boolean> {
+      const { lines } = await loadRx(prescriptionId);
+      const ok = await tx(async (t) => {
+        const pharmacy = await t.findOneOrFail(PharmacySchema, { code: pharmacyCode });
+        const conn = t.getConnection();
+        const held = await conn.execute(`select 1 from reservation where prescription_id = ? and pharmacy_id = ? and status = 'held'`, [prescriptionId, pharmacy.id]);
+        if (held.length > 0) return true;
+        for (const l of lines) {
+          const res = await conn.execute(
+            `update stock set reserved = reserved + ?, updated_at = now() where pharmacy_id = ? and drug_code = ? and on_hand - reserved >= ?`,
+            [l.quantity, pharmacy.id, l.drugCode, l.quantity], 'run');
+          if ((res as unknown as { affectedRows: number }).affectedRows !== 1) {
+            throw new StockShortage(l.drugCode);
+          }
+          await conn.execute(
+            `insert into reservation (id, prescription_id, pharmacy_id, drug_code, quantity, status, expires_at, created_at)
+             values (gen_random_uuid(), ?, ?, ?, ?, 'held', now() + (? || ' milliseconds')::interval, now())`,
+            [prescriptionId, pharmacy.id, l.drugCode, l.quantity, String(holdMs)]);
+        }
+        audit(t, prescriptionId, { action: 'stock_reserved', actor: SYSTEM, data: { pharmacy: pharmacyCode, lines: lines.map((l) => ({ drugCode: l.drugCode, quantity: l.quantity })) } });
+        return true;
+      }).catch((e) => {
+        if (e instanceof StockShortage) return false;
+        throw e;
+      });
+      if (ok) await syncStock([(await em().findOneOrFail(PharmacySchema, { code: pharmacyCode })).id]);
+      return ok;
+    },
+
+    async releaseReservations(prescriptionId: string, reason: string): Promise<number> {
+      const pharmacyIds = await tx(async (t) => {
+        const conn = t.getConnection();
+        const rows: { pharmacy_id: string }[] = await conn.execute(
+          `with released as (
+             update reservation set status = 'released' where prescription_id = ? and status = 'held'
+             returning pharmacy_id, drug_code, quantity)
+           update stock s set reserved = s.reserved - r.quantity, updated_at = now()
+             from released r where s.pharmacy_id = r.pharmacy_id and s.drug_code = r.drug_code
+           returning s.pharmacy_id`, [prescriptionId]);
+        if (rows.length) audit(t, prescriptionId, { action: 'stock_released', actor: SYSTEM, data: { reason, lines: rows.length } });
+        return [...new Set(rows.map((r) => r.pharmacy_id))];
+      });
+      if (pharmacyIds.length) await syncStock(pharmacyIds);
+      return pharmacyIds.length;
+    },
+
+    async offerToPharmacy(prescriptionId: string, attempt: number, c: PharmacyCandidate): Promise<string> {
+      return tx(async (t) => {
+        const existing = await t.findOne(FulfilmentOrderSchema, { prescriptionId, attempt });
+        if (existing) return existing.id;
+        const pharmacy = await t.findOneOrFail(PharmacySchema, { code: c.pharmacyCode });
+        const order = t.create(FulfilmentOrderSchema, {
+          id: randomUUID(), prescriptionId, pharmacyId: pharmacy.id, attempt, status: 'offered', totalPriceFen: c.totalPriceFen,
+          distanceKm: c.distanceKm, declineReason: null, offeredAt: new Date(), respondedAt: null,
+        } as never);
+        audit(t, prescriptionId, { action: 'pharmacy_offered', actor: SYSTEM, data: { pharmacy: c.pharmacyCode, attempt, distanceKm: c.distanceKm, totalPriceFen: c.totalPriceFen } });
+        return order.id;
+      });
+    },
+
+    async closeOffer(orderId: string, status: 'declined' | 'expired' | 'cancelled' | 'accepted', actor: string, reason?: string): Promise<void> {
+      await tx(async (t) => {
+        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
+        if (order.status !== 'offered') return;
+        order.status = status;
+        order.respondedAt = new Date();
+        order.declineReason = reason ?? null;
+        audit(t, order.prescriptionId, { action: `pharmacy_${status}`, actor, data: { orderId, reason: reason ?? null } });
+      });
+    },
+
+    /**
+     * Dispenses: reserved stock leaves the shelf and the prescription is marked used, in one transaction.
+     * A prescription already used refuses a second fill (one prescription, one fill).
+     */
+    async dispense(prescriptionId: string, orderId: string, actor: string): Promise<void> {
+      const pharmacyId = await tx(async (t) => {
+        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
+        if (order.status === 'dispensed') return order.pharmacyId;
+        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId });
+        if (rx.usedAt) throw ApplicationFailure.nonRetryable(`prescription ${rx.rxNo} was already filled at ${rx.usedAt.toISOString()}`, 'AlreadyFilled');
+        await t.getConnection().execute(
+          `with committed as (
+             update reservation set status = 'committed' where prescription_id = ? and pharmacy_id = ? and status = 'held'
+             returning pharmacy_id, drug_code, quantity)
+           update stock s set on_hand = s.on_hand - c.quantity, reserved = s.reserved - c.quantity, updated_at = now()
+             from committed c where s.pharmacy_id = c.pharmacy_id and s.drug_code = c.drug_code`, [prescriptionId, order.pharmacyId]);
+        order.status = 'dispensed';
+        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId } });
+        locked.usedAt = new Date();
+        return order.pharmacyId;
+      });
+      await syncStock([pharmacyId]);
+    },
+
+    /** Picks a delivery partner able to carry the order (cold chain where any line needs it). */
+    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string }> {
+      const { rx, content, lines, drugs } = await loadRx(prescriptionId);
+      const coldChain = lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold');
+      const { delivery, partner, pharmacy } = await tx(async (t) => {
+        const partners = await t.find(DeliveryPartnerSchema, coldChain ? { coldChain: true } : {}, { orderBy: { code: 'asc' } });
+        if (!partners.length) throw ApplicationFailure.nonRetryable(`no delivery partner can carry this order (cold chain: ${coldChain})`, 'NoPartner');
+        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
+        const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+        let delivery = await t.findOne(DeliverySchema, { prescriptionId, attempt });
+        // Round-robin by attempt, so a retry after a failed delivery goes to a different partner.
+        const partner = delivery ? partners.find((p) => p.id === delivery!.partnerId)! : partners[(attempt - 1) % partners.length];
+        if (!delivery) {
+          delivery = t.create(DeliverySchema, {
+            id: randomUUID(), prescriptionId, orderId, partnerId: partner.id, attempt, status: 'assigned', coldChain,
+            events: [{ status: 'assigned', at: new Date().toISOString() }],
+          } as never);
+          if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
+          else audit(t, prescriptionId, { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
+        }
+        return { delivery, partner, pharmacy };
+      });
+      const phone = content.patient.phone;
+      const label = await renderLabel(cjkFont, {
+        deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain, packages: lines.reduce((s, l) => s + l.quantity, 0),
+        pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
+        recipient: { name: content.patient.name, maskedPhone: `${phone.slice(0, 3)}****${phone.slice(-4)}`, address: content.patient.address.text },
+      });
+      const labelFile = await writeFile(`${delivery.id}-label.pdf`, label);
+      return { deliveryId: delivery.id, partnerCode: partner.code, labelFile };
+    },
+
+    async recordDeliveryStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
+      await tx(async (t) => {
+        const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
+        if (d.status === u.status) return;
+        if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+        d.status = u.status;
+        d.events = [...d.events, { status: u.status, at: new Date().toISOString(), note: u.note, proof: u.proof }];
+        const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
+        if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
+        else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+      });
+    },
+
+    /** Post-delivery check-ins (随访): adherence, adverse reactions, and a refill reminder for chronic drugs. */
+    async scheduleFollowUps(prescriptionId: string, delaysMs: Record<FollowUp['kind'], number>): Promise<{ kind: FollowUp['kind']; dueInMs: number }[]> {
+      const { content } = await loadRx(prescriptionId);
+      const kinds: FollowUp['kind'][] = ['adherence', 'adverse_reaction', ...(content.chronic ? (['refill_reminder'] as const) : [])];
+      await tx(async (t) => {
+        const now = Date.now();
+        for (const kind of kinds) {
+          if (await t.findOne(FollowUpSchema, { prescriptionId, kind })) continue;
+          t.create(FollowUpSchema, { prescriptionId, kind, dueAt: new Date(now + delaysMs[kind]), status: 'scheduled', sentAt: null } as never);
+        }
+        await transition(t, prescriptionId, 'follow_up', { action: 'follow_up_scheduled', actor: SYSTEM, data: { kinds } });
+      });
+      return kinds.map((kind) => ({ kind, dueInMs: delaysMs[kind] }));
+    },
+
+    async sendFollowUp(prescriptionId: string, kind: FollowUp['kind']): Promise<void> {
+      await tx(async (t) => {
+        const f = await t.findOneOrFail(FollowUpSchema, { prescriptionId, kind });
+        if (f.status === 'sent') return;
+        f.status = 'sent';
+        f.sentAt = new Date();
+        audit(t, prescriptionId, { action: 'follow_up_sent', actor: SYSTEM, data: { kind } });
+      });
+    },
+
+    /** Terminal moves that need nothing but the state change and its audit event. */
+    async finish(prescriptionId: string, to: 'completed' | 'cancelled' | 'unfulfillable' | 'returned' | 'expired', actor: string, data: Record<string, unknown> = {}): Promise<void> {
+      await tx(async (t) => { await transition(t, prescriptionId, to, { action: to, actor, data }); });
+    },
+  };
+}
+
+class StockShortage extends Error {
+  constructor(readonly drugCode: string) { super(`not enough ${drugCode}`); }
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,79 @@
+// PDF rendering with pdfkit: the prescription slip (处方笺) and the delivery label.
+// Chinese text needs a CJK font; the stack installs WenQuanYi Micro Hei (RX_CJK_FONT overrides).
+import PDFDocument from 'pdfkit';
+import fs from 'node:fs';
+
+export interface SlipData {
+  hospitalName: string;
+  rxNo: string;
+  issuedAt: string;
+  department: string;
+  patient: { name: string; gender: string; age: number; ref: string };
+  diagnoses: { code: string; name: string }[];
+  lines: { name: string; spec: string; quantity: number; unit: string; usage: string }[];
+  doctor: { name: string; code: string };
+  pharmacist?: { name: string; decidedAt: string } | null;
+  pricing?: { totalFen: number; insurerPaysFen: number; patientPaysFen: number } | null;
+  signatureKeyId: string;
+  contentHash: string;
+}
+
+export interface LabelData {
+  deliveryId: string;
+  rxNo: string;
+  pharmacy: { name: string; address: string; phone: string };
+  recipient: { name: string; maskedPhone: string; address: string };
+  partner: string;
+  coldChain: boolean;
+  packages: number;
+}
+
+const yuan = (fen: number) => `¥${(fen / 100).toFixed(2)}`;
+
+function render(fontPath: string, draw: (doc: PDFKit.PDFDocument) => void, size: [number, number] | 'A5' = 'A5'): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const doc = new PDFDocument({ size, margin: 36, info: { Title: 'rxflow', Producer: 'rxflow' } });
+    const chunks: Buffer[] = [];
+    doc.on('data', (c: Buffer) => chunks.push(c));
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+    if (fs.existsSync(fontPath)) {
+      // A collection needs the PostScript name of the face inside it.
+      if (fontPath.endsWith('.ttc')) doc.font(fontPath, process.env.RX_CJK_FONT_FACE ?? 'WenQuanYiMicroHei');
+      else doc.font(fontPath);
+    }
+    draw(doc);
+    doc.end();
+  });
+}
+
+export function renderSlip(fontPath: string, s: SlipData): Promise<Buffer> {
+  return render(fontPath, (doc) => {
+    doc.fontSize(16).text(s.hospitalName, { align: 'center' });
+    doc.fontSize(14).text('处 方 笺', { align: 'center' }).moveDown(0.3);
+    doc.fontSize(9).text(`处方编号 ${s.rxNo}    开具时间 ${s.issuedAt}    科别 ${s.department}`);
+    doc.text(`姓名 ${s.patient.name}    性别 ${s.patient.gender === 'M' ? '男' : '女'}    年龄 ${s.patient.age}岁    病历号 ${s.patient.ref}`);
+    doc.text(`临床诊断 ${s.diagnoses.map((d) => `${d.name}（${d.code}）`).join('；')}`);
+    doc.moveDown(0.3).fontSize(18).text('Rp.').fontSize(10);
+    s.lines.forEach((l, i) => {
+      doc.text(`${i + 1}. ${l.name}  ${l.spec}  ×${l.quantity}${l.unit}`);
+      doc.fontSize(9).text(`    用法：${l.usage}`).fontSize(10);
+    });
+    doc.moveDown(0.5).fontSize(9);
+    if (s.pricing) doc.text(`药费合计 ${yuan(s.pricing.totalFen)}    医保支付 ${yuan(s.pricing.insurerPaysFen)}    个人支付 ${yuan(s.pricing.patientPaysFen)}`);
+    doc.text(`医师 ${s.doctor.name}（${s.doctor.code}）电子签名 ${s.signatureKeyId}`);
+    doc.text(s.pharmacist ? `审核药师 ${s.pharmacist.name}  ${s.pharmacist.decidedAt}` : '审核药师 （待审核）');
+    doc.moveDown(0.3).fontSize(7).text(`内容摘要 SHA-256 ${s.contentHash}`);
+    doc.text('本处方为互联网医院复诊电子处方，当日有效；经药师审核后调配。');
+  });
+}
+
+export function renderLabel(fontPath: string, l: LabelData): Promise<Buffer> {
+  return render(fontPath, (doc) => {
+    doc.fontSize(14).text(`${l.partner}  配送面单`);
+    doc.fontSize(9).text(`运单 ${l.deliveryId}`).text(`处方 ${l.rxNo}    件数 ${l.packages}`).moveDown(0.3);
+    doc.fontSize(11).text(`收件人 ${l.recipient.name}  ${l.recipient.maskedPhone}`).fontSize(10).text(l.recipient.address).moveDown(0.3);
+    doc.fontSize(9).text(`发件药房 ${l.pharmacy.name}  ${l.pharmacy.phone}`).text(l.pharmacy.address);
+    if (l.coldChain) doc.moveDown(0.3).fontSize(14).text('冷链 2–8℃ 请勿冷冻', { underline: true });
+  }, [288, 288]);
+}

@@ -1,0 +1,49 @@
+// The Koa application: one error shape, authentication on everything under /v1, one router per party.
+import Koa from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client as EsClient } from '@elastic/elasticsearch';
+import type { Client as TemporalClient } from '@temporalio/client';
+import type { Config } from '../engine/config';
+import { bodyError, errorHandler } from './errors';
+import { authenticate } from './auth';
+import { prescriptionRoutes } from './routes/prescriptions';
+import { reviewRoutes } from './routes/review';
+import { fulfilmentRoutes } from './routes/fulfilment';
+import { catalogRoutes } from './routes/catalog';
+
+export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
+
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa();
+  app.use(errorHandler);
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
+
+  const open = new Router();
+  open.get('/health', async (ctx) => {
+    const check = async (fn: () => Promise<unknown>) => {
+      const t0 = Date.now();
+      try { await fn(); return { ok: true, ms: Date.now() - t0 }; } catch (e) { return { ok: false, ms: Date.now() - t0, error: (e as Error).message }; }
+    };
+    const [postgres, elasticsearch, temporal] = await Promise.all([
+      check(() => deps.orm.em.fork().getConnection().execute('select 1')),
+      check(() => deps.es.cluster.health({ timeout: '2s' })),
+      check(() => deps.temporal.workflowService.getSystemInfo({})),
+    ]);
+    const ok = postgres.ok && elasticsearch.ok && temporal.ok;
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'degraded', dependencies: { postgres, elasticsearch, temporal } };
+  });
+  app.use(open.routes());
+
+  const v1 = new Router();
+  v1.use('/v1', authenticate(deps.orm));
+  for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
+  app.use(v1.routes());
+
+  app.on('error', (err, ctx) => {
+    if (process.env.NODE_ENV !== 'test' || process.env.RX_LOG_ERRORS) console.error(`[api] ${ctx?.method} ${ctx?.path}:`, err);
+  });
+  return app;
+}

@@ -1,0 +1,90 @@
+// Intake: a hospital pushes a signed prescription. Schema, signature and prescribing rules are checked
+// before anything is stored; the prescription row and its first audit event are written in one
+// transaction; the workflow id is derived from the row, so a repeated push finds the same prescription.
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { DoctorSchema, DrugSchema, HospitalSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../db/entities';
+import { PrescriptionSubmissionSchema } from '../domain/prescription';
+import { contentHash } from '../domain/canonical';
+import { verifyPrescriptionSignature } from '../domain/signature';
+import { checkIntake, expiresAt } from '../domain/rules';
+import type { Drug } from '../domain/types';
+import type { WorkflowTimings } from '../engine/config';
+import { audit } from '../activities/audit';
+import { workflowIdFor } from '../workflows/prescription';
+import { ApiError, fromZod, jsonPath } from './errors';
+import { startPrescriptionWorkflow } from './workflows';
+
+export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings }
+export interface IntakeResult { prescription: Prescription; duplicate: boolean }
+
+export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'VALIDATION_FAILED', 'the body must be a JSON object');
+  const parsed = PrescriptionSubmissionSchema.safeParse(raw);
+  if (!parsed.success) throw fromZod(parsed.error);
+  const rx = parsed.data;
+  const body = raw as Record<string, unknown>;
+  const now = new Date();
+  const em = deps.orm.em.fork();
+
+  const hospital = await em.findOneOrFail(HospitalSchema, { id: hospitalId });
+  const sig = verifyPrescriptionSignature(body, hospital.signingKeys, now);
+  if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
+
+  const hash = contentHash(body);
+  const existing = await em.findOne(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo });
+  if (existing) return duplicateOf(deps, hospital.code, existing, hash);
+
+  const doctor = await em.findOne(DoctorSchema, { hospitalId, code: rx.doctor.code });
+  const drugs = new Map((await em.find(DrugSchema, { code: { $in: rx.lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
+  const violations = checkIntake(rx, { now, doctor, drugs });
+  if (violations.length) {
+    throw new ApiError(422, 'RX_RULES_VIOLATED', `the prescription breaks ${violations.length} prescribing rule(s): ${violations.map((v) => v.code).join(', ')}`,
+      violations.map((v) => ({ path: jsonPath(v.path), code: v.code, message: v.message })));
+  }
+
+  let created: Prescription;
+  try {
+    created = await em.transactional(async (t) => {
+      const p = t.create(PrescriptionSchema, {
+        id: randomUUID(), hospitalId, rxNo: rx.rxNo, contentHash: hash, status: 'received', content: body, doctorId: doctor!.id,
+        patientRef: rx.patient.ref, issuedAt: new Date(rx.issuedAt), expiresAt: expiresAt(rx), flags: [], pricing: null,
+        workflowId: '', usedAt: null,
+      } as never);
+      p.workflowId = workflowIdFor(p.id);
+      rx.lines.forEach((l, i) => t.create(PrescriptionLineSchema, {
+        prescriptionId: p.id, lineNo: i + 1, drugCode: l.drugCode, drugName: drugs.get(l.drugCode)!.genericNameZh,
+        quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days,
+      } as never));
+      audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId } });
+      return p;
+    });
+  } catch (e) {
+    // Two pushes of the same prescription raced; the loser answers like any duplicate.
+    if (e instanceof UniqueConstraintViolationException) {
+      const winner = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo });
+      return duplicateOf(deps, hospital.code, winner, hash);
+    }
+    throw e;
+  }
+  await start(deps, hospital.code, created);
+  return { prescription: created, duplicate: false };
+}
+
+async function duplicateOf(deps: IntakeDeps, hospitalCode: string, existing: Prescription, hash: string): Promise<IntakeResult> {
+  if (existing.contentHash !== hash) {
+    throw new ApiError(409, 'RX_CONFLICT', `prescription ${existing.rxNo} already exists with different content`, [{ path: '$.rxNo', message: 'same number, different content' }]);
+  }
+  // The first push may have stored the row and then lost the workflow start (crash, Temporal down):
+  // starting again is safe because the workflow id is fixed.
+  if (existing.status === 'received') await start(deps, hospitalCode, existing);
+  return { prescription: existing, duplicate: true };
+}
+
+async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): Promise<void> {
+  await startPrescriptionWorkflow(deps.temporal, deps.taskQueue, p.workflowId, {
+    prescriptionId: p.id, rxNo: p.rxNo, hospitalCode, expiresAt: p.expiresAt.toISOString(), timings: deps.timings,
+  });
+}

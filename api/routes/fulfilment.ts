@@ -1,0 +1,112 @@
+// Pharmacies see the orders offered to them and accept or decline; delivery partners see their
+// deliveries and post status updates. Each party only ever sees its own.
+import Router from '@koa/router';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { DeliveryPartnerSchema, DeliverySchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema } from '../../db/entities';
+import { deliveryUpdate, pharmacyResponseUpdate } from '../../workflows/prescription';
+import { DELIVERY_STATUSES } from '../../domain/prescription-status';
+import { requireRole, type Principal } from '../auth';
+import { ApiError, notFound } from '../errors';
+import { sendUpdate } from '../workflows';
+import type { ApiDeps } from '../app';
+
+const DeclineBody = z.object({ reason: z.string().min(1).max(200) });
+const StatusBody = z.object({
+  status: z.enum(DELIVERY_STATUSES).exclude(['assigned']),
+  note: z.string().max(200).optional(),
+  proof: z.object({ kind: z.enum(['signature', 'photo', 'code']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }).optional(),
+});
+const uuidOr404 = (id: string, what: string) => { if (!z.uuid().safeParse(id).success) throw notFound(what); };
+
+export function fulfilmentRoutes(deps: ApiDeps): Router {
+  const r = new Router();
+
+  async function ownOrder(principal: Principal, orderId: string) {
+    uuidOr404(orderId, 'order');
+    const order = await deps.orm.em.fork().findOne(FulfilmentOrderSchema, { id: orderId, pharmacyId: principal.partyId });
+    if (!order) throw notFound('order');
+    return order;
+  }
+
+  r.get('/v1/pharmacy/orders', requireRole('pharmacy'), async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const status = typeof ctx.query.status === 'string' ? ctx.query.status : 'offered';
+    const em = deps.orm.em.fork();
+    const orders = await em.find(FulfilmentOrderSchema, { pharmacyId: principal.partyId, status: status as never }, { orderBy: { offeredAt: 'asc' }, limit: 100 });
+    const items = [];
+    for (const o of orders) {
+      const rx = await em.findOneOrFail(PrescriptionSchema, { id: o.prescriptionId });
+      const lines = await em.find(PrescriptionLineSchema, { prescriptionId: o.prescriptionId }, { orderBy: { lineNo: 'asc' } });
+      items.push({
+        orderId: o.id, prescriptionId: o.prescriptionId, rxNo: rx.rxNo, status: o.status, attempt: o.attempt, offeredAt: o.offeredAt,
+        totalPriceFen: o.totalPriceFen, distanceKm: o.distanceKm,
+        lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, drugName: l.drugName, quantity: l.quantity, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天` })),
+      });
+    }
+    ctx.body = { items };
+  });
+
+  async function respond(ctx: any, accept: boolean, reason?: string) {
+    const principal = ctx.state.principal as Principal;
+    const order = await ownOrder(principal, ctx.params.orderId);
+    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
+    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    const state = await sendUpdate(deps.temporal, rx.workflowId, pharmacyResponseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, accept, reason });
+    ctx.status = 202;
+    ctx.body = { orderId: order.id, accepted: accept, prescriptionStatus: state.status };
+  }
+  r.post('/v1/pharmacy/orders/:orderId/accept', requireRole('pharmacy'), (ctx) => respond(ctx, true));
+  r.post('/v1/pharmacy/orders/:orderId/decline', requireRole('pharmacy'), (ctx) => respond(ctx, false, DeclineBody.parse(ctx.request.body ?? {}).reason));
+
+  r.get('/v1/courier/deliveries', requireRole('courier'), async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const em = deps.orm.em.fork();
+    const active = await em.find(DeliverySchema, { partnerId: principal.partyId, status: { $nin: ['delivered', 'failed'] } }, { orderBy: { createdAt: 'asc' }, limit: 100 });
+    const items = [];
+    for (const d of active) {
+      const order = await em.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
+      const pharmacy = await em.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+      const content = (await em.findOneOrFail(PrescriptionSchema, { id: d.prescriptionId })).content as any;
+      const phone: string = content.patient.phone;
+      // A courier needs an address and a masked phone, not a diagnosis.
+      items.push({
+        deliveryId: d.id, status: d.status, attempt: d.attempt, coldChain: d.coldChain,
+        pickup: { pharmacy: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
+        dropoff: { name: content.patient.name, address: content.patient.address.text, phone: `${phone.slice(0, 3)}****${phone.slice(-4)}` },
+        labelUrl: `/v1/deliveries/${d.id}/label.pdf`,
+      });
+    }
+    ctx.body = { items };
+  });
+
+  async function ownDelivery(principal: Principal, id: string) {
+    uuidOr404(id, 'delivery');
+    const d = await deps.orm.em.fork().findOne(DeliverySchema, { id, partnerId: principal.partyId });
+    if (!d) throw notFound('delivery');
+    return d;
+  }
+
+  r.post('/v1/deliveries/:id/status', requireRole('courier'), async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const d = await ownDelivery(principal, ctx.params.id);
+    const body = StatusBody.parse(ctx.request.body ?? {});
+    if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
+    const partner = await deps.orm.em.fork().findOneOrFail(DeliveryPartnerSchema, { id: principal.partyId });
+    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
+    const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof });
+    ctx.status = 202;
+    ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
+  });
+
+  r.get('/v1/deliveries/:id/label.pdf', requireRole('courier'), async (ctx) => {
+    const d = await ownDelivery(ctx.state.principal, ctx.params.id);
+    const file = path.join(deps.config.filesDir, `${d.id}-label.pdf`);
+    if (!fs.existsSync(file)) throw notFound('label');
+    ctx.type = 'application/pdf';
+    ctx.body = fs.createReadStream(file);
+  });
+
+  return r;
+}

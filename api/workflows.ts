@@ -1,0 +1,49 @@
+// The API's side of the workflow: start it once, ask its state, and deliver people's decisions as
+// Temporal updates, so a decision the workflow cannot take (wrong state, wrong party) is refused at once.
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { prescriptionWorkflow, stateQuery, type PrescriptionWorkflowInput, type WorkflowState } from '../workflows/prescription';
+import type { UpdateDefinition } from '@temporalio/common';
+import { ApiError } from './errors';
+
+export async function startPrescriptionWorkflow(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
+  try {
+    await client.workflow.start(prescriptionWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [input],
+      // A workflow id is used once, ever: a repeated push can never start a second workflow.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+  }
+}
+
+export async function workflowState(client: Client, workflowId: string): Promise<WorkflowState | null> {
+  try {
+    return await client.workflow.getHandle(workflowId).query(stateQuery);
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return null;
+    throw e;
+  }
+}
+
+const CONFLICT_TYPES = new Set(['NotAwaitingReview', 'NotOffered', 'NotAssigned', 'IllegalDeliveryTransition', 'NotCancellable']);
+
+export async function sendUpdate<Arg>(client: Client, workflowId: string, def: UpdateDefinition<WorkflowState, [Arg]>, arg: Arg): Promise<WorkflowState> {
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(def, { args: [arg] });
+  } catch (e) {
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
+      const type = e.cause.type ?? 'UPDATE_REFUSED';
+      const code = type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+      throw new ApiError(CONFLICT_TYPES.has(type) ? 409 : 422, code, e.cause.message);
+    }
+    if (e instanceof WorkflowNotFoundError) throw new ApiError(409, 'WORKFLOW_CLOSED', 'this prescription is no longer in progress');
+    // A closed workflow refuses updates with a service error.
+    if (e instanceof Error && /workflow execution already completed/i.test(e.message)) throw new ApiError(409, 'WORKFLOW_CLOSED', 'this prescription is no longer in progress');
+    throw e;
+  }
+}

@@ -1,0 +1,335 @@
+// Persistence model (MikroORM, PostgreSQL is the source of truth). Plain interfaces + EntitySchema keep
+// the domain free of decorators; relations to the prescription are real foreign keys.
+import { EntitySchema } from '@mikro-orm/core';
+import { randomUUID } from 'node:crypto';
+import type { PrescriptionStatus, DeliveryStatus } from '../domain/prescription-status';
+import type { Role } from '../domain/types';
+import type { ReviewFlag } from '../domain/review-checks';
+import type { PrecheckResult } from '../domain/insurance';
+
+// Ids are assigned at flush unless given; code that needs an id before the flush passes randomUUID() itself.
+const uuid = () => ({ type: 'uuid', primary: true, onCreate: () => randomUUID() }) as const;
+const ts = (nullable = false) => ({ type: 'Date', columnType: 'timestamptz', nullable }) as const;
+const created = () => ({ type: 'Date', columnType: 'timestamptz', onCreate: () => new Date() }) as const;
+
+export interface SigningKey { keyId: string; alg: 'ES256'; publicKeyPem: string; validFrom: string; validTo: string; revoked: boolean }
+
+export interface Hospital { id: string; code: string; name: string; signingKeys: SigningKey[]; createdAt: Date }
+export const HospitalSchema = new EntitySchema<Hospital>({
+  name: 'Hospital',
+  tableName: 'hospital',
+  properties: {
+    id: uuid(),
+    code: { type: 'string', length: 40, unique: true },
+    name: { type: 'string', length: 120 },
+    signingKeys: { type: 'json' },
+    createdAt: created(),
+  },
+});
+
+export interface Doctor { id: string; hospitalId: string; code: string; name: string; licenseNo: string; licensed: boolean; authorised: boolean }
+export const DoctorSchema = new EntitySchema<Doctor>({
+  name: 'Doctor',
+  tableName: 'doctor',
+  uniques: [{ properties: ['hospitalId', 'code'] }],
+  properties: {
+    id: uuid(),
+    hospitalId: { type: 'uuid' },
+    code: { type: 'string', length: 40 },
+    name: { type: 'string', length: 60 },
+    licenseNo: { type: 'string', length: 40 },
+    licensed: { type: 'boolean' },
+    authorised: { type: 'boolean' },
+  },
+});
+
+export interface Pharmacist { id: string; code: string; name: string; licenseNo: string }
+export const PharmacistSchema = new EntitySchema<Pharmacist>({
+  name: 'Pharmacist',
+  tableName: 'pharmacist',
+  properties: {
+    id: uuid(),
+    code: { type: 'string', length: 40, unique: true },
+    name: { type: 'string', length: 60 },
+    licenseNo: { type: 'string', length: 40 },
+  },
+});
+
+/** One API key per party; only its SHA-256 is stored. */
+export interface ApiClient { id: string; keyHash: string; role: Role; partyId: string; label: string; createdAt: Date }
+export const ApiClientSchema = new EntitySchema<ApiClient>({
+  name: 'ApiClient',
+  tableName: 'api_client',
+  properties: {
+    id: uuid(),
+    keyHash: { type: 'string', length: 64, unique: true },
+    role: { type: 'string', length: 20 },
+    partyId: { type: 'uuid' },
+    label: { type: 'string', length: 120 },
+    createdAt: created(),
+  },
+});
+
+export interface Prescription {
+  id: string;
+  hospitalId: string;
+  rxNo: string;
+  contentHash: string;
+  status: PrescriptionStatus;
+  content: Record<string, unknown>;   // the signed submission, as received
+  doctorId: string;
+  patientRef: string;
+  issuedAt: Date;
+  expiresAt: Date;
+  flags: ReviewFlag[];
+  pricing: PrecheckResult | null;
+  workflowId: string;
+  usedAt: Date | null;                // one prescription, one fill
+  createdAt: Date;
+  updatedAt: Date;
+}
+export const PrescriptionSchema = new EntitySchema<Prescription>({
+  name: 'Prescription',
+  tableName: 'prescription',
+  uniques: [{ properties: ['hospitalId', 'rxNo'] }],
+  indexes: [{ properties: ['status', 'createdAt'] }],
+  properties: {
+    id: uuid(),
+    hospitalId: { type: 'uuid' },
+    rxNo: { type: 'string', length: 64 },
+    contentHash: { type: 'string', length: 64 },
+    status: { type: 'string', length: 20 },
+    content: { type: 'json' },
+    doctorId: { type: 'uuid' },
+    patientRef: { type: 'string', length: 64 },
+    issuedAt: ts(),
+    expiresAt: ts(),
+    flags: { type: 'json' },
+    pricing: { type: 'json', nullable: true },
+    workflowId: { type: 'string', length: 120 },
+    usedAt: ts(true),
+    createdAt: created(),
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+  },
+});
+
+export interface PrescriptionLine {
+  id: string; prescriptionId: string; lineNo: number; drugCode: string; drugName: string;
+  quantity: number; dosage: string; frequency: string; route: string; days: number;
+}
+export const PrescriptionLineSchema = new EntitySchema<PrescriptionLine>({
+  name: 'PrescriptionLine',
+  tableName: 'prescription_line',
+  uniques: [{ properties: ['prescriptionId', 'lineNo'] }],
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid' },
+    lineNo: { type: 'integer' },
+    drugCode: { type: 'string', length: 40 },
+    drugName: { type: 'string', length: 120 },
+    quantity: { type: 'integer' },
+    dosage: { type: 'string', length: 40 },
+    frequency: { type: 'string', length: 20 },
+    route: { type: 'string', length: 20 },
+    days: { type: 'integer' },
+  },
+});
+
+export interface Review {
+  id: string; prescriptionId: string; pharmacistId: string; decision: 'approved' | 'rejected';
+  reasons: string[]; comment: string | null; decidedAt: Date;
+}
+export const ReviewSchema = new EntitySchema<Review>({
+  name: 'Review',
+  tableName: 'review',
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid', unique: true },
+    pharmacistId: { type: 'uuid' },
+    decision: { type: 'string', length: 10 },
+    reasons: { type: 'json' },
+    comment: { type: 'text', nullable: true },
+    decidedAt: ts(),
+  },
+});
+
+/** Catalogue master data; Elasticsearch indexes it for search, intake reads it from here. */
+export interface DrugRow { code: string; genericNameZh: string; data: import('../domain/types').Drug; updatedAt: Date }
+export const DrugSchema = new EntitySchema<DrugRow>({
+  name: 'Drug',
+  tableName: 'drug',
+  properties: {
+    code: { type: 'string', length: 40, primary: true },
+    genericNameZh: { type: 'string', length: 120 },
+    data: { type: 'json' },
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+  },
+});
+
+export interface Pharmacy {
+  id: string; code: string; name: string; city: string; district: string; address: string;
+  lat: number; lng: number; phone: string; openingHours: { open: string; close: string }; is24h: boolean;
+  coldChain: boolean; kind: string; promisedMinutes: number;
+}
+export const PharmacySchema = new EntitySchema<Pharmacy>({
+  name: 'Pharmacy',
+  tableName: 'pharmacy',
+  properties: {
+    id: uuid(),
+    code: { type: 'string', length: 40, unique: true },
+    name: { type: 'string', length: 120 },
+    city: { type: 'string', length: 40 },
+    district: { type: 'string', length: 40 },
+    address: { type: 'string', length: 200 },
+    lat: { type: 'double' },
+    lng: { type: 'double' },
+    phone: { type: 'string', length: 40 },
+    openingHours: { type: 'json' },
+    is24h: { type: 'boolean' },
+    coldChain: { type: 'boolean' },
+    kind: { type: 'string', length: 10 },
+    promisedMinutes: { type: 'integer' },
+  },
+});
+
+/** Stock per pharmacy and drug. available = onHand - reserved, kept >= 0 by a conditional update. */
+export interface Stock { pharmacyId: string; drugCode: string; onHand: number; reserved: number; priceFen: number; updatedAt: Date }
+export const StockSchema = new EntitySchema<Stock>({
+  name: 'Stock',
+  tableName: 'stock',
+  checks: [{ name: 'stock_not_oversold', expression: 'reserved >= 0 and reserved <= on_hand' }],
+  properties: {
+    pharmacyId: { type: 'uuid', primary: true },
+    drugCode: { type: 'string', length: 40, primary: true },
+    onHand: { type: 'integer' },
+    reserved: { type: 'integer', default: 0 },
+    priceFen: { type: 'integer' },
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+  },
+});
+
+export interface Reservation {
+  id: string; prescriptionId: string; pharmacyId: string; drugCode: string; quantity: number;
+  status: 'held' | 'committed' | 'released'; expiresAt: Date; createdAt: Date;
+}
+export const ReservationSchema = new EntitySchema<Reservation>({
+  name: 'Reservation',
+  tableName: 'reservation',
+  indexes: [{ properties: ['prescriptionId'] }, { properties: ['status', 'expiresAt'] }],
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid' },
+    pharmacyId: { type: 'uuid' },
+    drugCode: { type: 'string', length: 40 },
+    quantity: { type: 'integer' },
+    status: { type: 'string', length: 10 },
+    expiresAt: ts(),
+    createdAt: created(),
+  },
+});
+
+export interface FulfilmentOrder {
+  id: string; prescriptionId: string; pharmacyId: string; attempt: number;
+  status: 'offered' | 'accepted' | 'declined' | 'expired' | 'cancelled' | 'dispensed';
+  totalPriceFen: number; distanceKm: number; declineReason: string | null; offeredAt: Date; respondedAt: Date | null;
+}
+export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({
+  name: 'FulfilmentOrder',
+  tableName: 'fulfilment_order',
+  uniques: [{ properties: ['prescriptionId', 'attempt'] }],
+  indexes: [{ properties: ['pharmacyId', 'status'] }],
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid' },
+    pharmacyId: { type: 'uuid' },
+    attempt: { type: 'integer' },
+    status: { type: 'string', length: 12 },
+    totalPriceFen: { type: 'integer' },
+    distanceKm: { type: 'double' },
+    declineReason: { type: 'string', length: 200, nullable: true },
+    offeredAt: ts(),
+    respondedAt: ts(true),
+  },
+});
+
+export interface DeliveryPartner { id: string; code: string; name: string; coldChain: boolean; sameDay: boolean }
+export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
+  name: 'DeliveryPartner',
+  tableName: 'delivery_partner',
+  properties: {
+    id: uuid(),
+    code: { type: 'string', length: 40, unique: true },
+    name: { type: 'string', length: 120 },
+    coldChain: { type: 'boolean' },
+    sameDay: { type: 'boolean' },
+  },
+});
+
+export interface DeliveryEvent { status: DeliveryStatus; at: string; note?: string; proof?: Record<string, unknown> }
+export interface Delivery {
+  id: string; prescriptionId: string; orderId: string; partnerId: string; attempt: number;
+  status: DeliveryStatus; coldChain: boolean; events: DeliveryEvent[]; createdAt: Date; updatedAt: Date;
+}
+export const DeliverySchema = new EntitySchema<Delivery>({
+  name: 'Delivery',
+  tableName: 'delivery',
+  uniques: [{ properties: ['prescriptionId', 'attempt'] }],
+  indexes: [{ properties: ['partnerId', 'status'] }],
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid' },
+    orderId: { type: 'uuid' },
+    partnerId: { type: 'uuid' },
+    attempt: { type: 'integer' },
+    status: { type: 'string', length: 12 },
+    coldChain: { type: 'boolean' },
+    events: { type: 'json' },
+    createdAt: created(),
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+  },
+});
+
+export interface FollowUp {
+  id: string; prescriptionId: string; kind: 'adherence' | 'adverse_reaction' | 'refill_reminder';
+  dueAt: Date; status: 'scheduled' | 'sent'; sentAt: Date | null;
+}
+export const FollowUpSchema = new EntitySchema<FollowUp>({
+  name: 'FollowUp',
+  tableName: 'follow_up',
+  uniques: [{ properties: ['prescriptionId', 'kind'] }],
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid' },
+    kind: { type: 'string', length: 20 },
+    dueAt: ts(),
+    status: { type: 'string', length: 12 },
+    sentAt: ts(true),
+  },
+});
+
+/** Append-only: a database trigger refuses UPDATE and DELETE (see the initial migration). */
+export interface AuditEvent {
+  id: string; prescriptionId: string | null; action: string; actor: string;
+  fromStatus: string | null; toStatus: string | null; data: Record<string, unknown>; at: Date;
+}
+export const AuditEventSchema = new EntitySchema<AuditEvent>({
+  name: 'AuditEvent',
+  tableName: 'audit_event',
+  indexes: [{ properties: ['prescriptionId', 'id'] }],
+  properties: {
+    id: { type: 'bigint', primary: true, autoincrement: true },
+    prescriptionId: { type: 'uuid', nullable: true },
+    action: { type: 'string', length: 40 },
+    actor: { type: 'string', length: 120 },
+    fromStatus: { type: 'string', length: 20, nullable: true },
+    toStatus: { type: 'string', length: 20, nullable: true },
+    data: { type: 'json' },
+    at: created(),
+  },
+});
+
+export const ENTITIES = [
+  HospitalSchema, DoctorSchema, PharmacistSchema, ApiClientSchema, PrescriptionSchema, PrescriptionLineSchema,
+  ReviewSchema, DrugSchema, PharmacySchema, StockSchema, ReservationSchema, FulfilmentOrderSchema, DeliveryPartnerSchema,
+  DeliverySchema, FollowUpSchema, AuditEventSchema,
+];

@@ -1,0 +1,63 @@
+// Demo parties: a hospital with its doctors and signing key, pharmacists, delivery partners, and one API
+// key per party. Labelled 演示/demo everywhere; the engine treats them like any onboarded party.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { hashKey } from '../api/auth';
+
+const KEYS = path.join(__dirname, 'keys');
+export const DEMO_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pem'), 'utf8');
+const DEMO_PUBLIC_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pub.pem'), 'utf8');
+
+export const DEMO = {
+  hospital: { code: 'DEMO-HOSP', name: '杭州示范互联网医院（演示）', key: 'demo-hospital-key', signingKeyId: 'demo-es256-1' },
+  otherHospital: { code: 'DEMO-HOSP-2', name: '西湖区社区卫生服务中心（演示）', key: 'demo-hospital2-key', signingKeyId: 'demo2-es256-1' },
+  doctors: [
+    { code: 'D001', name: '王医生（演示）', licenseNo: '110330100000001', licensed: true, authorised: true },
+    { code: 'D002', name: '李医生（演示）', licenseNo: '110330100000002', licensed: true, authorised: false },
+  ],
+  pharmacists: [
+    { code: 'P001', name: '陈药师（演示）', licenseNo: 'YS330100001', key: 'demo-pharmacist-key' },
+    { code: 'P002', name: '赵药师（演示）', licenseNo: 'YS330100002', key: 'demo-pharmacist2-key' },
+  ],
+  partners: [
+    { code: 'SF-CITY', name: '顺丰同城（演示）', coldChain: true, sameDay: true, key: 'demo-courier-sf-key' },
+    { code: 'DADA', name: '达达快送（演示）', coldChain: false, sameDay: true, key: 'demo-courier-dada-key' },
+  ],
+  operatorKey: 'demo-operator-key',
+  /** Each pharmacy's key is demo-pharmacy-<code>, e.g. demo-pharmacy-PH001. */
+  pharmacyKey: (code: string) => `demo-pharmacy-${code}`,
+};
+
+export async function seedDemoParties(orm: MikroORM): Promise<void> {
+  const knex = orm.em.fork().getKnex();
+  await knex.transaction(async (trx) => {
+    const upsert = async (table: string, row: Record<string, unknown>, conflict: string[]) => {
+      const [r] = await trx(table).insert({ id: trx.raw('gen_random_uuid()'), ...row }).onConflict(conflict).merge(Object.keys(row).filter((k) => !conflict.includes(k))).returning('id');
+      return r.id as string;
+    };
+    const key = async (apiKey: string, role: string, partyId: string, label: string) => {
+      await trx('api_client').insert({ id: trx.raw('gen_random_uuid()'), key_hash: hashKey(apiKey), role, party_id: partyId, label, created_at: new Date() }).onConflict('key_hash').merge(['role', 'party_id', 'label']);
+    };
+    const signingKeys = (keyId: string) => JSON.stringify([{ keyId, alg: 'ES256', publicKeyPem: DEMO_PUBLIC_KEY, validFrom: '2026-01-01T00:00:00Z', validTo: '2030-12-31T23:59:59Z', revoked: false }]);
+
+    for (const h of [DEMO.hospital, DEMO.otherHospital]) {
+      const id = await upsert('hospital', { code: h.code, name: h.name, signing_keys: signingKeys(h.signingKeyId), created_at: new Date() }, ['code']);
+      await key(h.key, 'hospital', id, h.code);
+      for (const d of DEMO.doctors) {
+        await upsert('doctor', { hospital_id: id, code: d.code, name: d.name, license_no: d.licenseNo, licensed: d.licensed, authorised: d.authorised }, ['hospital_id', 'code']);
+      }
+    }
+    for (const p of DEMO.pharmacists) {
+      const id = await upsert('pharmacist', { code: p.code, name: p.name, license_no: p.licenseNo }, ['code']);
+      await key(p.key, 'pharmacist', id, p.code);
+    }
+    for (const p of DEMO.partners) {
+      const id = await upsert('delivery_partner', { code: p.code, name: p.name, cold_chain: p.coldChain, same_day: p.sameDay }, ['code']);
+      await key(p.key, 'courier', id, p.code);
+    }
+    for (const ph of await trx('pharmacy').select('id', 'code')) await key(DEMO.pharmacyKey(ph.code), 'pharmacy', ph.id, ph.code);
+    // The operator is not a party row of its own; its key is scoped to the platform.
+    await key(DEMO.operatorKey, 'operator', '00000000-0000-0000-0000-000000000000', 'operator');
+  });
+}

@@ -1,0 +1,80 @@
+// The prescription state machine: the one place that says which status may follow which.
+// Activities apply it before every write, so the database can never hold an impossible history.
+
+export const PRESCRIPTION_STATUSES = [
+  'received',          // signed, validated and stored; workflow starting
+  'in_review',         // waiting for a licensed pharmacist (审方)
+  'rejected',          // pharmacist rejected; hospital told
+  'approved',          // pharmacist approved and signed
+  'priced',            // insurance pre-check done (医保预结算)
+  'matching',          // looking for a pharmacy and waiting for one to accept
+  'dispensed',         // a pharmacy accepted and dispensed; the prescription is used
+  'in_delivery',       // handed to a delivery partner
+  'delivered',         // proof of delivery recorded
+  'follow_up',         // post-delivery check-ins scheduled (随访)
+  'completed',
+  'cancelled',         // by the hospital, before dispensing
+  'unfulfillable',     // no pharmacy could fill every line
+  'returned',          // delivery failed for good; drugs returned to the pharmacy
+  'expired',           // validity ran out before a pharmacy accepted
+] as const;
+
+export type PrescriptionStatus = (typeof PRESCRIPTION_STATUSES)[number];
+
+const TRANSITIONS: Record<PrescriptionStatus, readonly PrescriptionStatus[]> = {
+  received: ['in_review', 'cancelled'],
+  in_review: ['approved', 'rejected', 'cancelled', 'expired'],
+  approved: ['priced', 'cancelled', 'expired'],
+  priced: ['matching', 'cancelled', 'expired'],
+  matching: ['dispensed', 'unfulfillable', 'cancelled', 'expired'],
+  dispensed: ['in_delivery'],
+  in_delivery: ['delivered', 'returned'],
+  delivered: ['follow_up', 'completed'],
+  follow_up: ['completed'],
+  completed: [],
+  rejected: [],
+  cancelled: [],
+  unfulfillable: [],
+  returned: [],
+  expired: [],
+};
+
+export function canTransition(from: PrescriptionStatus, to: PrescriptionStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function isTerminal(status: PrescriptionStatus): boolean {
+  return TRANSITIONS[status].length === 0;
+}
+
+/** A hospital may cancel until drugs have been dispensed (after that it is a return, not a cancel). */
+export function isCancellable(status: PrescriptionStatus): boolean {
+  return canTransition(status, 'cancelled');
+}
+
+export class IllegalTransition extends Error {
+  constructor(readonly from: PrescriptionStatus, readonly to: PrescriptionStatus) {
+    super(`prescription cannot move from ${from} to ${to}`);
+    this.name = 'IllegalTransition';
+  }
+}
+
+export function assertTransition(from: PrescriptionStatus, to: PrescriptionStatus): void {
+  if (!canTransition(from, to)) throw new IllegalTransition(from, to);
+}
+
+// Delivery has its own small machine: partners report these in order; failed may be retried by dispatch.
+export const DELIVERY_STATUSES = ['assigned', 'picked_up', 'in_transit', 'delivered', 'failed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+const DELIVERY_TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
+  assigned: ['picked_up', 'failed'],
+  picked_up: ['in_transit', 'delivered', 'failed'],
+  in_transit: ['delivered', 'failed'],
+  delivered: [],
+  failed: [],
+};
+
+export function canDeliveryTransition(from: DeliveryStatus, to: DeliveryStatus): boolean {
+  return DELIVERY_TRANSITIONS[from].includes(to);
+}

@@ -1,0 +1,67 @@
+// The prescription a hospital pushes, validated at the edge. One schema yields the TypeScript type,
+// the runtime check and (later) the OpenAPI description.
+import { z } from 'zod';
+
+const isoDateTime = z.iso.datetime({ offset: true });
+const isoDate = z.iso.date();
+
+export const PrescriptionLineSchema = z.object({
+  drugCode: z.string().min(1).max(40),
+  quantity: z.number().int().positive().max(100),
+  dosage: z.string().min(1).max(40),          // per administration, e.g. "0.3g", "10U"
+  doseMg: z.number().positive().max(100000).optional(), // per administration, for dose checks
+  frequency: z.string().min(1).max(20),       // e.g. "qd", "bid", "tid"
+  timesPerDay: z.number().int().positive().max(12),
+  route: z.string().min(1).max(20),           // e.g. "口服", "皮下注射"
+  days: z.number().int().positive().max(84),
+});
+
+export const PrescriptionSubmissionSchema = z.object({
+  rxNo: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only'),
+  issuedAt: isoDateTime,
+  validDays: z.number().int().min(1).max(3).default(1),
+  visit: z.object({
+    type: z.enum(['follow_up', 'first']),
+    priorDiagnosisRef: z.string().max(120).optional(),
+    department: z.string().min(1).max(60),
+  }),
+  doctor: z.object({
+    code: z.string().min(1).max(40),
+    name: z.string().min(1).max(40),
+  }),
+  patient: z.object({
+    ref: z.string().min(1).max(64),            // the hospital's patient id
+    name: z.string().min(1).max(60),
+    gender: z.enum(['M', 'F']),
+    birthDate: isoDate,
+    phone: z.string().regex(/^[0-9+\- ]{6,20}$/),
+    idNumber: z.string().regex(/^[0-9]{17}[0-9X]$/).optional(),
+    address: z.object({
+      text: z.string().min(1).max(200),
+      lat: z.number().min(-90).max(90),
+      lng: z.number().min(-180).max(180),
+    }),
+    allergies: z.array(z.string().max(40)).max(30).default([]),
+    pregnant: z.boolean().default(false),
+    guardian: z.object({ name: z.string().min(1), relation: z.string().min(1), phone: z.string().min(6) }).optional(),
+  }),
+  diagnoses: z.array(z.object({ code: z.string().min(1).max(20), name: z.string().min(1).max(80) })).min(1).max(10),
+  lines: z.array(PrescriptionLineSchema).min(1).max(5),
+  chronic: z.boolean().default(false),
+  longTermReason: z.string().max(200).optional(),
+  insurance: z.object({
+    planId: z.string().min(1),
+    memberId: z.string().min(1),
+    visitType: z.enum(['outpatient', 'chronic_special']).default('outpatient'),
+    deductibleUsedFen: z.number().int().min(0).default(0),
+    paidThisYearFen: z.number().int().min(0).default(0),
+  }).optional(),
+  signature: z.object({
+    alg: z.literal('ES256'),
+    keyId: z.string().min(1).max(64),
+    value: z.string().min(16).max(512),       // base64 DER signature over canonicalContent()
+  }),
+});
+
+export type PrescriptionSubmission = z.infer<typeof PrescriptionSubmissionSchema>;
+export type PrescriptionLineInput = z.infer<typeof PrescriptionLineSchema>;

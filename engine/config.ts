@@ -1,0 +1,81 @@
+// Engine configuration from the environment. Defaults point at the local stack (stack/rxstack);
+// production sets DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and ELASTICSEARCH_URL.
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+const num = (name: string, fallback: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
+  return n;
+};
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Durations the workflow waits for people and partners. Production defaults; demo and tests shorten them. */
+export interface WorkflowTimings {
+  reviewSlaMs: number;            // escalate when no pharmacist decided within this
+  reviewMaxEscalations: number;   // after this many escalations the prescription expires unreviewed
+  pharmacyResponseMs: number;     // a pharmacy must accept or decline within this
+  maxPharmacyAttempts: number;
+  reservationHoldMs: number;
+  deliveryTimeoutMs: number;      // no delivery update within this counts as a failed attempt
+  maxDeliveryAttempts: number;
+  followUpDelaysMs: { adherence: number; adverse_reaction: number; refill_reminder: number };
+  searchRadiusKm: number;
+}
+
+export function loadTimings(): WorkflowTimings {
+  return {
+    reviewSlaMs: num('RX_REVIEW_SLA_MS', 30 * MINUTE),
+    reviewMaxEscalations: num('RX_REVIEW_MAX_ESCALATIONS', 8),
+    pharmacyResponseMs: num('RX_PHARMACY_RESPONSE_MS', 10 * MINUTE),
+    maxPharmacyAttempts: num('RX_MAX_PHARMACY_ATTEMPTS', 5),
+    reservationHoldMs: num('RX_RESERVATION_HOLD_MS', 30 * MINUTE),
+    deliveryTimeoutMs: num('RX_DELIVERY_TIMEOUT_MS', 2 * DAY),
+    maxDeliveryAttempts: num('RX_MAX_DELIVERY_ATTEMPTS', 2),
+    followUpDelaysMs: {
+      adherence: num('RX_FOLLOWUP_ADHERENCE_MS', 3 * DAY),
+      adverse_reaction: num('RX_FOLLOWUP_ADVERSE_MS', 7 * DAY),
+      refill_reminder: num('RX_FOLLOWUP_REFILL_MS', 25 * DAY),
+    },
+    searchRadiusKm: num('RX_SEARCH_RADIUS_KM', 10),
+  };
+}
+
+export interface Config {
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  temporalUiUrl: string;
+  taskQueue: string;
+  elasticsearchUrl: string;
+  indexPrefix: string;
+  apiPort: number;
+  publicUrl: string;
+  filesDir: string;
+  cjkFont: string;
+  timings: WorkflowTimings;
+}
+
+export function loadConfig(): Config {
+  const apiPort = num('RX_API_PORT', 18080);
+  return {
+    databaseUrl: process.env.DATABASE_URL ?? 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow',
+    temporalAddress: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:17233',
+    temporalNamespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    temporalUiUrl: process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:18233',
+    taskQueue: process.env.RX_TASK_QUEUE ?? 'rxflow',
+    elasticsearchUrl: process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:19200',
+    indexPrefix: process.env.RX_INDEX_PREFIX ?? 'rxflow',
+    apiPort,
+    publicUrl: process.env.RX_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
+    filesDir: process.env.RX_FILES_DIR ?? path.join(ROOT, '.stack', 'files'),
+    cjkFont: process.env.RX_CJK_FONT ?? '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
+    timings: loadTimings(),
+  };
+}

@@ -1,0 +1,67 @@
+// Wires the engine's parts to real services: PostgreSQL (MikroORM), Elasticsearch, Temporal.
+import http from 'node:http';
+import { Client as EsClient } from '@elastic/elasticsearch';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { migrate, openOrm } from '../db/orm';
+import { createActivities } from '../activities';
+import { createApp } from '../api/app';
+import { ensureCatalogIndices } from '../catalog/indices';
+import type { Config } from './config';
+
+export interface Services {
+  config: Config;
+  orm: MikroORM;
+  es: EsClient;
+  temporal: TemporalClient;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: Config): Promise<Services> {
+  const orm = await openOrm(config.databaseUrl);
+  await migrate(orm);
+  const es = new EsClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 });
+  await ensureCatalogIndices(es, config.indexPrefix);
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace });
+  return {
+    config, orm, es, temporal,
+    async close() {
+      await connection.close();
+      await es.close();
+      await orm.close();
+    },
+  };
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundled once per process: bundling the workflow code takes seconds. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
+
+export async function startWorker(s: Services): Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: s.config.temporalAddress });
+  const worker = await Worker.create({
+    connection,
+    namespace: s.config.temporalNamespace,
+    taskQueue: s.config.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ orm: s.orm, es: s.es, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+  });
+  const running = worker.run();
+  return { worker, running, connection };
+}
+
+export async function startApi(s: Services, port = s.config.apiPort): Promise<{ server: http.Server; url: string }> {
+  const app = createApp({ orm: s.orm, es: s.es, temporal: s.temporal, config: s.config });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  const addr = server.address();
+  const actual = typeof addr === 'object' && addr ? addr.port : port;
+  return { server, url: `http://127.0.0.1:${actual}` };
+}

@@ -1,0 +1,21 @@
+// `tsx engine/seed.ts` — migrates the database and loads the demo catalogue and demo parties.
+import { loadConfig } from './config';
+import { openServices } from './runtime';
+import { seedCatalogue } from '../catalog/ingest';
+import { seedDemoParties } from '../demo/fixtures';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+export async function seedAll(s: Awaited<ReturnType<typeof openServices>>) {
+  const counts = await seedCatalogue(s.orm.em.fork() as EntityManager, s.es, s.config.indexPrefix);
+  await seedDemoParties(s.orm);
+  return counts;
+}
+
+if (require.main === module) {
+  (async () => {
+    const s = await openServices(loadConfig());
+    const counts = await seedAll(s);
+    console.log(`[rxflow] catalogue seeded: ${counts.drugs} drugs, ${counts.pharmacies} pharmacies, ${counts.stockRows} stock rows; demo parties loaded`);
+    await s.close();
+  })().catch((e) => { console.error(e); process.exit(1); });
+}

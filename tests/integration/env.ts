@@ -1,0 +1,19 @@
+// Configuration of the engine under test: its own database, index prefix and task queue, and timers
+// short enough to exercise every timeout branch in seconds.
+import path from 'node:path';
+
+export function applyTestEnv(): void {
+  const base = process.env.DATABASE_URL ?? 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_test';
+  process.env.DATABASE_URL = base;
+  process.env.RX_INDEX_PREFIX ??= 'rxtest';
+  process.env.RX_TASK_QUEUE ??= `rxflow-test-${process.pid}`;
+  process.env.RX_FILES_DIR ??= path.resolve(__dirname, '../../.stack/test-files');
+  process.env.RX_API_PORT = '0';
+  process.env.RX_REVIEW_SLA_MS ??= '60000';
+  process.env.RX_PHARMACY_RESPONSE_MS ??= '4000';
+  process.env.RX_DELIVERY_TIMEOUT_MS ??= '60000';
+  process.env.RX_FOLLOWUP_ADHERENCE_MS ??= '300';
+  process.env.RX_FOLLOWUP_ADVERSE_MS ??= '600';
+  process.env.RX_FOLLOWUP_REFILL_MS ??= '900';
+  process.env.NODE_ENV = 'test';
+}

@@ -1,0 +1,9 @@
+export default async function globalTeardown(): Promise<void> {
+  const rx = (globalThis as any).__rx;
+  if (!rx) return;
+  rx.api.server.close();
+  rx.worker.worker.shutdown();
+  await rx.worker.running;
+  await rx.worker.connection.close();
+  await rx.services.close();
+}

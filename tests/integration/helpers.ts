@@ -1,0 +1,35 @@
+// Shared by the integration tests: the parties as HTTP clients of the engine started by global-setup,
+// and direct SQL to check what the engine wrote.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { openOrm } from '../../db/orm';
+import { demoActors, ApiClient } from '../../demo/actors';
+import { applyTestEnv } from './env';
+
+applyTestEnv();
+
+export const apiUrl = () => {
+  const url = process.env.RX_TEST_API_URL;
+  if (!url) throw new Error('RX_TEST_API_URL is not set: run the integration project through jest (global-setup starts the engine)');
+  return url;
+};
+export const actors = () => demoActors(apiUrl());
+export const anonymous = () => new ApiClient(apiUrl(), 'no-such-key');
+
+let orm: MikroORM | undefined;
+export async function sql<T = any>(query: string, params: unknown[] = []): Promise<T[]> {
+  orm ??= await openOrm(process.env.DATABASE_URL!);
+  return orm.em.fork().getConnection().execute(query, params);
+}
+export async function closeDb(): Promise<void> {
+  await orm?.close();
+  orm = undefined;
+}
+
+export async function stockOf(pharmacyCode: string, drugCode: string): Promise<{ on_hand: number; reserved: number }> {
+  const [row] = await sql(`select s.on_hand, s.reserved from stock s join pharmacy p on p.id = s.pharmacy_id where p.code = ? and s.drug_code = ?`, [pharmacyCode, drugCode]);
+  return row;
+}
+
+export async function actions(prescriptionId: string): Promise<string[]> {
+  return (await sql(`select action from audit_event where prescription_id = ? order by id`, [prescriptionId])).map((r) => r.action);
+}

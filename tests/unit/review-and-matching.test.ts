@@ -1,0 +1,67 @@
+import { automatedReview } from '../../domain/review-checks';
+import { haversineKm, rankCandidates } from '../../domain/matching';
+import { canonicalContent, canonicalJson, contentHash } from '../../domain/canonical';
+import { generateSigningKey, signPrescription, verifyPrescriptionSignature } from '../../domain/signature';
+import { catalogue, drug } from './drugs';
+import { sampleRx } from './rx-sample';
+
+const now = new Date('2026-11-23T10:00:00+08:00');
+const line = (drugCode: string, over = {}) => ({ drugCode, quantity: 1, dosage: '1片', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, ...over });
+
+describe('automated review flags', () => {
+  const drugs = catalogue(
+    drug('ASP', { atcCode: 'B01AC06', genericNameZh: '阿司匹林肠溶片' }),
+    drug('WAR', { atcCode: 'B01AA03', genericNameZh: '华法林钠片' }),
+    drug('AML', { atcCode: 'C08CA01', genericNameZh: '苯磺酸氨氯地平片' }),
+    drug('NIF', { atcCode: 'C08CA05', genericNameZh: '硝苯地平缓释片' }),
+    drug('AMX', { atcCode: 'J01CA04', genericNameZh: '阿莫西林胶囊', maxDailyDoseMg: 4000 }),
+    drug('LEV', { atcCode: 'J01MA12', genericNameZh: '左氧氟沙星片', minAgeYears: 18, pregnancyCategory: 'contraindicated' }),
+  );
+  const flags = (lines: ReturnType<typeof line>[], patient = {}) =>
+    automatedReview(sampleRx({ lines, patient: { ...sampleRx().patient, ...patient } }), drugs, now);
+
+  it('flags interactions, duplicate therapy, dose, allergy, age and pregnancy', () => {
+    expect(flags([line('ASP'), line('WAR')]).map((f) => f.code)).toContain('INTERACTION');
+    expect(flags([line('AML'), line('NIF')]).map((f) => f.code)).toEqual(['DUPLICATE_THERAPY']);
+    expect(flags([line('AMX', { doseMg: 1500, timesPerDay: 3 })]).map((f) => f.code)).toEqual(['DOSE']);
+    expect(flags([line('AMX')], { allergies: ['青霉素'] }).map((f) => f.code)).toEqual(['ALLERGY']);
+    expect(flags([line('LEV')], { birthDate: '2012-01-01' }).map((f) => f.code)).toEqual(['AGE']);
+    expect(flags([line('LEV')], { pregnant: true, gender: 'F' }).map((f) => f.code)).toEqual(['PREGNANCY']);
+  });
+
+  it('raises nothing for an unremarkable prescription', () => {
+    expect(flags([line('AML')])).toEqual([]);
+  });
+});
+
+describe('pharmacy ranking', () => {
+  it('ranks by distance band, then price, then promised time', () => {
+    const c = (code: string, distanceKm: number, totalPriceFen: number, promisedMinutes = 30) => ({ pharmacyCode: code, name: code, distanceKm, totalPriceFen, promisedMinutes });
+    const ranked = rankCandidates([c('far', 3.2, 100), c('near-dear', 0.4, 900), c('near-cheap', 0.9, 500), c('near-cheap-fast', 0.7, 500, 10)]);
+    expect(ranked.map((x) => x.pharmacyCode)).toEqual(['near-cheap-fast', 'near-cheap', 'near-dear', 'far']);
+  });
+
+  it('measures great-circle distance', () => {
+    // West Lake to Hangzhou East railway station, about 8 km
+    expect(haversineKm({ lat: 30.2425, lng: 120.1505 }, { lat: 30.2908, lng: 120.2133 })).toBeCloseTo(8.0, 0);
+  });
+});
+
+describe('canonical form and signatures', () => {
+  it('sorts keys at every level and drops the signature', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: '中' }], c: null } })).toBe('{"a":{"c":null,"d":[2,{"y":"中","z":1}]},"b":1}');
+    expect(canonicalContent({ b: 1, signature: { value: 'x' }, a: 2 })).toBe('{"a":2,"b":1}');
+    expect(contentHash({ a: 1, b: 2 })).toBe(contentHash({ b: 2, a: 1, signature: { other: true } }));
+  });
+
+  it('verifies ES256 signatures and refuses tampering, unknown, revoked and out-of-date keys', () => {
+    const { privateKeyPem, publicKeyPem } = generateSigningKey();
+    const key = { keyId: 'k1', alg: 'ES256' as const, publicKeyPem, validFrom: '2026-01-01T00:00:00Z', validTo: '2027-01-01T00:00:00Z', revoked: false };
+    const signed = signPrescription({ rxNo: 'A1', lines: [{ drugCode: 'X', quantity: 1 }] }, 'k1', privateKeyPem) as Record<string, any>;
+    expect(verifyPrescriptionSignature(signed, [key], now)).toEqual({ ok: true });
+    expect(verifyPrescriptionSignature({ ...signed, lines: [{ drugCode: 'X', quantity: 9 }] }, [key], now)).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID' });
+    expect(verifyPrescriptionSignature(signed, [], now)).toMatchObject({ ok: false, code: 'SIGNATURE_UNKNOWN_KEY' });
+    expect(verifyPrescriptionSignature(signed, [{ ...key, revoked: true }], now)).toMatchObject({ ok: false, code: 'SIGNATURE_KEY_REVOKED' });
+    expect(verifyPrescriptionSignature(signed, [key], new Date('2027-06-01'))).toMatchObject({ ok: false, code: 'SIGNATURE_KEY_NOT_VALID' });
+  });
+});

@@ -1,0 +1,2 @@
+// Entry point the worker bundles. Only workflow code (and type-only imports) may be reachable from here.
+export { prescriptionWorkflow } from './prescription';

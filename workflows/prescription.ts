@@ -1,0 +1,218 @@
+// One workflow per prescription: review → insurance pre-check → pharmacy matching → dispensing →
+// delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
+// for a person or partner is a condition with a timeout whose branch is handled where it is written.
+import {
+  ApplicationFailure, condition, defineQuery, defineUpdate, proxyActivities, setHandler, sleep,
+} from '@temporalio/workflow';
+import type { Activities, DeliveryUpdate, ReviewDecision } from '../activities';
+import type { WorkflowTimings } from '../engine/config';
+import type { PharmacyCandidate } from '../domain/matching';
+import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
+
+export interface PrescriptionWorkflowInput {
+  prescriptionId: string;
+  rxNo: string;
+  hospitalCode: string;
+  expiresAt: string; // ISO; nothing is dispensed after it
+  timings: WorkflowTimings;
+}
+
+export interface PharmacyResponse { orderId: string; pharmacyCode: string; accept: boolean; reason?: string }
+export interface CancelRequest { by: string; reason: string }
+
+export interface TimelineEntry { at: string; event: string; detail?: Record<string, unknown> }
+export interface WorkflowState {
+  prescriptionId: string;
+  status: PrescriptionStatus;
+  offer: { orderId: string; pharmacyCode: string; attempt: number; distanceKm: number } | null;
+  delivery: { deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus } | null;
+  timeline: TimelineEntry[];
+}
+
+export type Outcome = Extract<PrescriptionStatus, 'completed' | 'rejected' | 'cancelled' | 'unfulfillable' | 'returned' | 'expired'>;
+
+// ---- the workflow's public interface -------------------------------------------------------------
+export const stateQuery = defineQuery<WorkflowState>('state');
+export const reviewUpdate = defineUpdate<WorkflowState, [ReviewDecision]>('review');
+export const pharmacyResponseUpdate = defineUpdate<WorkflowState, [PharmacyResponse]>('pharmacyResponse');
+export const deliveryUpdate = defineUpdate<WorkflowState, [DeliveryUpdate]>('deliveryStatus');
+export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel');
+
+// ---- activities ------------------------------------------------------------------------------------
+// Database and search adapters retry until the service is back: a prescription waits, it is never lost.
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['AlreadyFilled', 'NoPartner', 'IllegalDeliveryTransition'] },
+});
+const documents = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', maximumInterval: '5 minutes', maximumAttempts: 20 },
+});
+
+export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Promise<Outcome> {
+  const t = input.timings;
+  const id = input.prescriptionId;
+  const expiresAt = new Date(input.expiresAt).getTime();
+  const state: WorkflowState = { prescriptionId: id, status: 'received', offer: null, delivery: null, timeline: [] };
+  const note = (event: string, detail?: Record<string, unknown>) => state.timeline.push({ at: new Date().toISOString(), event, detail });
+  const moved = (status: PrescriptionStatus, detail?: Record<string, unknown>) => { state.status = status; note(status, detail); };
+
+  let decision: ReviewDecision | undefined;
+  let response: PharmacyResponse | undefined;
+  let cancellation: CancelRequest | undefined;
+  // Read through a function: the handler sets it between awaits, which TypeScript's narrowing cannot see.
+  const cancelled = (): CancelRequest | undefined => cancellation;
+  let accepted = false;
+  const deliveryQueue: DeliveryUpdate[] = [];
+
+  setHandler(stateQuery, () => state);
+  setHandler(reviewUpdate, (d) => { decision = d; return state; }, {
+    validator: (d) => {
+      if (state.status !== 'in_review' || decision) throw ApplicationFailure.nonRetryable(`prescription is ${state.status}, not awaiting review`, 'NotAwaitingReview');
+      if (d.decision === 'reject' && d.reasons.length === 0) throw ApplicationFailure.nonRetryable('a rejection needs at least one reason', 'ReasonRequired');
+    },
+  });
+  setHandler(pharmacyResponseUpdate, (r) => { response = r; return state; }, {
+    validator: (r) => {
+      if (!state.offer || state.offer.orderId !== r.orderId || state.offer.pharmacyCode !== r.pharmacyCode || response || accepted) {
+        throw ApplicationFailure.nonRetryable('this order is not (or no longer) offered to this pharmacy', 'NotOffered');
+      }
+    },
+  });
+  setHandler(deliveryUpdate, (u) => { state.delivery!.status = u.status; deliveryQueue.push(u); return state; }, {
+    validator: (u) => {
+      const d = state.delivery;
+      if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
+      if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+    },
+  });
+  setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
+    validator: (_request) => {
+      if (cancellation || accepted || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
+    },
+  });
+
+  const expired = () => Date.now() >= expiresAt;
+  const untilExpiry = () => Math.max(0, expiresAt - Date.now());
+
+  async function end(outcome: Exclude<Outcome, 'rejected'>, actor: string, detail: Record<string, unknown> = {}): Promise<Outcome> {
+    await acts.finish(id, outcome, actor, detail);
+    moved(outcome, detail);
+    if (outcome !== 'completed') await acts.notifyHospital(id, outcome, detail);
+    return outcome;
+  }
+  const endCancelled = () => end('cancelled', cancelled()!.by, { reason: cancelled()!.reason });
+
+  // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
+  const pre = await acts.beginReview(id);
+  moved('in_review', pre);
+  for (let escalations = 0; ; ) {
+    const decided = await condition(() => decision !== undefined || cancelled() !== undefined, Math.min(t.reviewSlaMs, untilExpiry()));
+    if (cancelled()) return endCancelled();
+    if (decided) break;
+    if (expired()) return end('expired', 'system:rxflow', { stage: 'review' });
+    escalations += 1;
+    await acts.escalateReview(id, escalations);
+    note('review_sla_breached', { escalations });
+    if (escalations >= t.reviewMaxEscalations) return end('expired', 'system:rxflow', { stage: 'review', escalations });
+  }
+  await acts.recordReview(id, decision!);
+  if (decision!.decision === 'reject') {
+    moved('rejected', { by: decision!.pharmacistCode, reasons: decision!.reasons });
+    await acts.notifyHospital(id, 'rejected', { reasons: decision!.reasons });
+    return 'rejected';
+  }
+  moved('approved', { by: decision!.pharmacistCode });
+
+  // ---- 2. insurance pre-check (医保) ---------------------------------------------------------------
+  const pricing = await acts.priceInsurance(id);
+  moved('priced', { totalFen: pricing.totalFen, insurerPaysFen: pricing.insurerPaysFen, patientPaysFen: pricing.patientPaysFen });
+  const slip = await documents.renderPrescriptionSlip(id);
+  note('slip_rendered', { file: slip });
+  if (cancelled()) return endCancelled();
+
+  // ---- 3. pharmacy matching: reserve, offer, wait for accept/decline, else the next one -----------
+  const tried: string[] = [];
+  for (let attempt = 1; attempt <= t.maxPharmacyAttempts && !accepted; attempt++) {
+    if (expired()) return end('expired', 'system:rxflow', { stage: 'matching' });
+    const [candidate]: PharmacyCandidate[] = await acts.findPharmacies(id, t.searchRadiusKm, tried);
+    state.status = 'matching';
+    if (!candidate) break;
+    tried.push(candidate.pharmacyCode);
+    if (!(await acts.reserveStock(id, candidate.pharmacyCode, t.reservationHoldMs))) {
+      note('stock_gone', { pharmacy: candidate.pharmacyCode }); // sold since it was indexed; try the next
+      continue;
+    }
+    const orderId = await acts.offerToPharmacy(id, attempt, candidate);
+    state.offer = { orderId, pharmacyCode: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm };
+    response = undefined;
+    note('pharmacy_offered', { pharmacy: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm, totalPriceFen: candidate.totalPriceFen });
+
+    const answered = await condition(() => response !== undefined || cancelled() !== undefined, Math.min(t.pharmacyResponseMs, untilExpiry()));
+    const cancel = cancelled();
+    if (cancel) {
+      await acts.closeOffer(orderId, 'cancelled', cancel.by, cancel.reason);
+      await acts.releaseReservations(id, 'cancelled');
+      return endCancelled();
+    }
+    if (!answered) {
+      await acts.closeOffer(orderId, 'expired', 'system:rxflow', 'no answer in time');
+      await acts.releaseReservations(id, 'pharmacy did not answer in time');
+      note('pharmacy_timed_out', { pharmacy: candidate.pharmacyCode });
+      continue;
+    }
+    if (!response!.accept) {
+      await acts.closeOffer(orderId, 'declined', `pharmacy:${candidate.pharmacyCode}`, response!.reason);
+      await acts.releaseReservations(id, 'pharmacy declined');
+      note('pharmacy_declined', { pharmacy: candidate.pharmacyCode, reason: response!.reason });
+      continue;
+    }
+    accepted = true;
+    await acts.closeOffer(orderId, 'accepted', `pharmacy:${candidate.pharmacyCode}`);
+    note('pharmacy_accepted', { pharmacy: candidate.pharmacyCode });
+  }
+  if (!accepted) return end('unfulfillable', 'system:rxflow', { tried });
+
+  // ---- 4. dispensing: stock leaves the shelf, the prescription is used -----------------------------
+  const offer = state.offer!;
+  await acts.dispense(id, offer.orderId, `pharmacy:${offer.pharmacyCode}`);
+  moved('dispensed', { pharmacy: offer.pharmacyCode });
+
+  // ---- 5. delivery: partner updates drive it; a failed or silent attempt is dispatched again ------
+  let delivered = false;
+  for (let attempt = 1; attempt <= t.maxDeliveryAttempts && !delivered; attempt++) {
+    const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
+    state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned' };
+    if (attempt === 1) state.status = 'in_delivery';
+    note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
+    for (;;) {
+      const updated = await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);
+      if (!updated) {
+        await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
+        note('delivery_timed_out', { attempt });
+        break;
+      }
+      const u = deliveryQueue.shift()!;
+      await acts.recordDeliveryStatus(id, u);
+      note(`delivery_${u.status}`, { attempt, ...(u.note ? { note: u.note } : {}) });
+      if (u.status === 'delivered') { delivered = true; state.status = 'delivered'; break; }
+      if (u.status === 'failed') break;
+    }
+  }
+  if (!delivered) return end('returned', 'system:rxflow', { attempts: t.maxDeliveryAttempts });
+  await acts.notifyHospital(id, 'delivered');
+
+  // ---- 6. follow-up (随访): durable timers, days in production --------------------------------------
+  const followUps = await acts.scheduleFollowUps(id, t.followUpDelaysMs);
+  moved('follow_up', { kinds: followUps.map((f) => f.kind) });
+  let waited = 0;
+  for (const f of [...followUps].sort((a, b) => a.dueInMs - b.dueInMs)) {
+    await sleep(f.dueInMs - waited);
+    waited = f.dueInMs;
+    await acts.sendFollowUp(id, f.kind);
+    note('follow_up_sent', { kind: f.kind });
+  }
+  return end('completed', 'system:rxflow');
+}
+
+export const workflowIdFor = (prescriptionId: string) => `rx-${prescriptionId}`;
