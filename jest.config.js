@@ -1,6 +1,8 @@
 // Unit tests need no services; integration tests run against the real local stack (./rx test starts it).
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 module.exports = {
+  // Journeys wait on real timers (pharmacy response, follow-ups); a global option in Jest 30.
+  testTimeout: 120000,
   projects: [
     { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
     {
@@ -10,7 +12,6 @@ module.exports = {
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/tests/integration/global-setup.ts',
       globalTeardown: '<rootDir>/tests/integration/global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };

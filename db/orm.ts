@@ -18,6 +18,7 @@ export function ormOptions(databaseUrl: string): Options {
       glob: '!(*.d).{js,ts}',
       transactional: true,
       snapshot: false,
+      silent: true,
     },
   };
 }

@@ -1,11 +1,11 @@
 // `tsx engine/main.ts` — runs the engine: the HTTP API and a Temporal worker in one process.
 // Scale out by running more of these (RX_ROLE=api or RX_ROLE=worker runs only one half).
-import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadConfig } from './config';
 import { openServices, startApi, startWorker } from './runtime';
 
 async function main() {
-  Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
+  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
   const config = loadConfig();
   const role = process.env.RX_ROLE ?? 'all';
   const services = await openServices(config);

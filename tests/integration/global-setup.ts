@@ -1,6 +1,6 @@
 // Starts a fresh engine against the real services: clean test database and indices, the demo
 // catalogue and parties, a Temporal worker and the HTTP API on a free port.
-import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { applyTestEnv } from './env';
 import { loadConfig } from '../../engine/config';
 import { openServices, startApi, startWorker } from '../../engine/runtime';
@@ -11,7 +11,7 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 export default async function globalSetup(): Promise<void> {
   applyTestEnv();
   const config = loadConfig();
-  Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } } });
+  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } } });
 
   // Start from nothing: the schema is rebuilt by the migrations, the indices by the seed.
   const orm = await openOrm(config.databaseUrl);

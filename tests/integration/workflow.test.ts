@@ -1,0 +1,143 @@
+// The workflow's own branches — SLA escalation, expiry, cancellation, a failed delivery re-dispatched,
+// nobody to fill it — on the real Temporal server, with the activities replaced by recording stubs so
+// each branch can be reached in milliseconds. (The journeys with real activities are in journey.test.ts.)
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import type { Activities } from '../../activities';
+import type { WorkflowTimings } from '../../engine/config';
+import { workflowBundle } from '../../engine/runtime';
+import {
+  cancelUpdate, deliveryUpdate, pharmacyResponseUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
+} from '../../workflows/prescription';
+import { applyTestEnv } from './env';
+
+applyTestEnv();
+
+const timings: WorkflowTimings = {
+  reviewSlaMs: 60_000, reviewMaxEscalations: 3, pharmacyResponseMs: 60_000, maxPharmacyAttempts: 3, reservationHoldMs: 60_000,
+  deliveryTimeoutMs: 60_000, maxDeliveryAttempts: 2, followUpDelaysMs: { adherence: 10, adverse_reaction: 20, refill_reminder: 30 }, searchRadiusKm: 10,
+};
+
+type Call = [string, ...unknown[]];
+function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (...a: any[]) => unknown>> = {}): Activities {
+  const candidate = (code: string) => ({ pharmacyCode: code, name: code, distanceKm: 1, totalPriceFen: 100, promisedMinutes: 20 });
+  const base: Record<keyof Activities, (...a: any[]) => unknown> = {
+    beginReview: () => ({ flags: 0, serious: 0 }),
+    escalateReview: () => undefined,
+    recordReview: () => undefined,
+    notifyHospital: () => undefined,
+    renderPrescriptionSlip: () => '/tmp/slip.pdf',
+    priceInsurance: () => ({ planId: null, lines: [], totalFen: 100, insurerPaysFen: 0, patientPaysFen: 100 }),
+    findPharmacies: (_id: string, _r: number, exclude: string[]) => ['PH1', 'PH2'].filter((c) => !exclude.includes(c)).map(candidate),
+    reserveStock: () => true,
+    releaseReservations: () => 1,
+    offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
+    closeOffer: () => undefined,
+    dispense: () => undefined,
+    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
+    recordDeliveryStatus: () => undefined,
+    scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
+    sendFollowUp: () => undefined,
+    finish: () => undefined,
+    ...over,
+  };
+  return Object.fromEntries(Object.entries(base).map(([name, fn]) => [name, async (...args: unknown[]) => { calls.push([name, ...args]); return fn(...args); }])) as unknown as Activities;
+}
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:17233', namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+});
+afterAll(async () => { await env?.teardown(); });
+
+async function withWorker<T>(calls: Call[], over: Parameters<typeof stubActivities>[1], fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `wf-test-${randomUUID()}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue, workflowBundle: await workflowBundle(), activities: stubActivities(calls, over) });
+  return worker.runUntil(fn(taskQueue));
+}
+
+const input = (t: Partial<WorkflowTimings> = {}, expiresInMs = 3_600_000): PrescriptionWorkflowInput => ({
+  prescriptionId: randomUUID(), rxNo: 'T-1', hospitalCode: 'H', expiresAt: new Date(Date.now() + expiresInMs).toISOString(), timings: { ...timings, ...t },
+});
+const start = (taskQueue: string, i: PrescriptionWorkflowInput) => env.client.workflow.start(prescriptionWorkflow, { taskQueue, workflowId: `wf-${i.prescriptionId}`, args: [i] });
+const named = (calls: Call[], name: string) => calls.filter((c) => c[0] === name);
+/** An update the workflow's validator refuses, with the reason it gives. */
+async function refused(p: Promise<unknown>, reason: RegExp) {
+  const e = await p.then(() => { throw new Error('the update was accepted'); }, (err) => err);
+  expect(e.cause?.message).toMatch(reason);
+}
+async function until(cond: () => Promise<boolean>, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { if (await cond()) return; await new Promise((r) => setTimeout(r, 50)); }
+  throw new Error('condition not met in time');
+}
+
+describe('prescription workflow branches', () => {
+  it('escalates a review that breaches its SLA and expires it after the last escalation', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => (await start(tq, input({ reviewSlaMs: 100, reviewMaxEscalations: 3 }))).result());
+    expect(outcome).toBe('expired');
+    expect(named(calls, 'escalateReview').map((c) => c[2])).toEqual([1, 2, 3]);
+    expect(named(calls, 'finish')[0][2]).toBe('expired');
+    expect(named(calls, 'priceInsurance')).toHaveLength(0); // nothing proceeds without a pharmacist
+  });
+
+  it('expires at the end of the prescription\'s validity even while the SLA has not run out', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => (await start(tq, input({}, 300))).result());
+    expect(outcome).toBe('expired');
+    expect(named(calls, 'escalateReview')).toHaveLength(0);
+  });
+
+  it('is cancelled while in review, and refuses a second cancellation', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input());
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: '患者取消' }] });
+      await refused(h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'again' }] }), /can no longer be cancelled/);
+      return h.result();
+    });
+    expect(outcome).toBe('cancelled');
+    expect(named(calls, 'finish')[0].slice(2, 4)).toEqual(['cancelled', 'hospital:H']);
+  });
+
+  it('ends unfulfillable when no pharmacy can fill it, after trying each once', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, { reserveStock: () => false }, async (tq) => {
+      const h = await start(tq, input());
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      return h.result();
+    });
+    expect(outcome).toBe('unfulfillable');
+    expect(named(calls, 'reserveStock').map((c) => c[2])).toEqual(['PH1', 'PH2']);
+    expect(named(calls, 'offerToPharmacy')).toHaveLength(0);
+  });
+
+  it('re-dispatches a failed delivery to the next partner, and returns the drugs when that one goes silent', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input({ deliveryTimeoutMs: 500 }));
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      const { offer } = await h.query(stateQuery);
+      // Another pharmacy cannot answer this offer.
+      await refused(h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: 'PH9', accept: true }] }), /not \(or no longer\) offered/);
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, accept: true }] });
+      await until(async () => (await h.query(stateQuery)).delivery?.deliveryId === 'delivery-1');
+      await refused(h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'too late' }] }), /can no longer be cancelled/);
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'failed', note: '收件人联系不上' }] });
+      return h.result();
+    });
+    expect(outcome).toBe('returned');
+    expect(named(calls, 'dispatchDelivery').map((c) => c[3])).toEqual([1, 2]);
+    const statuses = named(calls, 'recordDeliveryStatus').map((c) => (c[2] as any).status + '@' + (c[2] as any).deliveryId);
+    expect(statuses).toEqual(['picked_up@delivery-1', 'failed@delivery-1', 'failed@delivery-2']);
+    expect(named(calls, 'finish')[0][2]).toBe('returned');
+    expect(named(calls, 'scheduleFollowUps')).toHaveLength(0);
+  });
+});
