@@ -12,6 +12,8 @@ import { prescriptionRoutes } from './routes/prescriptions';
 import { reviewRoutes } from './routes/review';
 import { fulfilmentRoutes } from './routes/fulfilment';
 import { catalogRoutes } from './routes/catalog';
+import { reportRoutes } from './routes/reports';
+import { supervisionRoutes } from './routes/supervision';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -39,7 +41,7 @@ export function createApp(deps: ApiDeps): Koa {
 
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm));
-  for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
+  for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   app.use(v1.routes());
 
   app.on('error', (err, ctx) => {

@@ -14,7 +14,7 @@ const created = () => ({ type: 'Date', columnType: 'timestamptz', onCreate: () =
 
 export interface SigningKey { keyId: string; alg: 'ES256'; publicKeyPem: string; validFrom: string; validTo: string; revoked: boolean }
 
-export interface Hospital { id: string; code: string; name: string; signingKeys: SigningKey[]; createdAt: Date }
+export interface Hospital { id: string; code: string; name: string; regionCode: string; signingKeys: SigningKey[]; createdAt: Date }
 export const HospitalSchema = new EntitySchema<Hospital>({
   name: 'Hospital',
   tableName: 'hospital',
@@ -22,6 +22,8 @@ export const HospitalSchema = new EntitySchema<Hospital>({
     id: uuid(),
     code: { type: 'string', length: 40, unique: true },
     name: { type: 'string', length: 120 },
+    /** Administrative division code (e.g. 330100 Hangzhou): reports and the supervision feed group by it. */
+    regionCode: { type: 'string', length: 12, default: '330100' },
     signingKeys: { type: 'json' },
     createdAt: created(),
   },
@@ -252,6 +254,90 @@ export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({
   },
 });
 
+/** What a pharmacy's pharmacist checked (核对) and handed out: one row per dispensing, packs below. */
+export interface Dispensing {
+  id: string; prescriptionId: string; orderId: string; pharmacyId: string; pharmacistName: string;
+  findings: { code: string; lineNo: number; traceCode?: string; message: string }[]; dispensedAt: Date;
+}
+export const DispensingSchema = new EntitySchema<Dispensing>({
+  name: 'Dispensing',
+  tableName: 'dispensing',
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid', unique: true }, // one prescription, one fill
+    orderId: { type: 'uuid' },
+    pharmacyId: { type: 'uuid' },
+    pharmacistName: { type: 'string', length: 60 },
+    findings: { type: 'json' },
+    dispensedAt: ts(),
+  },
+});
+
+/** Every pack handed out, by its traceability code (药品追溯码); a code is dispensed once, ever. */
+export interface DispensedPack {
+  id: string; dispensingId: string; prescriptionId: string; lineNo: number; drugCode: string;
+  traceCode: string; batchNo: string; expiryDate: string; createdAt: Date;
+}
+export const DispensedPackSchema = new EntitySchema<DispensedPack>({
+  name: 'DispensedPack',
+  tableName: 'dispensed_pack',
+  indexes: [{ properties: ['prescriptionId'] }],
+  properties: {
+    id: uuid(),
+    dispensingId: { type: 'uuid' },
+    prescriptionId: { type: 'uuid' },
+    lineNo: { type: 'integer' },
+    drugCode: { type: 'string', length: 40 },
+    traceCode: { type: 'string', length: 80, unique: true },
+    batchNo: { type: 'string', length: 40 },
+    expiryDate: { type: 'date' },
+    createdAt: created(),
+  },
+});
+
+/** A traceability code seen again: a re-sold pack (回流药), an insurance-fraud signal for operators. */
+export interface TraceAlert {
+  id: string; traceCode: string; prescriptionId: string; pharmacyId: string; firstPrescriptionId: string | null;
+  kind: 'resold_pack'; insured: boolean; createdAt: Date; acknowledgedAt: Date | null;
+}
+export const TraceAlertSchema = new EntitySchema<TraceAlert>({
+  name: 'TraceAlert',
+  tableName: 'trace_alert',
+  indexes: [{ properties: ['createdAt'] }],
+  properties: {
+    id: uuid(),
+    traceCode: { type: 'string', length: 80 },
+    prescriptionId: { type: 'uuid' },
+    pharmacyId: { type: 'uuid' },
+    firstPrescriptionId: { type: 'uuid', nullable: true },
+    kind: { type: 'string', length: 20 },
+    insured: { type: 'boolean' },
+    createdAt: created(),
+    acknowledgedAt: ts(true),
+  },
+});
+
+/** The insurance settlement written at dispensing from what was actually handed out. */
+export interface Settlement {
+  id: string; prescriptionId: string; planId: string | null; totalFen: number; insurerPaysFen: number; patientPaysFen: number;
+  lines: unknown[]; createdAt: Date; reversedAt: Date | null;
+}
+export const SettlementSchema = new EntitySchema<Settlement>({
+  name: 'Settlement',
+  tableName: 'settlement',
+  properties: {
+    id: uuid(),
+    prescriptionId: { type: 'uuid', unique: true },
+    planId: { type: 'string', length: 40, nullable: true },
+    totalFen: { type: 'integer' },
+    insurerPaysFen: { type: 'integer' },
+    patientPaysFen: { type: 'integer' },
+    lines: { type: 'json' },
+    createdAt: created(),
+    reversedAt: ts(true),
+  },
+});
+
 export interface DeliveryPartner { id: string; code: string; name: string; coldChain: boolean; sameDay: boolean }
 export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
   name: 'DeliveryPartner',
@@ -331,5 +417,5 @@ export const AuditEventSchema = new EntitySchema<AuditEvent>({
 export const ENTITIES = [
   HospitalSchema, DoctorSchema, PharmacistSchema, ApiClientSchema, PrescriptionSchema, PrescriptionLineSchema,
   ReviewSchema, DrugSchema, PharmacySchema, StockSchema, ReservationSchema, FulfilmentOrderSchema, DeliveryPartnerSchema,
-  DeliverySchema, FollowUpSchema, AuditEventSchema,
+  DeliverySchema, FollowUpSchema, AuditEventSchema, DispensingSchema, DispensedPackSchema, TraceAlertSchema, SettlementSchema,
 ];

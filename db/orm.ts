@@ -1,4 +1,6 @@
 // MikroORM setup shared by the API, the worker, migrations and tests.
+// Foreign keys are declared in the migrations' SQL, not as ORM relations: review a generated migration
+// and drop its `drop constraint "…_fk"` lines.
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import path from 'node:path';
