@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  DeliveryPartnerSchema, DeliverySchema, DrugSchema, FollowUpSchema, FulfilmentOrderSchema, HospitalSchema,
+  DeliveryPartnerSchema, DeliverySchema, DispensedPackSchema, DispensingSchema, DrugSchema, SettlementSchema, TraceAlertSchema, FollowUpSchema, FulfilmentOrderSchema, HospitalSchema,
   PharmacistSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, ReviewSchema,
   type FollowUp,
 } from '../db/entities';
@@ -23,6 +23,8 @@ import type { PharmacyCandidate } from '../domain/matching';
 import { matchPharmacies } from '../catalog/queries';
 import { indexStock, stockDocuments } from '../catalog/ingest';
 import { renderLabel, renderSlip } from './pdf';
+import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
+import { LockMode } from '@mikro-orm/core';
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -33,6 +35,10 @@ export interface ActivityDeps {
 }
 
 export interface ReviewDecision { pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string }
+export interface DispenseInput { pharmacistName: string; lines: DispenseLineInput[] }
+export type DispenseOutcome =
+  | { ok: true; findings: Finding[] }
+  | { ok: false; code: 'DISPENSE_REFUSED' | 'TRACE_CODE_REUSED' | 'ALREADY_FILLED'; message: string; problems: { path: string; code: string; message: string }[] };
 export interface DeliveryUpdate { deliveryId: string; partnerCode: string; status: DeliveryStatus; note?: string; proof?: Record<string, unknown> }
 
 const SYSTEM = 'system:rxflow';
@@ -225,10 +231,11 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
       });
     },
 
-    async closeOffer(orderId: string, status: 'declined' | 'expired' | 'cancelled' | 'accepted', actor: string, reason?: string): Promise<void> {
+    /** Closes an order that is still open (offered, or accepted but not yet dispensed). */
+    async closeOffer(orderId: string, status: 'declined' | 'expired' | 'cancelled' | 'accepted' | 'short', actor: string, reason?: string): Promise<void> {
       await tx(async (t) => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
-        if (order.status !== 'offered') return;
+        if (order.status !== 'offered' && !(order.status === 'accepted' && status !== 'accepted')) return;
         order.status = status;
         order.respondedAt = new Date();
         order.declineReason = reason ?? null;
@@ -237,27 +244,73 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
     },
 
     /**
-     * Dispenses: reserved stock leaves the shelf and the prescription is marked used, in one transaction.
-     * A prescription already used refuses a second fill (one prescription, one fill).
+     * Check-before-dispense and dispensing, in one transaction: the packs are checked against the approved
+     * prescription, every traceability code must be new (ever), reserved stock leaves the shelf, the
+     * prescription is marked used (one prescription, one fill) and the final settlement is written from
+     * what was actually handed out. A reused code is refused and raised as a re-sold pack alert.
      */
-    async dispense(prescriptionId: string, orderId: string, actor: string): Promise<void> {
-      const pharmacyId = await tx(async (t) => {
+    async recordDispensing(prescriptionId: string, orderId: string, pharmacyCode: string, input: DispenseInput): Promise<DispenseOutcome> {
+      const { rx: loaded, content, lines, drugs } = await loadRx(prescriptionId);
+      const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10); // dispensing date in China
+      const check = checkDispensing(lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, quantity: l.quantity, days: l.days })), input.lines, today);
+      if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
+      const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
+
+      const result = await tx(async (t): Promise<DispenseOutcome & { pharmacyId?: string }> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
-        if (order.status === 'dispensed') return order.pharmacyId;
-        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId });
-        if (rx.usedAt) throw ApplicationFailure.nonRetryable(`prescription ${rx.rxNo} was already filled at ${rx.usedAt.toISOString()}`, 'AlreadyFilled');
-        await t.getConnection().execute(
+        const done = await t.findOne(DispensingSchema, { prescriptionId });
+        if (done) {
+          return done.orderId === orderId
+            ? { ok: true, findings: done.findings } // a retry of the dispensing that already happened
+            : { ok: false, code: 'ALREADY_FILLED', message: `prescription ${loaded.rxNo} was already filled`, problems: [] };
+        }
+        const conn = t.getConnection();
+        const reused: { trace_code: string; prescription_id: string }[] = await conn.execute(
+          `select trace_code, prescription_id from dispensed_pack where trace_code in (${check.packs.map(() => '?').join(',')})`, check.packs.map((p) => p.traceCode));
+        if (reused.length) {
+          for (const r of reused) {
+            t.create(TraceAlertSchema, {
+              traceCode: r.trace_code, prescriptionId, pharmacyId: order.pharmacyId, firstPrescriptionId: r.prescription_id,
+              kind: 'resold_pack', insured: Boolean(content.insurance), acknowledgedAt: null,
+            } as never);
+          }
+          const codes = reused.map((r) => r.trace_code);
+          audit(t, prescriptionId, { action: 'resold_pack_alert', actor, data: { traceCodes: codes } });
+          // The insurer adapter (issue 5) reads these events; until then the alert stands in the audit trail.
+          if (content.insurance) audit(t, prescriptionId, { action: 'insurer_notified', actor: SYSTEM, data: { event: 'resold_pack', traceCodes: codes, planId: content.insurance.planId } });
+          return { ok: false, code: 'TRACE_CODE_REUSED', message: `${codes.length} pack(s) were dispensed before: possible re-sold packs (回流药); operators have been alerted`, problems: codes.map((c) => ({ path: '$.lines', code: 'TRACE_CODE_REUSED', message: c })) };
+        }
+        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if (rx.usedAt) return { ok: false, code: 'ALREADY_FILLED', message: `prescription ${rx.rxNo} was already filled at ${rx.usedAt.toISOString()}`, problems: [] };
+
+        const dispensing = t.create(DispensingSchema, { id: randomUUID(), prescriptionId, orderId, pharmacyId: order.pharmacyId, pharmacistName: input.pharmacistName, findings: check.findings, dispensedAt: new Date() } as never);
+        for (const p of check.packs) t.create(DispensedPackSchema, { dispensingId: dispensing.id, prescriptionId, ...p } as never);
+        await conn.execute(
           `with committed as (
              update reservation set status = 'committed' where prescription_id = ? and pharmacy_id = ? and status = 'held'
              returning pharmacy_id, drug_code, quantity)
            update stock s set on_hand = s.on_hand - c.quantity, reserved = s.reserved - c.quantity, updated_at = now()
              from committed c where s.pharmacy_id = c.pharmacy_id and s.drug_code = c.drug_code`, [prescriptionId, order.pharmacyId]);
         order.status = 'dispensed';
-        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId } });
+        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId, packs: check.packs.length, findings: check.findings } });
         locked.usedAt = new Date();
-        return order.pharmacyId;
+
+        // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
+        const prices: { drug_code: string; price_fen: number }[] = await conn.execute(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
+        const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
+        const ins = content.insurance;
+        const settled = precheck({
+          plan: ins ? findPlan(ins.planId) : null, visitType: ins?.visitType ?? 'outpatient',
+          deductibleUsedFen: ins?.deductibleUsedFen ?? 0, paidThisYearFen: ins?.paidThisYearFen ?? 0,
+          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: price.get(l.drugCode) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length })),
+        });
+        t.create(SettlementSchema, { prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null } as never);
+        audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen } });
+        return { ok: true, findings: check.findings, pharmacyId: order.pharmacyId };
       });
-      await syncStock([pharmacyId]);
+      if (result.ok && result.pharmacyId) await syncStock([result.pharmacyId]);
+      const { pharmacyId: _omit, ...outcome } = result;
+      return outcome;
     },
 
     /** Picks a delivery partner able to carry the order (cold chain where any line needs it). */
@@ -332,7 +385,16 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
 
     /** Terminal moves that need nothing but the state change and its audit event. */
     async finish(prescriptionId: string, to: 'completed' | 'cancelled' | 'unfulfillable' | 'returned' | 'expired', actor: string, data: Record<string, unknown> = {}): Promise<void> {
-      await tx(async (t) => { await transition(t, prescriptionId, to, { action: to, actor, data }); });
+      await tx(async (t) => {
+        await transition(t, prescriptionId, to, { action: to, actor, data });
+        if (to === 'returned') {
+          const settlement = await t.findOne(SettlementSchema, { prescriptionId, reversedAt: null });
+          if (settlement) {
+            settlement.reversedAt = new Date();
+            audit(t, prescriptionId, { action: 'settlement_reversed', actor, data: { totalFen: settlement.totalFen } });
+          }
+        }
+      });
     },
   };
 }

@@ -5,7 +5,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { ApplicationFailure } from '@temporalio/common';
 import { prescriptionWorkflow, stateQuery, type PrescriptionWorkflowInput, type WorkflowState } from '../workflows/prescription';
 import type { UpdateDefinition } from '@temporalio/common';
-import { ApiError } from './errors';
+import { ApiError, type ErrorDetail } from './errors';
 
 export async function startPrescriptionWorkflow(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
   try {
@@ -30,7 +30,7 @@ export async function workflowState(client: Client, workflowId: string): Promise
   }
 }
 
-const CONFLICT_TYPES = new Set(['NotAwaitingReview', 'NotOffered', 'NotAssigned', 'IllegalDeliveryTransition', 'NotCancellable']);
+const CONFLICT_TYPES = new Set(['NotAwaitingReview', 'NotOffered', 'NotAssigned', 'IllegalDeliveryTransition', 'NotCancellable', 'NotDispensable', 'TRACE_CODE_REUSED', 'ALREADY_FILLED']);
 
 export async function sendUpdate<Arg>(client: Client, workflowId: string, def: UpdateDefinition<WorkflowState, [Arg]>, arg: Arg): Promise<WorkflowState> {
   try {
@@ -39,7 +39,8 @@ export async function sendUpdate<Arg>(client: Client, workflowId: string, def: U
     if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
       const type = e.cause.type ?? 'UPDATE_REFUSED';
       const code = type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
-      throw new ApiError(CONFLICT_TYPES.has(type) ? 409 : 422, code, e.cause.message);
+      const details = Array.isArray(e.cause.details?.[0]) ? (e.cause.details[0] as ErrorDetail[]) : [];
+      throw new ApiError(CONFLICT_TYPES.has(type) ? 409 : 422, code, e.cause.message, details);
     }
     if (e instanceof WorkflowNotFoundError) throw new ApiError(409, 'WORKFLOW_CLOSED', 'this prescription is no longer in progress');
     // A closed workflow refuses updates with a service error.

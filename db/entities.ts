@@ -232,7 +232,7 @@ export const ReservationSchema = new EntitySchema<Reservation>({
 
 export interface FulfilmentOrder {
   id: string; prescriptionId: string; pharmacyId: string; attempt: number;
-  status: 'offered' | 'accepted' | 'declined' | 'expired' | 'cancelled' | 'dispensed';
+  status: 'offered' | 'accepted' | 'declined' | 'expired' | 'cancelled' | 'short' | 'dispensed';
   totalPriceFen: number; distanceKm: number; declineReason: string | null; offeredAt: Date; respondedAt: Date | null;
 }
 export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({

@@ -3,6 +3,7 @@
 import { loadConfig } from '../engine/config';
 import { demoActors, deliveryAssigned, offered, statusIs, waitForPrescription } from './actors';
 import { demoPrescription } from './prescriptions';
+import { scanOrder } from './packs';
 
 const config = loadConfig();
 const api = process.env.RX_API_URL ?? config.publicUrl;
@@ -49,6 +50,8 @@ async function main() {
   const order = orders.items.find((o: any) => o.prescriptionId === id);
   step('pharmacy', `${pharmacyCode} (${atOffer.workflow.offer.distanceKm} km away) sees order ${order.orderId.slice(0, 8)}…, accepts`);
   must(await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/accept`), [202], 'accept');
+  const dispensed = must(await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师（演示）', lines: scanOrder(order.lines) }), [201], 'dispense');
+  step('pharmacy', `checked and dispensed ${order.lines.reduce((n: number, l: any) => n + l.quantity, 0)} pack(s) by traceability code${dispensed.findings.length ? `; findings: ${dispensed.findings.map((f: any) => f.code).join(', ')}` : ''}`);
 
   // 5. The delivery partner picks up, travels and delivers with proof.
   const atDelivery = await waitForPrescription(a.hospital, id, deliveryAssigned);

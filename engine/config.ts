@@ -21,6 +21,7 @@ export interface WorkflowTimings {
   reviewSlaMs: number;            // escalate when no pharmacist decided within this
   reviewMaxEscalations: number;   // after this many escalations the prescription expires unreviewed
   pharmacyResponseMs: number;     // a pharmacy must accept or decline within this
+  dispenseTimeoutMs: number;      // after accepting, it must check and dispense within this
   maxPharmacyAttempts: number;
   reservationHoldMs: number;
   deliveryTimeoutMs: number;      // no delivery update within this counts as a failed attempt
@@ -34,6 +35,7 @@ export function loadTimings(): WorkflowTimings {
     reviewSlaMs: num('RX_REVIEW_SLA_MS', 30 * MINUTE),
     reviewMaxEscalations: num('RX_REVIEW_MAX_ESCALATIONS', 8),
     pharmacyResponseMs: num('RX_PHARMACY_RESPONSE_MS', 10 * MINUTE),
+    dispenseTimeoutMs: num('RX_DISPENSE_TIMEOUT_MS', 2 * HOUR),
     maxPharmacyAttempts: num('RX_MAX_PHARMACY_ATTEMPTS', 5),
     reservationHoldMs: num('RX_RESERVATION_HOLD_MS', 30 * MINUTE),
     deliveryTimeoutMs: num('RX_DELIVERY_TIMEOUT_MS', 2 * DAY),

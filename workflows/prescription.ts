@@ -4,7 +4,7 @@
 import {
   ApplicationFailure, condition, defineQuery, defineUpdate, proxyActivities, setHandler, sleep,
 } from '@temporalio/workflow';
-import type { Activities, DeliveryUpdate, ReviewDecision } from '../activities';
+import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
 import type { PharmacyCandidate } from '../domain/matching';
 import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
@@ -19,6 +19,8 @@ export interface PrescriptionWorkflowInput {
 
 export interface PharmacyResponse { orderId: string; pharmacyCode: string; accept: boolean; reason?: string }
 export interface CancelRequest { by: string; reason: string }
+export interface DispenseRequest extends DispenseInput { orderId: string; pharmacyCode: string }
+export interface ShortReport { orderId: string; pharmacyCode: string; lines: { lineNo: number; reason: string }[] }
 
 export interface TimelineEntry { at: string; event: string; detail?: Record<string, unknown> }
 export interface WorkflowState {
@@ -35,6 +37,8 @@ export type Outcome = Extract<PrescriptionStatus, 'completed' | 'rejected' | 'ca
 export const stateQuery = defineQuery<WorkflowState>('state');
 export const reviewUpdate = defineUpdate<WorkflowState, [ReviewDecision]>('review');
 export const pharmacyResponseUpdate = defineUpdate<WorkflowState, [PharmacyResponse]>('pharmacyResponse');
+export const dispenseUpdate = defineUpdate<WorkflowState, [DispenseRequest]>('dispense');
+export const shortUpdate = defineUpdate<WorkflowState, [ShortReport]>('short');
 export const deliveryUpdate = defineUpdate<WorkflowState, [DeliveryUpdate]>('deliveryStatus');
 export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel');
 
@@ -42,7 +46,7 @@ export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel
 // Database and search adapters retry until the service is back: a prescription waits, it is never lost.
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['AlreadyFilled', 'NoPartner', 'IllegalDeliveryTransition'] },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['NoPartner', 'IllegalDeliveryTransition'] },
 });
 const documents = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -63,7 +67,12 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   // Read through a function: the handler sets it between awaits, which TypeScript's narrowing cannot see.
   const cancelled = (): CancelRequest | undefined => cancellation;
   let accepted = false;
+  let shortage: ShortReport | undefined;
+  const shortReported = (): ShortReport | undefined => shortage;
+  let dispensing = false; // a dispense update is being recorded
+  let dispensed = false;
   const deliveryQueue: DeliveryUpdate[] = [];
+  const isOpenOrder = (orderId: string, pharmacyCode: string) => state.offer?.orderId === orderId && state.offer.pharmacyCode === pharmacyCode;
 
   setHandler(stateQuery, () => state);
   setHandler(reviewUpdate, (d) => { decision = d; return state; }, {
@@ -79,6 +88,31 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       }
     },
   });
+  setHandler(dispenseUpdate, async (d) => {
+    dispensing = true;
+    try {
+      const r = await acts.recordDispensing(id, d.orderId, d.pharmacyCode, { pharmacistName: d.pharmacistName, lines: d.lines });
+      if (!r.ok) throw ApplicationFailure.nonRetryable(r.message, r.code, r.problems);
+      dispensed = true;
+      moved('dispensed', { pharmacy: d.pharmacyCode, findings: r.findings.length });
+      return state;
+    } finally {
+      dispensing = false;
+    }
+  }, {
+    validator: (d) => {
+      if (!accepted || dispensed || dispensing || shortage || cancelled() || !isOpenOrder(d.orderId, d.pharmacyCode)) {
+        throw ApplicationFailure.nonRetryable('this order is not accepted by this pharmacy, or is already dispensed', 'NotDispensable');
+      }
+    },
+  });
+  setHandler(shortUpdate, (r) => { shortage = r; return state; }, {
+    validator: (r) => {
+      if (!accepted || dispensed || dispensing || shortage || !isOpenOrder(r.orderId, r.pharmacyCode)) {
+        throw ApplicationFailure.nonRetryable('this order is not accepted by this pharmacy, or is already dispensed', 'NotDispensable');
+      }
+    },
+  });
   setHandler(deliveryUpdate, (u) => { state.delivery!.status = u.status; deliveryQueue.push(u); return state; }, {
     validator: (u) => {
       const d = state.delivery;
@@ -88,7 +122,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
     validator: (_request) => {
-      if (cancellation || accepted || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
+      if (cancellation || dispensed || dispensing || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
     },
   });
 
@@ -102,6 +136,11 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     return outcome;
   }
   const endCancelled = () => end('cancelled', cancelled()!.by, { reason: cancelled()!.reason });
+  const cancelOpenOrder = async (orderId: string) => {
+    await acts.closeOffer(orderId, 'cancelled', cancelled()!.by, cancelled()!.reason);
+    await acts.releaseReservations(id, 'cancelled');
+    return endCancelled();
+  };
 
   // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
   const pre = await acts.beginReview(id);
@@ -132,8 +171,16 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   if (cancelled()) return endCancelled();
 
   // ---- 3. pharmacy matching: reserve, offer, wait for accept/decline, else the next one -----------
+  // ---- 3–4. matching, then check-before-dispense (核对 → 配药) at the pharmacy that accepted ---------
+  // Any open order that does not end in dispensing — declined, silent, short of a line, accepted but
+  // never dispensed — is closed, its reservation released, and the next pharmacy is tried.
   const tried: string[] = [];
-  for (let attempt = 1; attempt <= t.maxPharmacyAttempts && !accepted; attempt++) {
+  const giveUp = async (orderId: string, status: 'declined' | 'expired' | 'short', actor: string, reason: string | undefined, event: string) => {
+    await acts.closeOffer(orderId, status, actor, reason);
+    await acts.releaseReservations(id, `${event}${reason ? `: ${reason}` : ''}`);
+    note(event, { pharmacy: state.offer!.pharmacyCode, reason });
+  };
+  for (let attempt = 1; attempt <= t.maxPharmacyAttempts && !dispensed; attempt++) {
     if (expired()) return end('expired', 'system:rxflow', { stage: 'matching' });
     const [candidate]: PharmacyCandidate[] = await acts.findPharmacies(id, t.searchRadiusKm, tried);
     state.status = 'matching';
@@ -144,39 +191,34 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       continue;
     }
     const orderId = await acts.offerToPharmacy(id, attempt, candidate);
+    const actor = `pharmacy:${candidate.pharmacyCode}`;
     state.offer = { orderId, pharmacyCode: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm };
     response = undefined;
+    shortage = undefined;
+    accepted = false;
     note('pharmacy_offered', { pharmacy: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm, totalPriceFen: candidate.totalPriceFen });
 
     const answered = await condition(() => response !== undefined || cancelled() !== undefined, Math.min(t.pharmacyResponseMs, untilExpiry()));
-    const cancel = cancelled();
-    if (cancel) {
-      await acts.closeOffer(orderId, 'cancelled', cancel.by, cancel.reason);
-      await acts.releaseReservations(id, 'cancelled');
-      return endCancelled();
-    }
-    if (!answered) {
-      await acts.closeOffer(orderId, 'expired', 'system:rxflow', 'no answer in time');
-      await acts.releaseReservations(id, 'pharmacy did not answer in time');
-      note('pharmacy_timed_out', { pharmacy: candidate.pharmacyCode });
-      continue;
-    }
-    if (!response!.accept) {
-      await acts.closeOffer(orderId, 'declined', `pharmacy:${candidate.pharmacyCode}`, response!.reason);
-      await acts.releaseReservations(id, 'pharmacy declined');
-      note('pharmacy_declined', { pharmacy: candidate.pharmacyCode, reason: response!.reason });
-      continue;
-    }
+    if (cancelled()) return cancelOpenOrder(orderId);
+    if (!answered) { await giveUp(orderId, 'expired', 'system:rxflow', 'no answer in time', 'pharmacy_timed_out'); continue; }
+    if (!response!.accept) { await giveUp(orderId, 'declined', actor, response!.reason, 'pharmacy_declined'); continue; }
     accepted = true;
-    await acts.closeOffer(orderId, 'accepted', `pharmacy:${candidate.pharmacyCode}`);
+    await acts.closeOffer(orderId, 'accepted', actor);
     note('pharmacy_accepted', { pharmacy: candidate.pharmacyCode });
-  }
-  if (!accepted) return end('unfulfillable', 'system:rxflow', { tried });
 
-  // ---- 4. dispensing: stock leaves the shelf, the prescription is used -----------------------------
+    // The dispense update records the dispensing itself (it answers the pharmacy synchronously).
+    const settled = () => dispensed || shortage !== undefined || cancelled() !== undefined;
+    let done = await condition(settled, Math.min(t.dispenseTimeoutMs, untilExpiry()));
+    if (!done && dispensing) done = await condition(() => !dispensing && settled(), t.dispenseTimeoutMs); // a dispensing in flight finishes first
+    if (dispensed) break;
+    if (cancelled()) return cancelOpenOrder(orderId);
+    const short = shortReported();
+    if (short) { await giveUp(orderId, 'short', actor, short.lines.map((l) => `line ${l.lineNo}: ${l.reason}`).join('; '), 'pharmacy_short'); continue; }
+    await giveUp(orderId, 'expired', 'system:rxflow', 'accepted but not dispensed in time', 'dispense_timed_out');
+    if (expired()) return end('expired', 'system:rxflow', { stage: 'dispensing' });
+  }
+  if (!dispensed) return end('unfulfillable', 'system:rxflow', { tried });
   const offer = state.offer!;
-  await acts.dispense(id, offer.orderId, `pharmacy:${offer.pharmacyCode}`);
-  moved('dispensed', { pharmacy: offer.pharmacyCode });
 
   // ---- 5. delivery: partner updates drive it; a failed or silent attempt is dispatched again ------
   let delivered = false;

@@ -4,8 +4,8 @@ import Router from '@koa/router';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { DeliveryPartnerSchema, DeliverySchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema } from '../../db/entities';
-import { deliveryUpdate, pharmacyResponseUpdate } from '../../workflows/prescription';
+import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
+import { deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
 import { requireRole, type Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
@@ -13,6 +13,14 @@ import { sendUpdate } from '../workflows';
 import type { ApiDeps } from '../app';
 
 const DeclineBody = z.object({ reason: z.string().min(1).max(200) });
+const DispenseBody = z.object({
+  pharmacistName: z.string().min(1).max(60),
+  lines: z.array(z.object({
+    lineNo: z.number().int().positive(),
+    packs: z.array(z.object({ traceCode: z.string().min(1).max(80), batchNo: z.string().min(1).max(40), expiryDate: z.iso.date() })).min(1).max(100),
+  })).min(1).max(10),
+});
+const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
 const StatusBody = z.object({
   status: z.enum(DELIVERY_STATUSES).exclude(['assigned']),
   note: z.string().max(200).optional(),
@@ -58,6 +66,40 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     ctx.body = { orderId: order.id, accepted: accept, prescriptionStatus: state.status };
   }
   r.post('/v1/pharmacy/orders/:orderId/accept', requireRole('pharmacy'), (ctx) => respond(ctx, true));
+
+  // Check-before-dispense: the pharmacist scans every pack; the answer says whether it was recorded.
+  r.post('/v1/pharmacy/orders/:orderId/dispense', requireRole('pharmacy'), async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const order = await ownOrder(principal, ctx.params.orderId);
+    const body = DispenseBody.parse(ctx.request.body ?? {});
+    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
+    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    if (rx.usedAt && order.status !== 'dispensed') throw new ApiError(409, 'ALREADY_FILLED', `prescription ${rx.rxNo} was already filled`);
+    const state = await sendUpdate(deps.temporal, rx.workflowId, dispenseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, ...body });
+    const [dispensing] = await deps.orm.em.fork().find(DispensingSchema, { prescriptionId: rx.id });
+    ctx.status = 201;
+    ctx.body = { orderId: order.id, prescriptionStatus: state.status, dispensedAt: dispensing?.dispensedAt, findings: dispensing?.findings ?? [] };
+  });
+
+  // A line that cannot be dispensed as prescribed sends the order back to matching; the drug is never swapped here.
+  r.post('/v1/pharmacy/orders/:orderId/short', requireRole('pharmacy'), async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const order = await ownOrder(principal, ctx.params.orderId);
+    const body = ShortBody.parse(ctx.request.body ?? {});
+    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
+    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    await sendUpdate(deps.temporal, rx.workflowId, shortUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, lines: body.lines });
+    ctx.status = 202;
+    ctx.body = { orderId: order.id, returnedToMatching: true };
+  });
+
+  // Operators: re-sold pack alerts (a traceability code dispensed twice).
+  r.get('/v1/alerts/trace', requireRole('operator'), async (ctx) => {
+    const em = deps.orm.em.fork();
+    const alerts = await em.find(TraceAlertSchema, {}, { orderBy: { createdAt: 'desc' }, limit: 200 });
+    const pharmacies = new Map((await em.find(PharmacySchema, { id: { $in: alerts.map((a) => a.pharmacyId) } })).map((p) => [p.id, p.code]));
+    ctx.body = { items: alerts.map((a) => ({ ...a, pharmacyCode: pharmacies.get(a.pharmacyId) })) };
+  });
   r.post('/v1/pharmacy/orders/:orderId/decline', requireRole('pharmacy'), (ctx) => respond(ctx, false, DeclineBody.parse(ctx.request.body ?? {}).reason));
 
   r.get('/v1/courier/deliveries', requireRole('courier'), async (ctx) => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { actors, actions, closeDb, sql, stockOf } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
+import { scanOrder } from '../../demo/packs';
 
 afterAll(closeDb);
 
@@ -35,6 +36,8 @@ describe('a prescription carried end to end', () => {
     const order = orders.body.items.find((o: any) => o.prescriptionId === id);
     expect(order.lines).toHaveLength(rx.lines.length);
     expect((await a.pharmacy(pharmacyCode).post(`/v1/pharmacy/orders/${order.orderId}/accept`)).status).toBe(202);
+    const dispensed = await a.pharmacy(pharmacyCode).post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师', lines: scanOrder(order.lines) });
+    expect(dispensed.status).toBe(201);
 
     const atDelivery = await waitForPrescription(a.hospital, id, deliveryAssigned);
     const after = await Promise.all(lines.map((l) => stockOf(pharmacyCode, l.drugCode)));
@@ -63,7 +66,7 @@ describe('a prescription carried end to end', () => {
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
       'received', 'review_queued', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
-      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
+      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
     const followUps = await sql(`select kind, status from follow_up where prescription_id = ? order by kind`, [id]);

@@ -8,14 +8,14 @@ import type { Activities } from '../../activities';
 import type { WorkflowTimings } from '../../engine/config';
 import { workflowBundle } from '../../engine/runtime';
 import {
-  cancelUpdate, deliveryUpdate, pharmacyResponseUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
+  cancelUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
 } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
 
 applyTestEnv();
 
 const timings: WorkflowTimings = {
-  reviewSlaMs: 60_000, reviewMaxEscalations: 3, pharmacyResponseMs: 60_000, maxPharmacyAttempts: 3, reservationHoldMs: 60_000,
+  reviewSlaMs: 60_000, reviewMaxEscalations: 3, pharmacyResponseMs: 60_000, dispenseTimeoutMs: 60_000, maxPharmacyAttempts: 3, reservationHoldMs: 60_000,
   deliveryTimeoutMs: 60_000, maxDeliveryAttempts: 2, followUpDelaysMs: { adherence: 10, adverse_reaction: 20, refill_reminder: 30 }, searchRadiusKm: 10,
 };
 
@@ -34,7 +34,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     releaseReservations: () => 1,
     offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
     closeOffer: () => undefined,
-    dispense: () => undefined,
+    recordDispensing: () => ({ ok: true, findings: [] }),
     dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
     recordDeliveryStatus: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
@@ -127,6 +127,9 @@ describe('prescription workflow branches', () => {
       // Another pharmacy cannot answer this offer.
       await refused(h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: 'PH9', accept: true }] }), /not \(or no longer\) offered/);
       await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, accept: true }] });
+      // Accepted is not dispensed: the hospital may still cancel, but only until the dispensing is recorded.
+      await h.executeUpdate(dispenseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
+      await refused(h.executeUpdate(dispenseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, pharmacistName: '王药师', lines: [] }] }), /already dispensed/);
       await until(async () => (await h.query(stateQuery)).delivery?.deliveryId === 'delivery-1');
       await refused(h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'too late' }] }), /can no longer be cancelled/);
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
