@@ -143,4 +143,52 @@ describe('prescription workflow branches', () => {
     expect(named(calls, 'finish')[0][2]).toBe('returned');
     expect(named(calls, 'scheduleFollowUps')).toHaveLength(0);
   });
+
+  it('tries the next pharmacy when one is short of a line and when one accepts but never dispenses', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input({ dispenseTimeoutMs: 400 }));
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer?.attempt === 1);
+      const first = (await h.query(stateQuery)).offer!;
+      await refused(h.executeUpdate(shortUpdate, { args: [{ orderId: first.orderId, pharmacyCode: first.pharmacyCode, lines: [{ lineNo: 1, reason: 'x' }] }] }), /not accepted/);
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: first.orderId, pharmacyCode: first.pharmacyCode, accept: true }] });
+      await h.executeUpdate(shortUpdate, { args: [{ orderId: first.orderId, pharmacyCode: first.pharmacyCode, lines: [{ lineNo: 1, reason: '缺货' }] }] });
+      await until(async () => (await h.query(stateQuery)).offer?.attempt === 2);
+      const second = (await h.query(stateQuery)).offer!;
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: second.orderId, pharmacyCode: second.pharmacyCode, accept: true }] });
+      return h.result(); // the second pharmacy never dispenses; nobody is left
+    });
+    expect(outcome).toBe('unfulfillable');
+    expect(named(calls, 'closeOffer').map((c) => c[2])).toEqual(['accepted', 'short', 'accepted', 'expired']);
+    expect(named(calls, 'releaseReservations')).toHaveLength(2);
+    expect(named(calls, 'recordDispensing')).toHaveLength(0);
+  });
+
+  it('answers a refused dispensing to the pharmacy and keeps the order open for a corrected one', async () => {
+    const calls: Call[] = [];
+    let first = true;
+    const recordDispensing = () => {
+      if (first) { first = false; return { ok: false, code: 'TRACE_CODE_REUSED', message: 'pack dispensed before', problems: [{ path: '$.lines', code: 'TRACE_CODE_REUSED', message: 'X' }] }; }
+      return { ok: true, findings: [] };
+    };
+    const state = await withWorker(calls, { recordDispensing }, async (tq) => {
+      const h = await start(tq, input());
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      const o = (await h.query(stateQuery)).offer!;
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, accept: true }] });
+      const req = { orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] };
+      const e = await h.executeUpdate(dispenseUpdate, { args: [req] }).then(() => null, (err) => err);
+      expect(e.cause.type).toBe('TRACE_CODE_REUSED');
+      expect(e.cause.details[0]).toEqual([{ path: '$.lines', code: 'TRACE_CODE_REUSED', message: 'X' }]);
+      const after = await h.executeUpdate(dispenseUpdate, { args: [req] });
+      await h.terminate('test done');
+      return after;
+    });
+    expect(state.status).toBe('dispensed');
+    expect(named(calls, 'recordDispensing')).toHaveLength(2);
+  });
 });
