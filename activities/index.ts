@@ -292,7 +292,7 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
            update stock s set on_hand = s.on_hand - c.quantity, reserved = s.reserved - c.quantity, updated_at = now()
              from committed c where s.pharmacy_id = c.pharmacy_id and s.drug_code = c.drug_code`, [prescriptionId, order.pharmacyId]);
         order.status = 'dispensed';
-        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId, packs: check.packs.length, findings: check.findings } });
+        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId, pharmacist: input.pharmacistName, packs: check.packs.map((p) => ({ lineNo: p.lineNo, traceCode: p.traceCode, batchNo: p.batchNo, expiryDate: p.expiryDate })), findings: check.findings } });
         locked.usedAt = new Date();
 
         // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
