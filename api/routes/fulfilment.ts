@@ -56,11 +56,18 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     ctx.body = { items };
   });
 
-  async function respond(ctx: any, accept: boolean, reason?: string) {
+  /** The order in the path, if it is this pharmacy's, with the pharmacy and the prescription. */
+  async function orderContext(ctx: any) {
     const principal = ctx.state.principal as Principal;
     const order = await ownOrder(principal, ctx.params.orderId);
-    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
-    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    const em = deps.orm.em.fork();
+    const pharmacy = await em.findOneOrFail(PharmacySchema, { id: principal.partyId });
+    const rx = await em.findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    return { order, pharmacy, rx };
+  }
+
+  async function respond(ctx: any, accept: boolean, reason?: string) {
+    const { order, pharmacy, rx } = await orderContext(ctx);
     const state = await sendUpdate(deps.temporal, rx.workflowId, pharmacyResponseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, accept, reason });
     ctx.status = 202;
     ctx.body = { orderId: order.id, accepted: accept, prescriptionStatus: state.status };
@@ -69,11 +76,8 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
 
   // Check-before-dispense: the pharmacist scans every pack; the answer says whether it was recorded.
   r.post('/v1/pharmacy/orders/:orderId/dispense', requireRole('pharmacy'), async (ctx) => {
-    const principal = ctx.state.principal as Principal;
-    const order = await ownOrder(principal, ctx.params.orderId);
     const body = DispenseBody.parse(ctx.request.body ?? {});
-    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
-    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    const { order, pharmacy, rx } = await orderContext(ctx);
     if (rx.usedAt && order.status !== 'dispensed') throw new ApiError(409, 'ALREADY_FILLED', `prescription ${rx.rxNo} was already filled`);
     const state = await sendUpdate(deps.temporal, rx.workflowId, dispenseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, ...body });
     const [dispensing] = await deps.orm.em.fork().find(DispensingSchema, { prescriptionId: rx.id });
@@ -83,11 +87,8 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
 
   // A line that cannot be dispensed as prescribed sends the order back to matching; the drug is never swapped here.
   r.post('/v1/pharmacy/orders/:orderId/short', requireRole('pharmacy'), async (ctx) => {
-    const principal = ctx.state.principal as Principal;
-    const order = await ownOrder(principal, ctx.params.orderId);
     const body = ShortBody.parse(ctx.request.body ?? {});
-    const pharmacy = await deps.orm.em.fork().findOneOrFail(PharmacySchema, { id: principal.partyId });
-    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: order.prescriptionId });
+    const { order, pharmacy, rx } = await orderContext(ctx);
     await sendUpdate(deps.temporal, rx.workflowId, shortUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, lines: body.lines });
     ctx.status = 202;
     ctx.body = { orderId: order.id, returnedToMatching: true };
