@@ -23,6 +23,7 @@ import type { PharmacyCandidate } from '../domain/matching';
 import { matchPharmacies } from '../catalog/queries';
 import { indexStock, stockDocuments } from '../catalog/ingest';
 import { renderLabel, renderSlip } from './pdf';
+import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
 import { LockMode } from '@mikro-orm/core';
 
@@ -335,11 +336,10 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
         }
         return { delivery, partner, pharmacy };
       });
-      const phone = content.patient.phone;
       const label = await renderLabel(cjkFont, {
         deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain, packages: lines.reduce((s, l) => s + l.quantity, 0),
         pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
-        recipient: { name: content.patient.name, maskedPhone: `${phone.slice(0, 3)}****${phone.slice(-4)}`, address: content.patient.address.text },
+        recipient: { name: content.patient.name, maskedPhone: maskPhone(content.patient.phone), address: content.patient.address.text },
       });
       const labelFile = await writeFile(`${delivery.id}-label.pdf`, label);
       return { deliveryId: delivery.id, partnerCode: partner.code, labelFile };

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
 import { deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
+import { maskPhone } from '../../domain/masking';
 import { requireRole, type Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
@@ -112,12 +113,11 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
       const order = await em.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
       const pharmacy = await em.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
       const content = (await em.findOneOrFail(PrescriptionSchema, { id: d.prescriptionId })).content as any;
-      const phone: string = content.patient.phone;
       // A courier needs an address and a masked phone, not a diagnosis.
       items.push({
         deliveryId: d.id, status: d.status, attempt: d.attempt, coldChain: d.coldChain,
         pickup: { pharmacy: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
-        dropoff: { name: content.patient.name, address: content.patient.address.text, phone: `${phone.slice(0, 3)}****${phone.slice(-4)}` },
+        dropoff: { name: content.patient.name, address: content.patient.address.text, phone: maskPhone(content.patient.phone) },
         labelUrl: `/v1/deliveries/${d.id}/label.pdf`,
       });
     }
