@@ -2,11 +2,11 @@
 // before anything is stored; the prescription row and its first audit event are written in one
 // transaction; the workflow id is derived from the row, so a repeated push finds the same prescription.
 import { randomUUID } from 'node:crypto';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { DoctorSchema, DrugSchema, HospitalSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../db/entities';
-import { PrescriptionSubmissionSchema } from '../domain/prescription';
+import { DoctorSchema, DrugSchema, HospitalSchema, PatientSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../db/entities';
+import { PrescriptionSubmissionSchema, type PrescriptionSubmission } from '../domain/prescription';
 import { contentHash } from '../domain/canonical';
 import { verifyPrescriptionSignature } from '../domain/signature';
 import { checkIntake, expiresAt } from '../domain/rules';
@@ -48,9 +48,10 @@ export async function intakePrescription(deps: IntakeDeps, hospitalId: string, r
   let created: Prescription;
   try {
     created = await em.transactional(async (t) => {
+      const patientId = await upsertPatient(t, hospitalId, rx.patient);
       const p = t.create(PrescriptionSchema, {
         id: randomUUID(), hospitalId, rxNo: rx.rxNo, contentHash: hash, status: 'received', content: body, doctorId: doctor!.id,
-        patientRef: rx.patient.ref, issuedAt: new Date(rx.issuedAt), expiresAt: expiresAt(rx), flags: [], pricing: null,
+        patientId, patientRef: rx.patient.ref, issuedAt: new Date(rx.issuedAt), expiresAt: expiresAt(rx), flags: [], pricing: null,
         workflowId: '', usedAt: null,
       } as never);
       p.workflowId = workflowIdFor(p.id);
@@ -71,6 +72,18 @@ export async function intakePrescription(deps: IntakeDeps, hospitalId: string, r
   }
   await start(deps, hospital.code, created);
   return { prescription: created, duplicate: false };
+}
+
+/** The hospital's patient row, refreshed from the newest prescription (the prescription keeps its snapshot). */
+async function upsertPatient(em: EntityManager, hospitalId: string, p: PrescriptionSubmission['patient']): Promise<string> {
+  const patient = await em.upsert(PatientSchema, {
+    id: randomUUID(), hospitalId, ref: p.ref, name: p.name, gender: p.gender, birthDate: p.birthDate, phone: p.phone,
+    idNumber: p.idNumber ?? null, allergies: p.allergies, updatedAt: new Date(),
+  }, {
+    onConflictFields: ['hospitalId', 'ref'], onConflictAction: 'merge',
+    onConflictMergeFields: ['name', 'gender', 'birthDate', 'phone', 'idNumber', 'allergies', 'updatedAt'],
+  });
+  return patient.id;
 }
 
 async function duplicateOf(deps: IntakeDeps, hospitalCode: string, existing: Prescription, hash: string): Promise<IntakeResult> {

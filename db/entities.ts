@@ -72,6 +72,29 @@ export const ApiClientSchema = new EntitySchema<ApiClient>({
   },
 });
 
+/** A hospital's patient, as its latest prescription describes them; prescriptions keep their own snapshot. */
+export interface Patient {
+  id: string; hospitalId: string; ref: string; name: string; gender: 'M' | 'F'; birthDate: string; phone: string;
+  idNumber: string | null; allergies: string[]; updatedAt: Date;
+}
+export const PatientSchema = new EntitySchema<Patient>({
+  name: 'Patient',
+  tableName: 'patient',
+  uniques: [{ properties: ['hospitalId', 'ref'] }],
+  properties: {
+    id: uuid(),
+    hospitalId: { type: 'uuid' },
+    ref: { type: 'string', length: 64 },
+    name: { type: 'string', length: 60 },
+    gender: { type: 'string', length: 1 },
+    birthDate: { type: 'date' },
+    phone: { type: 'string', length: 20 },
+    idNumber: { type: 'string', length: 18, nullable: true },
+    allergies: { type: 'json' },
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+  },
+});
+
 export interface Prescription {
   id: string;
   hospitalId: string;
@@ -80,6 +103,7 @@ export interface Prescription {
   status: PrescriptionStatus;
   content: Record<string, unknown>;   // the signed submission, as received
   doctorId: string;
+  patientId: string | null;
   patientRef: string;
   issuedAt: Date;
   expiresAt: Date;
@@ -103,6 +127,7 @@ export const PrescriptionSchema = new EntitySchema<Prescription>({
     status: { type: 'string', length: 20 },
     content: { type: 'json' },
     doctorId: { type: 'uuid' },
+    patientId: { type: 'uuid', nullable: true },
     patientRef: { type: 'string', length: 64 },
     issuedAt: ts(),
     expiresAt: ts(),
@@ -415,7 +440,7 @@ export const AuditEventSchema = new EntitySchema<AuditEvent>({
 });
 
 export const ENTITIES = [
-  HospitalSchema, DoctorSchema, PharmacistSchema, ApiClientSchema, PrescriptionSchema, PrescriptionLineSchema,
+  HospitalSchema, DoctorSchema, PatientSchema, PharmacistSchema, ApiClientSchema, PrescriptionSchema, PrescriptionLineSchema,
   ReviewSchema, DrugSchema, PharmacySchema, StockSchema, ReservationSchema, FulfilmentOrderSchema, DeliveryPartnerSchema,
   DeliverySchema, FollowUpSchema, AuditEventSchema, DispensingSchema, DispensedPackSchema, TraceAlertSchema, SettlementSchema,
 ];

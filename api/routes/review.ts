@@ -1,7 +1,7 @@
 // Pharmacists: the review queue, one prescription with the patient's context, approve or reject.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { PharmacistSchema, PrescriptionLineSchema, PrescriptionSchema } from '../../db/entities';
+import { PatientSchema, PharmacistSchema, PrescriptionLineSchema, PrescriptionSchema } from '../../db/entities';
 import { reviewUpdate } from '../../workflows/prescription';
 import { requireRole, type Principal } from '../auth';
 import { sendUpdate } from '../workflows';
@@ -35,10 +35,12 @@ export function reviewRoutes(deps: ApiDeps): Router {
     const em = deps.orm.em.fork();
     const lines = await em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
     const history = await em.find(PrescriptionSchema, { hospitalId: rx.hospitalId, patientRef: rx.patientRef, id: { $ne: rx.id } }, { orderBy: { createdAt: 'desc' }, limit: 20 });
+    const patient = rx.patientId ? await em.findOne(PatientSchema, { id: rx.patientId }) : null;
     const content = rx.content as any;
     ctx.body = {
       prescription: { ...summary(rx), flags: rx.flags, lines, visit: content.visit, diagnoses: content.diagnoses, doctor: content.doctor },
       patient: {
+        id: patient?.id ?? null,
         name: content.patient.name, gender: content.patient.gender, birthDate: content.patient.birthDate,
         allergies: content.patient.allergies ?? [], pregnant: content.patient.pregnant ?? false, guardian: content.patient.guardian ?? null,
       },

@@ -105,6 +105,12 @@ describe('intake', () => {
     expect(item.flags.map((f: any) => f.code)).toContain('ALLERGY');
     const detail = await a.pharmacist.get(`/v1/review-queue/${id}`);
     expect(detail.body.patient.allergies).toEqual(['青霉素']);
+    // The patient is one row per hospital and patient id; other prescriptions of theirs are the history.
+    const [patient] = await sql(`select ref, name, allergies from patient where id = ?`, [detail.body.patient.id]);
+    expect(patient).toEqual({ ref: 'PAT-0001', name: '张建国', allergies: ['青霉素'] });
+    expect(detail.body.history.length).toBeGreaterThan(0);
+    const linked = await sql(`select count(distinct patient_id)::int as n from prescription p join hospital h on h.id = p.hospital_id where h.code = 'DEMO-HOSP' and p.patient_ref = 'PAT-0001'`);
+    expect(linked[0].n).toBe(1);
     expect(detail.body.prescription.lines[0].drugCode).toBe(drugByName('阿莫西林').code);
   });
 });
