@@ -3,6 +3,7 @@
 import type { MikroORM, EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@elastic/elasticsearch';
 import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client as TemporalClient } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -30,6 +31,8 @@ import { LockMode } from '@mikro-orm/core';
 export interface ActivityDeps {
   orm: MikroORM;
   es: Client;
+  /** For the reservation sweeper's "is that workflow still running?"; optional in tests. */
+  temporal?: TemporalClient;
   indexPrefix: string;
   filesDir: string;
   cjkFont: string;
@@ -44,7 +47,7 @@ export interface DeliveryUpdate { deliveryId: string; partnerCode: string; statu
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
+export function createActivities({ orm, es, temporal, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
 
@@ -65,6 +68,24 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
     const file = path.join(filesDir, name);
     await fs.writeFile(file, data);
     return file;
+  }
+
+  /** Releases every held reservation of a prescription and gives the units back to available stock. */
+  async function release(prescriptionId: string, reason: string): Promise<number> {
+    const pharmacyIds = await tx(async (t) => {
+      const conn = sqlIn(t);
+      const rows: { pharmacy_id: string }[] = await conn(
+        `with released as (
+           update reservation set status = 'released' where prescription_id = ? and status = 'held'
+           returning pharmacy_id, drug_code, quantity)
+         update stock s set reserved = s.reserved - r.quantity, updated_at = now()
+           from released r where s.pharmacy_id = r.pharmacy_id and s.drug_code = r.drug_code
+         returning s.pharmacy_id`, [prescriptionId]);
+      if (rows.length) audit(t, prescriptionId, { action: 'stock_released', actor: SYSTEM, data: { reason, lines: rows.length } });
+      return [...new Set(rows.map((r) => r.pharmacy_id))];
+    });
+    if (pharmacyIds.length) await syncStock(pharmacyIds);
+    return pharmacyIds.length;
   }
 
   return {
@@ -176,17 +197,19 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
       const { lines } = await loadRx(prescriptionId);
       const ok = await tx(async (t) => {
         const pharmacy = await t.findOneOrFail(PharmacySchema, { code: pharmacyCode });
-        const conn = t.getConnection();
-        const held = await conn.execute(`select 1 from reservation where prescription_id = ? and pharmacy_id = ? and status = 'held'`, [prescriptionId, pharmacy.id]);
+        const conn = sqlIn(t);
+        // Serialise reservations of one prescription (an activity retried while its first run is still going).
+        await conn(`select 1 from prescription where id = ? for update`, [prescriptionId]);
+        const held = await conn(`select 1 from reservation where prescription_id = ? and pharmacy_id = ? and status = 'held'`, [prescriptionId, pharmacy.id]);
         if (held.length > 0) return true;
         for (const l of lines) {
-          const res = await conn.execute(
+          const res = await conn(
             `update stock set reserved = reserved + ?, updated_at = now() where pharmacy_id = ? and drug_code = ? and on_hand - reserved >= ?`,
             [l.quantity, pharmacy.id, l.drugCode, l.quantity], 'run');
           if ((res as unknown as { affectedRows: number }).affectedRows !== 1) {
             throw new StockShortage(l.drugCode);
           }
-          await conn.execute(
+          await conn(
             `insert into reservation (id, prescription_id, pharmacy_id, drug_code, quantity, status, expires_at, created_at)
              values (gen_random_uuid(), ?, ?, ?, ?, 'held', now() + (? || ' milliseconds')::interval, now())`,
             [prescriptionId, pharmacy.id, l.drugCode, l.quantity, String(holdMs)]);
@@ -201,21 +224,29 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
       return ok;
     },
 
-    async releaseReservations(prescriptionId: string, reason: string): Promise<number> {
-      const pharmacyIds = await tx(async (t) => {
-        const conn = t.getConnection();
-        const rows: { pharmacy_id: string }[] = await conn.execute(
-          `with released as (
-             update reservation set status = 'released' where prescription_id = ? and status = 'held'
-             returning pharmacy_id, drug_code, quantity)
-           update stock s set reserved = s.reserved - r.quantity, updated_at = now()
-             from released r where s.pharmacy_id = r.pharmacy_id and s.drug_code = r.drug_code
-           returning s.pharmacy_id`, [prescriptionId]);
-        if (rows.length) audit(t, prescriptionId, { action: 'stock_released', actor: SYSTEM, data: { reason, lines: rows.length } });
-        return [...new Set(rows.map((r) => r.pharmacy_id))];
-      });
-      if (pharmacyIds.length) await syncStock(pharmacyIds);
-      return pharmacyIds.length;
+    releaseReservations: release,
+
+    /** After a pharmacy accepts, its reservation must outlive the wait for the dispensing. */
+    async extendReservations(prescriptionId: string, holdMs: number): Promise<void> {
+      await orm.em.fork().getConnection().execute(
+        `update reservation set expires_at = now() + (? || ' milliseconds')::interval where prescription_id = ? and status = 'held'`, [String(holdMs), prescriptionId]);
+    },
+
+    /**
+     * Safety net behind the workflows' own timers: a held reservation past its expiry whose workflow is
+     * no longer running (terminated by an operator, say) is released. A running workflow keeps its own.
+     */
+    async sweepExpiredReservations(limit = 200): Promise<{ expired: number; released: number }> {
+      const stale: { prescription_id: string; workflow_id: string }[] = await orm.em.fork().getConnection().execute(
+        `select distinct r.prescription_id, p.workflow_id from reservation r join prescription p on p.id = r.prescription_id
+          where r.status = 'held' and r.expires_at < now() limit ?`, [limit]);
+      let released = 0;
+      for (const s of stale) {
+        if (temporal && (await workflowRunning(temporal, s.workflow_id))) continue;
+        await release(s.prescription_id, 'reservation expired; its workflow is no longer running');
+        released += 1;
+      }
+      return { expired: stale.length, released };
     },
 
     async offerToPharmacy(prescriptionId: string, attempt: number, c: PharmacyCandidate): Promise<string> {
@@ -265,8 +296,8 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
             ? { ok: true, findings: done.findings } // a retry of the dispensing that already happened
             : { ok: false, code: 'ALREADY_FILLED', message: `prescription ${loaded.rxNo} was already filled`, problems: [] };
         }
-        const conn = t.getConnection();
-        const reused: { trace_code: string; prescription_id: string }[] = await conn.execute(
+        const conn = sqlIn(t);
+        const reused: { trace_code: string; prescription_id: string }[] = await conn(
           `select trace_code, prescription_id from dispensed_pack where trace_code in (${check.packs.map(() => '?').join(',')})`, check.packs.map((p) => p.traceCode));
         if (reused.length) {
           for (const r of reused) {
@@ -286,7 +317,7 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
 
         const dispensing = t.create(DispensingSchema, { id: randomUUID(), prescriptionId, orderId, pharmacyId: order.pharmacyId, pharmacistName: input.pharmacistName, findings: check.findings, dispensedAt: new Date() } as never);
         for (const p of check.packs) t.create(DispensedPackSchema, { dispensingId: dispensing.id, prescriptionId, ...p } as never);
-        await conn.execute(
+        await conn(
           `with committed as (
              update reservation set status = 'committed' where prescription_id = ? and pharmacy_id = ? and status = 'held'
              returning pharmacy_id, drug_code, quantity)
@@ -297,7 +328,7 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
         locked.usedAt = new Date();
 
         // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
-        const prices: { drug_code: string; price_fen: number }[] = await conn.execute(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
+        const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
         const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
         const ins = content.insurance;
         const settled = precheck({
@@ -397,6 +428,25 @@ export function createActivities({ orm, es, indexPrefix, filesDir, cjkFont }: Ac
       });
     },
   };
+}
+
+async function workflowRunning(client: TemporalClient, workflowId: string): Promise<boolean> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name === 'RUNNING';
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return false;
+    throw e;
+  }
+}
+
+/**
+ * Raw SQL inside the caller's transaction. MikroORM's Connection.execute runs on a fresh pool connection,
+ * outside any transaction, unless it is handed the transaction context: this hands it over.
+ */
+function sqlIn(t: EntityManager) {
+  return <T = any>(query: string, params: unknown[] = [], method: 'all' | 'run' = 'all'): Promise<T> =>
+    t.getConnection().execute(query, params, method, t.getTransactionContext()) as Promise<T>;
 }
 
 class StockShortage extends Error {

@@ -61,6 +61,7 @@ export interface Config {
   publicUrl: string;
   filesDir: string;
   cjkFont: string;
+  sweepIntervalMs: number;
   timings: WorkflowTimings;
 }
 
@@ -78,6 +79,7 @@ export function loadConfig(): Config {
     publicUrl: process.env.RX_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
     filesDir: process.env.RX_FILES_DIR ?? path.join(ROOT, '.stack', 'files'),
     cjkFont: process.env.RX_CJK_FONT ?? '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
+    sweepIntervalMs: num('RX_SWEEP_INTERVAL_MS', 5 * MINUTE),
     timings: loadTimings(),
   };
 }

@@ -1,7 +1,8 @@
 // Wires the engine's parts to real services: PostgreSQL (MikroORM), Elasticsearch, Temporal.
 import http from 'node:http';
 import { Client as EsClient } from '@elastic/elasticsearch';
-import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client as TemporalClient, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { reservationSweeperWorkflow } from '../workflows/sweeper';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { migrate, openOrm } from '../db/orm';
@@ -51,10 +52,24 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     namespace: s.config.temporalNamespace,
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ orm: s.orm, es: s.es, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+    activities: createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
   });
   const running = worker.run();
+  await startSweeper(s);
   return { worker, running, connection };
+}
+
+/** One reservation sweeper per task queue; starting it again finds the one already running. */
+async function startSweeper(s: Services): Promise<void> {
+  try {
+    await s.temporal.workflow.start(reservationSweeperWorkflow, {
+      taskQueue: s.config.taskQueue,
+      workflowId: `rxflow-reservation-sweeper-${s.config.taskQueue}`,
+      args: [{ intervalMs: s.config.sweepIntervalMs }],
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+  }
 }
 
 export async function startApi(s: Services, port = s.config.apiPort): Promise<{ server: http.Server; url: string }> {

@@ -1,2 +1,3 @@
 // Entry point the worker bundles. Only workflow code (and type-only imports) may be reachable from here.
 export { prescriptionWorkflow } from './prescription';
+export { reservationSweeperWorkflow } from './sweeper';

@@ -204,6 +204,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     if (!response!.accept) { await giveUp(orderId, 'declined', actor, response!.reason, 'pharmacy_declined'); continue; }
     accepted = true;
     await acts.closeOffer(orderId, 'accepted', actor);
+    await acts.extendReservations(id, t.dispenseTimeoutMs + t.reservationHoldMs);
     note('pharmacy_accepted', { pharmacy: candidate.pharmacyCode });
 
     // The dispense update records the dispensing itself (it answers the pharmacy synchronously).

@@ -32,6 +32,8 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     findPharmacies: (_id: string, _r: number, exclude: string[]) => ['PH1', 'PH2'].filter((c) => !exclude.includes(c)).map(candidate),
     reserveStock: () => true,
     releaseReservations: () => 1,
+    extendReservations: () => undefined,
+    sweepExpiredReservations: () => ({ expired: 0, released: 0 }),
     offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
     closeOffer: () => undefined,
     recordDispensing: () => ({ ok: true, findings: [] }),

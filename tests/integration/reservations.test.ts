@@ -1,0 +1,82 @@
+// Stock reservations on real PostgreSQL: racing reservations never oversell, and the sweeper releases
+// what a dead workflow left behind while leaving a running workflow's reservation alone.
+import { randomUUID } from 'node:crypto';
+import { Client as EsClient } from '@elastic/elasticsearch';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { openOrm } from '../../db/orm';
+import { createActivities } from '../../activities';
+import { loadConfig } from '../../engine/config';
+import { offered, statusIs, waitForPrescription } from '../../demo/actors';
+import { demoPrescription } from '../../demo/prescriptions';
+import { actors, closeDb, sql, stockOf } from './helpers';
+
+const config = loadConfig();
+let acts: ReturnType<typeof createActivities>;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  const orm = await openOrm(config.databaseUrl);
+  const es = new EsClient({ node: config.elasticsearchUrl });
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace });
+  acts = createActivities({ orm, es, temporal, indexPrefix: config.indexPrefix, filesDir: config.filesDir, cjkFont: config.cjkFont });
+  close = async () => { await connection.close(); await es.close(); await orm.close(); };
+});
+afterAll(async () => { await close?.(); await closeDb(); });
+
+/** A pharmacy of its own (far from every test patient) with `units` of one drug, and n prescriptions for one pack each. */
+async function raceFixture(units: number, n: number) {
+  const tag = randomUUID().slice(0, 8);
+  const pharmacy = `RACE-${tag}`;
+  const [{ id: pharmacyId }] = await sql(`insert into pharmacy (id, code, name, city, district, address, lat, lng, phone, opening_hours, is24h, cold_chain, kind, promised_minutes)
+    values (gen_random_uuid(), ?, '测试药房（竞争）', '测试', '测试区', '测试路 1 号', 0.5, 0.5, '0', '{"open":"00:00","close":"24:00"}', true, false, 'retail', 10) returning id`, [pharmacy]);
+  await sql(`insert into stock (pharmacy_id, drug_code, on_hand, reserved, price_fen, updated_at) values (?, 'RX0001', ?, 0, 1000, now())`, [pharmacyId, units]);
+  const [{ hid, did }] = await sql(`select h.id as hid, d.id as did from hospital h join doctor d on d.hospital_id = h.id where h.code = 'DEMO-HOSP' and d.code = 'D001'`);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = randomUUID();
+    ids.push(id);
+    await sql(`insert into prescription (id, hospital_id, rx_no, content_hash, status, content, doctor_id, patient_ref, issued_at, expires_at, flags, workflow_id, created_at, updated_at)
+      values (?, ?, ?, 'x', 'matching', '{}', ?, 'P', now(), now() + interval '1 day', '[]', ?, now(), now())`, [id, hid, `RACE-${tag}-${i}`, did, `rx-${id}`]);
+    await sql(`insert into prescription_line (id, prescription_id, line_no, drug_code, drug_name, quantity, dosage, frequency, route, days)
+      values (gen_random_uuid(), ?, 1, 'RX0001', '苯磺酸氨氯地平片', 1, '5mg', 'qd', '口服', 7)`, [id]);
+  }
+  return { pharmacy, ids };
+}
+
+describe('stock reservations', () => {
+  it('never oversells: 20 prescriptions racing for the last 5 packs get exactly 5 reservations', async () => {
+    const { pharmacy, ids } = await raceFixture(5, 20);
+    const results = await Promise.all(ids.map((id) => acts.reserveStock(id, pharmacy, 60_000)));
+    expect(results.filter(Boolean)).toHaveLength(5);
+    expect(await stockOf(pharmacy, 'RX0001')).toEqual({ on_hand: 5, reserved: 5 });
+    const held = await sql(`select count(*)::int as n from reservation where prescription_id in (${ids.map(() => '?').join(',')}) and status = 'held'`, ids);
+    expect(held[0].n).toBe(5);
+    // A retried reservation for a prescription that already holds one takes nothing more.
+    const winner = ids[results.indexOf(true)];
+    expect(await acts.reserveStock(winner, pharmacy, 60_000)).toBe(true);
+    expect((await stockOf(pharmacy, 'RX0001')).reserved).toBe(5);
+  });
+
+  it('sweeps expired reservations whose workflow is gone, and leaves a running workflow\'s alone', async () => {
+    const { pharmacy, ids } = await raceFixture(3, 3);
+    for (const id of ids) expect(await acts.reserveStock(id, pharmacy, 1)).toBe(true); // expire in 1 ms
+    await new Promise((r) => setTimeout(r, 20));
+
+    // A live prescription waiting for its pharmacy, with its reservation made to look expired.
+    const a = actors();
+    const live = (await a.hospital.post('/v1/prescriptions', demoPrescription())).body.prescription.id;
+    await waitForPrescription(a.hospital, live, statusIs('in_review'));
+    await a.pharmacist.post(`/v1/prescriptions/${live}/review`, { decision: 'approve' });
+    await waitForPrescription(a.hospital, live, offered);
+    await sql(`update reservation set expires_at = now() - interval '1 minute' where prescription_id = ?`, [live]);
+
+    const swept = await acts.sweepExpiredReservations(500);
+    expect(swept.released).toBeGreaterThanOrEqual(3);
+    expect(await stockOf(pharmacy, 'RX0001')).toEqual({ on_hand: 3, reserved: 0 });
+    const actions = await sql(`select data->>'reason' as reason from audit_event where prescription_id = ? and action = 'stock_released'`, [ids[0]]);
+    expect(actions).toEqual([{ reason: 'reservation expired; its workflow is no longer running' }]);
+    expect(await sql(`select status from reservation where prescription_id = ?`, [live])).toEqual([{ status: 'held' }, { status: 'held' }]);
+    expect((await a.hospital.post(`/v1/prescriptions/${live}/cancel`, { reason: 'test done' })).status).toBe(202);
+  });
+});
