@@ -170,7 +170,6 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   note('slip_rendered', { file: slip });
   if (cancelled()) return endCancelled();
 
-  // ---- 3. pharmacy matching: reserve, offer, wait for accept/decline, else the next one -----------
   // ---- 3–4. matching, then check-before-dispense (核对 → 配药) at the pharmacy that accepted ---------
   // Any open order that does not end in dispensing — declined, silent, short of a line, accepted but
   // never dispensed — is closed, its reservation released, and the next pharmacy is tried.
@@ -209,8 +208,9 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
 
     // The dispense update records the dispensing itself (it answers the pharmacy synchronously).
     const settled = () => dispensed || shortage !== undefined || cancelled() !== undefined;
-    let done = await condition(settled, Math.min(t.dispenseTimeoutMs, untilExpiry()));
-    if (!done && dispensing) done = await condition(() => !dispensing && settled(), t.dispenseTimeoutMs); // a dispensing in flight finishes first
+    const inTime = await condition(settled, Math.min(t.dispenseTimeoutMs, untilExpiry()));
+    // A dispensing being recorded when the time runs out is let finish (and a refused one corrected).
+    if (!inTime && dispensing) await condition(() => !dispensing && settled(), t.dispenseTimeoutMs);
     if (dispensed) break;
     if (cancelled()) return cancelOpenOrder(orderId);
     const short = shortReported();
