@@ -20,8 +20,8 @@ import { precheck, type PrecheckResult } from '../domain/insurance';
 import { findPlan } from '../domain/insurance-plans';
 import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
-import type { PharmacyCandidate } from '../domain/matching';
-import { matchPharmacies } from '../catalog/queries';
+import { chinaMinuteOfDay, type PharmacyCandidate } from '../domain/matching';
+import { matchPharmacies, unfillableLines } from '../catalog/queries';
 import { indexStock, stockDocuments } from '../catalog/ingest';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
@@ -33,6 +33,8 @@ export interface ActivityDeps {
   es: Client;
   /** For the reservation sweeper's "is that workflow still running?"; optional in tests. */
   temporal?: TemporalClient;
+  /** Match as if it were this minute of the day (China time); tests and demos pin it, production uses the clock. */
+  matchAtMinute?: number;
   indexPrefix: string;
   filesDir: string;
   cjkFont: string;
@@ -47,7 +49,7 @@ export interface DeliveryUpdate { deliveryId: string; partnerCode: string; statu
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, temporal, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
 
@@ -177,16 +179,32 @@ export function createActivities({ orm, es, temporal, indexPrefix, filesDir, cjk
     },
 
     /** Candidates from Elasticsearch: pharmacies within the radius that stock every line. */
-    async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<PharmacyCandidate[]> {
+    /**
+     * Candidates from Elasticsearch, scored (domain/matching.ts) on what the patient would pay there after
+     * insurance. When nobody can fill the basket, says which lines no open pharmacy in range stocks.
+     */
+    async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; missingLines: string[] }> {
       const { content, lines, drugs } = await loadRx(prescriptionId);
       await tx(async (t) => { await transition(t, prescriptionId, 'matching', { action: 'matching_started', actor: SYSTEM, data: { radiusKm } }); });
-      return matchPharmacies(es, indexPrefix, {
+      const ins = content.insurance;
+      const plan = ins ? findPlan(ins.planId) : null;
+      const request = {
         lines: lines.map((l) => ({ drugCode: l.drugCode, quantity: l.quantity })),
         near: { lat: content.patient.address.lat, lng: content.patient.address.lng },
         radiusKm,
         needsColdChain: lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold'),
+        openAtMinute: matchAtMinute ?? chinaMinuteOfDay(new Date()),
+      };
+      const candidates = await matchPharmacies(es, indexPrefix, {
+        ...request,
         exclude,
+        patientPays: (unitPrices) => precheck({
+          plan, visitType: ins?.visitType ?? 'outpatient', deductibleUsedFen: ins?.deductibleUsedFen ?? 0, paidThisYearFen: ins?.paidThisYearFen ?? 0,
+          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
+        }).patientPaysFen,
       });
+      const missingLines = candidates.length === 0 && exclude.length === 0 ? await unfillableLines(es, indexPrefix, request) : [];
+      return { candidates, missingLines };
     },
 
     /**
@@ -258,7 +276,7 @@ export function createActivities({ orm, es, temporal, indexPrefix, filesDir, cjk
           id: randomUUID(), prescriptionId, pharmacyId: pharmacy.id, attempt, status: 'offered', totalPriceFen: c.totalPriceFen,
           distanceKm: c.distanceKm, declineReason: null, offeredAt: new Date(), respondedAt: null,
         } as never);
-        audit(t, prescriptionId, { action: 'pharmacy_offered', actor: SYSTEM, data: { pharmacy: c.pharmacyCode, attempt, distanceKm: c.distanceKm, totalPriceFen: c.totalPriceFen } });
+        audit(t, prescriptionId, { action: 'pharmacy_offered', actor: SYSTEM, data: { pharmacy: c.pharmacyCode, attempt, distanceKm: c.distanceKm, totalPriceFen: c.totalPriceFen, patientPaysFen: c.patientPaysFen, score: c.score } });
         return order.id;
       });
     },

@@ -2,9 +2,7 @@
 // swap atomically. Only analysis built into the integ-test distribution is used (standard analyzer:
 // CJK text becomes single characters, so phrase queries give substring search over Chinese names).
 import type { Client } from '@elastic/elasticsearch';
-
-export const DRUG_INDEX_VERSION = 1;
-export const STOCK_INDEX_VERSION = 1;
+import { createHash } from 'node:crypto';
 
 export const drugAlias = (prefix: string) => `${prefix}-drugs`;
 export const stockAlias = (prefix: string) => `${prefix}-pharmacy-stock`;
@@ -55,30 +53,72 @@ export const STOCK_MAPPINGS = {
     coldChain: { type: 'boolean' },
     is24h: { type: 'boolean' },
     openingHours: { type: 'object', enabled: false },
+    /** Opening hours as minutes of the day (China time); overnight when it closes after midnight. */
+    openMinute: { type: 'integer' },
+    closeMinute: { type: 'integer' },
+    overnight: { type: 'boolean' },
+    deliveryRadiusKm: { type: 'float' },
+    /** Share of recent offers accepted (30 days); null without history. */
+    acceptanceRate: { type: 'float' },
     promisedMinutes: { type: 'integer' },
     /** Drugs with available stock (on hand − reserved > 0) at the last sync. */
     drugCodes: kw,
     /** drugCode → unit price in fen; returned, never searched. */
     prices: { type: 'object', enabled: false },
+    /** drugCode → units available (on hand − reserved) at the last sync; for the stock margin. */
+    available: { type: 'object', enabled: false },
   },
 } as const;
 
-/** Creates the versioned index and points the alias at it, if the alias does not exist yet. */
-export async function ensureIndex(es: Client, alias: string, version: number, mappings: object): Promise<string> {
-  const index = `${alias}-v${version}`;
-  if (await es.indices.existsAlias({ name: alias })) return index;
-  if (!(await es.indices.exists({ index }))) {
-    await es.indices.create({
-      index,
-      settings: { number_of_shards: 1, number_of_replicas: 0 },
-      mappings: mappings as never,
-    });
-  }
+/** Identifies a mapping: stored in the index's _meta, so a changed mapping is noticed at start-up. */
+export function mappingHash(mappings: object): string {
+  return createHash('sha256').update(JSON.stringify(mappings)).digest('hex').slice(0, 12);
+}
+
+/** The concrete indices behind an alias (normally one). */
+export async function aliasTargets(es: Client, alias: string): Promise<string[]> {
+  if (!(await es.indices.existsAlias({ name: alias }))) return [];
+  return Object.keys(await es.indices.getAlias({ name: alias }));
+}
+
+/** The next versioned name for an alias: `<alias>-v<n>`, one above any that exists. */
+export async function nextIndexName(es: Client, alias: string): Promise<string> {
+  const existing = Object.keys(await es.indices.get({ index: `${alias}-v*`, allow_no_indices: true, expand_wildcards: 'all' }));
+  const versions = existing.map((i) => Number(/-v(\d+)$/.exec(i)?.[1] ?? 0));
+  return `${alias}-v${Math.max(0, ...versions) + 1}`;
+}
+
+export async function createVersionedIndex(es: Client, alias: string, mappings: object): Promise<string> {
+  const index = await nextIndexName(es, alias);
+  await es.indices.create({
+    index,
+    settings: { number_of_shards: 1, number_of_replicas: 0 },
+    mappings: { ...(mappings as object), _meta: { mappingHash: mappingHash(mappings) } } as never,
+  });
+  return index;
+}
+
+/** Whether the index behind the alias was built with these mappings. */
+export async function aliasIsCurrent(es: Client, alias: string, mappings: object): Promise<boolean> {
+  const [index] = await aliasTargets(es, alias);
+  if (!index) return false;
+  const m = await es.indices.getMapping({ index });
+  return (m[index]?.mappings?._meta as { mappingHash?: string } | undefined)?.mappingHash === mappingHash(mappings);
+}
+
+/**
+ * Creates the alias and its first versioned index when missing. An alias built with older mappings is
+ * left serving; catalog/reindex.ts rebuilds it behind the alias (engine start-up does that).
+ */
+export async function ensureIndex(es: Client, alias: string, mappings: object): Promise<string> {
+  const [current] = await aliasTargets(es, alias);
+  if (current) return current;
+  const index = await createVersionedIndex(es, alias, mappings);
   await es.indices.putAlias({ index, name: alias });
   return index;
 }
 
 export async function ensureCatalogIndices(es: Client, prefix: string): Promise<void> {
-  await ensureIndex(es, drugAlias(prefix), DRUG_INDEX_VERSION, DRUG_MAPPINGS);
-  await ensureIndex(es, stockAlias(prefix), STOCK_INDEX_VERSION, STOCK_MAPPINGS);
+  await ensureIndex(es, drugAlias(prefix), DRUG_MAPPINGS);
+  await ensureIndex(es, stockAlias(prefix), STOCK_MAPPINGS);
 }

@@ -6,6 +6,7 @@ import { pinyin } from 'pinyin-pro';
 import type { Drug, PharmacyInfo } from '../domain/types';
 import { drugAlias, ensureCatalogIndices, stockAlias } from './indices';
 import type { StockDoc } from './queries';
+import { minuteOfDay } from '../domain/matching';
 
 export function pinyinOf(zh: string): { full: string; initials: string } {
   const full = pinyin(zh, { toneType: 'none', type: 'array', nonZh: 'removed' }).join('').toLowerCase();
@@ -70,9 +71,9 @@ export async function upsertCatalogue(em: EntityManager, drugs: Drug[], pharmaci
         .insert({
           id: trx.raw('gen_random_uuid()'), code: p.code, name: p.name, city: p.city, district: p.district, address: p.address,
           lat: p.lat, lng: p.lng, phone: p.phone, opening_hours: JSON.stringify(p.openingHours), is24h: p.is24h,
-          cold_chain: p.coldChain, kind: p.kind, promised_minutes: p.promisedMinutes,
+          cold_chain: p.coldChain, kind: p.kind, promised_minutes: p.promisedMinutes, delivery_radius_km: p.deliveryRadiusKm ?? 5,
         })
-        .onConflict('code').merge(['name', 'city', 'district', 'address', 'lat', 'lng', 'phone', 'opening_hours', 'is24h', 'cold_chain', 'kind', 'promised_minutes']);
+        .onConflict('code').merge(['name', 'city', 'district', 'address', 'lat', 'lng', 'phone', 'opening_hours', 'is24h', 'cold_chain', 'kind', 'promised_minutes', 'delivery_radius_km']);
     }
     const ids = new Map<string, string>((await trx('pharmacy').select('id', 'code')).map((r: { id: string; code: string }) => [r.code, r.id]));
     // Existing stock rows keep their quantities: a re-seed must not undo reservations in flight.
@@ -89,18 +90,27 @@ export async function stockDocuments(em: EntityManager, pharmacyIds?: string[]):
   const knex = em.getKnex();
   const q = knex('pharmacy as p')
     .leftJoin('stock as s', 's.pharmacy_id', 'p.id')
-    .select('p.*', knex.raw(`coalesce(json_object_agg(s.drug_code, s.price_fen) filter (where s.on_hand - s.reserved > 0), '{}') as prices`))
+    .select('p.*',
+      knex.raw(`coalesce(json_object_agg(s.drug_code, s.price_fen) filter (where s.on_hand - s.reserved > 0), '{}') as prices`),
+      knex.raw(`coalesce(json_object_agg(s.drug_code, s.on_hand - s.reserved) filter (where s.on_hand - s.reserved > 0), '{}') as available`),
+      knex.raw(`(select avg(case when fo.status in ('accepted', 'dispensed') then 1.0 else 0.0 end) from fulfilment_order fo
+                  where fo.pharmacy_id = p.id and fo.status in ('accepted', 'dispensed', 'declined', 'expired', 'short')
+                    and fo.offered_at > now() - interval '30 days') as acceptance_rate`))
     .groupBy('p.id');
   if (pharmacyIds) q.whereIn('p.id', pharmacyIds);
   const rows: Record<string, any>[] = await q;
   return rows.map((r) => ({
     code: r.code, name: r.name, city: r.city, district: r.district, address: r.address,
     location: { lat: r.lat, lon: r.lng }, coldChain: r.cold_chain, is24h: r.is24h, openingHours: r.opening_hours,
-    promisedMinutes: r.promised_minutes, prices: r.prices, drugCodes: Object.keys(r.prices),
+    openMinute: minuteOfDay(r.opening_hours.open), closeMinute: minuteOfDay(r.opening_hours.close),
+    overnight: minuteOfDay(r.opening_hours.close) <= minuteOfDay(r.opening_hours.open) && !r.is24h,
+    deliveryRadiusKm: r.delivery_radius_km, acceptanceRate: r.acceptance_rate === null ? null : Number(r.acceptance_rate),
+    promisedMinutes: r.promised_minutes, prices: r.prices, available: r.available, drugCodes: Object.keys(r.prices),
   }));
 }
 
-async function bulkIndex<T extends object>(es: Client, index: string, docs: T[], id: (d: T) => string): Promise<void> {
+/** Bulk-indexes into an index or alias and refreshes it; any failed document fails the call. */
+export async function indexInto<T extends object>(es: Client, index: string, docs: T[], id: (d: T) => string): Promise<void> {
   let firstFailure = '';
   const result = await es.helpers.bulk({
     datasource: docs,
@@ -112,11 +122,11 @@ async function bulkIndex<T extends object>(es: Client, index: string, docs: T[],
 }
 
 export async function indexDrugs(es: Client, prefix: string, drugs: Drug[]): Promise<void> {
-  await bulkIndex(es, drugAlias(prefix), drugs.map(drugDocument), (d) => d.code);
+  await indexInto(es, drugAlias(prefix), drugs.map(drugDocument), (d) => d.code);
 }
 
 export async function indexStock(es: Client, prefix: string, docs: StockDoc[]): Promise<void> {
-  await bulkIndex(es, stockAlias(prefix), docs, (d) => d.code);
+  await indexInto(es, stockAlias(prefix), docs, (d) => d.code);
 }
 
 export async function loadDemoData(): Promise<{ drugs: Drug[]; pharmacies: PharmacyInfo[] }> {

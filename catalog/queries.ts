@@ -2,7 +2,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { drugAlias, stockAlias } from './indices';
 import type { Drug, GeoPoint } from '../domain/types';
-import { rankCandidates, type PharmacyCandidate } from '../domain/matching';
+import { scoreCandidates, withinDeliveryRadius, type CandidateFacts, type PharmacyCandidate, type ScoreWeights } from '../domain/matching';
 
 export interface DrugSearchParams {
   q: string;
@@ -62,8 +62,9 @@ export async function searchDrugs(es: Client, prefix: string, p: DrugSearchParam
 export interface StockDoc {
   code: string; name: string; city: string; district: string; address: string;
   location: { lat: number; lon: number }; coldChain: boolean; is24h: boolean;
-  openingHours: { open: string; close: string }; promisedMinutes: number;
-  drugCodes: string[]; prices: Record<string, number>;
+  openingHours: { open: string; close: string }; openMinute: number; closeMinute: number; overnight: boolean;
+  deliveryRadiusKm: number; acceptanceRate: number | null; promisedMinutes: number;
+  drugCodes: string[]; prices: Record<string, number>; available: Record<string, number>;
 }
 
 export interface MatchRequest {
@@ -71,35 +72,81 @@ export interface MatchRequest {
   near: GeoPoint;
   radiusKm: number;
   needsColdChain: boolean;
+  /** Minute of the day (China time) the pharmacy must be open at. */
+  openAtMinute: number;
   exclude?: string[];
+  /** What the patient pays for these lines at a pharmacy's prices (the insurance pre-check). */
+  patientPays?: (unitPrices: Map<string, number>) => number;
+  weights?: ScoreWeights;
   size?: number;
 }
 
-/** Pharmacies that stock every line within the radius, ranked by domain/matching. */
+/** Pharmacies open at the time, stocking every line, cold-chain capable where needed. */
+function openAt(minute: number): object {
+  return {
+    bool: {
+      minimum_should_match: 1,
+      should: [
+        { term: { is24h: true } },
+        { bool: { filter: [{ term: { overnight: false } }, { range: { openMinute: { lte: minute } } }, { range: { closeMinute: { gt: minute } } }] } },
+        { bool: { filter: [{ term: { overnight: true } }], minimum_should_match: 1, should: [{ range: { openMinute: { lte: minute } } }, { range: { closeMinute: { gt: minute } } }] } },
+      ],
+    },
+  };
+}
+
+/**
+ * Candidates that can fill the whole basket, best first, each with its score breakdown
+ * (domain/matching.ts): within the search radius and their own delivery radius, open, cold chain
+ * where a line needs it.
+ */
 export async function matchPharmacies(es: Client, prefix: string, m: MatchRequest): Promise<PharmacyCandidate[]> {
   const filter: object[] = [
     ...m.lines.map((l) => ({ term: { drugCodes: l.drugCode } })),
     { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
+    openAt(m.openAtMinute),
   ];
   if (m.needsColdChain) filter.push({ term: { coldChain: true } });
   const res = await es.search<StockDoc>({
     index: stockAlias(prefix),
-    size: m.size ?? 20,
+    size: m.size ?? 50,
     query: { bool: { filter, must_not: m.exclude?.length ? [{ terms: { code: m.exclude } }] : [] } },
     sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
+    _source: { excludes: ['drugCodes'] },
   });
-  return rankCandidates(
-    res.hits.hits.map((h) => {
-      const doc = h._source!;
-      return {
-        pharmacyCode: doc.code,
-        name: doc.name,
-        distanceKm: Math.round(Number(h.sort?.[0]) * 1000) / 1000,
-        totalPriceFen: m.lines.reduce((sum, l) => sum + (doc.prices[l.drugCode] ?? 0) * l.quantity, 0),
-        promisedMinutes: doc.promisedMinutes,
-      };
-    }),
-  );
+  const facts: CandidateFacts[] = res.hits.hits.map((h) => {
+    const doc = h._source!;
+    const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices[l.drugCode] ?? 0]));
+    const totalPriceFen = m.lines.reduce((sum, l) => sum + unitPrices.get(l.drugCode)! * l.quantity, 0);
+    return {
+      pharmacyCode: doc.code,
+      name: doc.name,
+      distanceKm: Math.round(Number(h.sort?.[0]) * 1000) / 1000,
+      deliveryRadiusKm: doc.deliveryRadiusKm,
+      totalPriceFen,
+      patientPaysFen: m.patientPays ? m.patientPays(unitPrices) : totalPriceFen,
+      promisedMinutes: doc.promisedMinutes,
+      stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[l.drugCode] ?? 0) / l.quantity)),
+      acceptanceRate: doc.acceptanceRate,
+    };
+  });
+  return scoreCandidates(facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
+}
+
+/** For a basket nobody can fill: the lines that no open pharmacy in range stocks at all. */
+export async function unfillableLines(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const l of m.lines) {
+    const filter: object[] = [
+      { term: { drugCodes: l.drugCode } },
+      { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
+      openAt(m.openAtMinute),
+    ];
+    if (m.needsColdChain) filter.push({ term: { coldChain: true } });
+    const { count } = await es.count({ index: stockAlias(prefix), query: { bool: { filter } } });
+    if (count === 0) missing.push(l.drugCode);
+  }
+  return missing;
 }
 
 export async function listPharmacies(es: Client, prefix: string, p: { city?: string; near?: GeoPoint; radiusKm?: number; size?: number }) {
@@ -111,7 +158,7 @@ export async function listPharmacies(es: Client, prefix: string, p: { city?: str
     size: Math.min(p.size ?? 50, 200),
     query: { bool: { filter } },
     sort: p.near ? [{ _geo_distance: { location: { lat: p.near.lat, lon: p.near.lng }, order: 'asc', unit: 'km' } }] : [{ code: 'asc' }],
-    _source: { excludes: ['prices', 'drugCodes'] },
+    _source: { excludes: ['prices', 'available', 'drugCodes'] },
   });
-  return res.hits.hits.map((h) => ({ ...(h._source as Omit<StockDoc, 'prices' | 'drugCodes'>), distanceKm: p.near ? Number(h.sort?.[0]) : undefined }));
+  return res.hits.hits.map((h) => ({ ...(h._source as Omit<StockDoc, 'prices' | 'available' | 'drugCodes'>), distanceKm: p.near ? Number(h.sort?.[0]) : undefined }));
 }

@@ -196,7 +196,7 @@ export const DrugSchema = new EntitySchema<DrugRow>({
 export interface Pharmacy {
   id: string; code: string; name: string; city: string; district: string; address: string;
   lat: number; lng: number; phone: string; openingHours: { open: string; close: string }; is24h: boolean;
-  coldChain: boolean; kind: string; promisedMinutes: number;
+  coldChain: boolean; kind: string; promisedMinutes: number; deliveryRadiusKm: number;
 }
 export const PharmacySchema = new EntitySchema<Pharmacy>({
   name: 'Pharmacy',
@@ -216,6 +216,7 @@ export const PharmacySchema = new EntitySchema<Pharmacy>({
     coldChain: { type: 'boolean' },
     kind: { type: 'string', length: 10 },
     promisedMinutes: { type: 'integer' },
+    deliveryRadiusKm: { type: 'double', default: 5 },
   },
 });
 

@@ -52,6 +52,8 @@ export interface PharmacyInfo {
   coldChain: boolean;
   kind: 'retail' | 'tcm' | 'dtp';
   promisedMinutes: number;
+  /** How far it delivers; 5 km when the data does not say. */
+  deliveryRadiusKm?: number;
 }
 
 export interface GeoPoint { lat: number; lng: number }

@@ -1,6 +1,7 @@
 // Engine configuration from the environment. Defaults point at the local stack (stack/rxstack);
 // production sets DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and ELASTICSEARCH_URL.
 import path from 'node:path';
+import { minuteOfDay } from '../domain/matching';
 
 const ROOT = path.resolve(__dirname, '..');
 const num = (name: string, fallback: number) => {
@@ -61,6 +62,8 @@ export interface Config {
   publicUrl: string;
   filesDir: string;
   cjkFont: string;
+  /** RX_MATCH_AT=HH:MM pins the time of day matching checks opening hours at (tests, demos). */
+  matchAtMinute?: number;
   sweepIntervalMs: number;
   timings: WorkflowTimings;
 }
@@ -79,6 +82,7 @@ export function loadConfig(): Config {
     publicUrl: process.env.RX_PUBLIC_URL ?? `http://127.0.0.1:${apiPort}`,
     filesDir: process.env.RX_FILES_DIR ?? path.join(ROOT, '.stack', 'files'),
     cjkFont: process.env.RX_CJK_FONT ?? '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
+    matchAtMinute: process.env.RX_MATCH_AT ? minuteOfDay(process.env.RX_MATCH_AT) : undefined,
     sweepIntervalMs: num('RX_SWEEP_INTERVAL_MS', 5 * MINUTE),
     timings: loadTimings(),
   };

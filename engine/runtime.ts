@@ -4,11 +4,11 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { reservationSweeperWorkflow } from '../workflows/sweeper';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { migrate, openOrm } from '../db/orm';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
-import { ensureCatalogIndices } from '../catalog/indices';
+import { ensureCurrentIndices } from '../catalog/reindex';
 import type { Config } from './config';
 
 export interface Services {
@@ -23,7 +23,8 @@ export async function openServices(config: Config): Promise<Services> {
   const orm = await openOrm(config.databaseUrl);
   await migrate(orm);
   const es = new EsClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 });
-  await ensureCatalogIndices(es, config.indexPrefix);
+  // A changed mapping is rebuilt from PostgreSQL behind the alias before the engine serves.
+  await ensureCurrentIndices(es, config.indexPrefix, orm.em.fork() as EntityManager);
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace });
   return {
@@ -52,7 +53,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     namespace: s.config.temporalNamespace,
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+    activities: createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
   });
   const running = worker.run();
   await startSweeper(s);

@@ -6,7 +6,6 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
-import type { PharmacyCandidate } from '../domain/matching';
 import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface PrescriptionWorkflowInput {
@@ -181,8 +180,9 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   };
   for (let attempt = 1; attempt <= t.maxPharmacyAttempts && !dispensed; attempt++) {
     if (expired()) return end('expired', 'system:rxflow', { stage: 'matching' });
-    const [candidate]: PharmacyCandidate[] = await acts.findPharmacies(id, t.searchRadiusKm, tried);
+    const { candidates: [candidate], missingLines } = await acts.findPharmacies(id, t.searchRadiusKm, tried);
     state.status = 'matching';
+    if (missingLines.length) return end('unfulfillable', 'system:rxflow', { reason: 'no pharmacy in range stocks these lines', missingLines });
     if (!candidate) break;
     tried.push(candidate.pharmacyCode);
     if (!(await acts.reserveStock(id, candidate.pharmacyCode, t.reservationHoldMs))) {
@@ -195,7 +195,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     response = undefined;
     shortage = undefined;
     accepted = false;
-    note('pharmacy_offered', { pharmacy: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm, totalPriceFen: candidate.totalPriceFen });
+    note('pharmacy_offered', { pharmacy: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm, totalPriceFen: candidate.totalPriceFen, score: candidate.score });
 
     const answered = await condition(() => response !== undefined || cancelled() !== undefined, Math.min(t.pharmacyResponseMs, untilExpiry()));
     if (cancelled()) return cancelOpenOrder(orderId);

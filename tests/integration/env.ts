@@ -15,5 +15,7 @@ export function applyTestEnv(): void {
   process.env.RX_FOLLOWUP_ADHERENCE_MS ??= '300';
   process.env.RX_FOLLOWUP_ADVERSE_MS ??= '600';
   process.env.RX_FOLLOWUP_REFILL_MS ??= '900';
+  // Opening hours are checked at a fixed time of day, so the journeys do not depend on when CI runs.
+  process.env.RX_MATCH_AT ??= '10:30';
   process.env.NODE_ENV = 'test';
 }

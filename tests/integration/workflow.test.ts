@@ -21,7 +21,10 @@ const timings: WorkflowTimings = {
 
 type Call = [string, ...unknown[]];
 function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (...a: any[]) => unknown>> = {}): Activities {
-  const candidate = (code: string) => ({ pharmacyCode: code, name: code, distanceKm: 1, totalPriceFen: 100, promisedMinutes: 20 });
+  const candidate = (code: string) => ({
+    pharmacyCode: code, name: code, distanceKm: 1, deliveryRadiusKm: 5, totalPriceFen: 100, patientPaysFen: 100, promisedMinutes: 20, stockMargin: 3, acceptanceRate: null,
+    score: { distance: 0.9, price: 1, margin: 0.6, reliability: 0.8, total: 0.8 },
+  });
   const base: Record<keyof Activities, (...a: any[]) => unknown> = {
     beginReview: () => ({ flags: 0, serious: 0 }),
     escalateReview: () => undefined,
@@ -29,7 +32,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     notifyHospital: () => undefined,
     renderPrescriptionSlip: () => '/tmp/slip.pdf',
     priceInsurance: () => ({ planId: null, lines: [], totalFen: 100, insurerPaysFen: 0, patientPaysFen: 100 }),
-    findPharmacies: (_id: string, _r: number, exclude: string[]) => ['PH1', 'PH2'].filter((c) => !exclude.includes(c)).map(candidate),
+    findPharmacies: (_id: string, _r: number, exclude: string[]) => ({ candidates: ['PH1', 'PH2'].filter((c) => !exclude.includes(c)).map(candidate), missingLines: [] }),
     reserveStock: () => true,
     releaseReservations: () => 1,
     extendReservations: () => undefined,

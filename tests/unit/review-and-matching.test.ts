@@ -1,5 +1,5 @@
 import { automatedReview } from '../../domain/review-checks';
-import { haversineKm, rankCandidates } from '../../domain/matching';
+import { chinaMinuteOfDay, haversineKm, isOpenAt, minuteOfDay, scoreCandidates, withinDeliveryRadius, type CandidateFacts } from '../../domain/matching';
 import { canonicalContent, canonicalJson, contentHash } from '../../domain/canonical';
 import { generateSigningKey, signPrescription, verifyPrescriptionSignature } from '../../domain/signature';
 import { catalogue, drug } from './drugs';
@@ -35,10 +35,44 @@ describe('automated review flags', () => {
 });
 
 describe('pharmacy ranking', () => {
-  it('ranks by distance band, then price, then promised time', () => {
-    const c = (code: string, distanceKm: number, totalPriceFen: number, promisedMinutes = 30) => ({ pharmacyCode: code, name: code, distanceKm, totalPriceFen, promisedMinutes });
-    const ranked = rankCandidates([c('far', 3.2, 100), c('near-dear', 0.4, 900), c('near-cheap', 0.9, 500), c('near-cheap-fast', 0.7, 500, 10)]);
-    expect(ranked.map((x) => x.pharmacyCode)).toEqual(['near-cheap-fast', 'near-cheap', 'near-dear', 'far']);
+  const fact = (code: string, over: Partial<CandidateFacts> = {}): CandidateFacts => ({
+    pharmacyCode: code, name: code, distanceKm: 1, deliveryRadiusKm: 5, totalPriceFen: 1000, patientPaysFen: 1000,
+    promisedMinutes: 30, stockMargin: 5, acceptanceRate: 1, ...over,
+  });
+
+  it('scores distance, what the patient pays, stock margin and reliability, and shows the breakdown', () => {
+    const [best, ...rest] = scoreCandidates([
+      fact('far-cheap', { distanceKm: 8, patientPaysFen: 500 }),
+      fact('near-dear', { distanceKm: 0.5, patientPaysFen: 1000 }),
+      fact('near-cheap', { distanceKm: 1, patientPaysFen: 500 }),
+      fact('near-cheap-flaky', { distanceKm: 1, patientPaysFen: 500, acceptanceRate: 0.5 }), // 0.865: flaky beats dear (0.8075)
+    ], 10);
+    expect(best.pharmacyCode).toBe('near-cheap');
+    expect(best.score).toEqual({ distance: 0.9, price: 1, margin: 1, reliability: 1, total: 0.965 });
+    expect(rest.map((c) => c.pharmacyCode)).toEqual(['near-cheap-flaky', 'near-dear', 'far-cheap']);
+    expect(rest[0].score.reliability).toBe(0.5);
+  });
+
+  it('gives a pharmacy without history a neutral reliability and a thin shelf a lower margin score', () => {
+    const [c] = scoreCandidates([fact('new', { acceptanceRate: null, stockMargin: 1 })], 10);
+    expect(c.score).toMatchObject({ reliability: 0.8, margin: 0.2 });
+  });
+
+  it('keeps deliveries within the pharmacy\'s own radius', () => {
+    expect(withinDeliveryRadius({ distanceKm: 4.9, deliveryRadiusKm: 5 })).toBe(true);
+    expect(withinDeliveryRadius({ distanceKm: 5.1, deliveryRadiusKm: 5 })).toBe(false);
+  });
+
+  it('knows opening hours, including overnight ones and 24-hour stores', () => {
+    const day = { open: '08:00', close: '22:00' };
+    expect(isOpenAt(day, false, minuteOfDay('07:59'))).toBe(false);
+    expect(isOpenAt(day, false, minuteOfDay('08:00'))).toBe(true);
+    expect(isOpenAt(day, false, minuteOfDay('22:00'))).toBe(false);
+    const night = { open: '20:00', close: '02:00' };
+    expect(isOpenAt(night, false, minuteOfDay('01:00'))).toBe(true);
+    expect(isOpenAt(night, false, minuteOfDay('12:00'))).toBe(false);
+    expect(isOpenAt(day, true, minuteOfDay('03:00'))).toBe(true);
+    expect(chinaMinuteOfDay(new Date('2026-11-23T02:30:00Z'))).toBe(minuteOfDay('10:30'));
   });
 
   it('measures great-circle distance', () => {
