@@ -20,6 +20,10 @@ export const DRUG_MAPPINGS = {
     pinyin: { ...kw, fields: { text } },
     pinyinInitials: kw,
     brandPinyinInitials: kw,
+    /** Overlapping CJK character pairs of the names (catalog/synonyms.ts), space-separated. */
+    nameBigrams: { type: 'text', analyzer: 'whitespace' },
+    /** The ingredient and every brand it is sold under: brand ↔ generic search. */
+    synonyms: { type: 'text', analyzer: 'standard', fields: { raw: kw } },
     atcCode: kw,
     category: kw,
     dosageForm: kw,

@@ -7,6 +7,7 @@ import type { Drug, PharmacyInfo } from '../domain/types';
 import { drugAlias, ensureCatalogIndices, stockAlias } from './indices';
 import type { StockDoc } from './queries';
 import { minuteOfDay } from '../domain/matching';
+import { cjkBigrams, synonymsOf } from './synonyms';
 
 export function pinyinOf(zh: string): { full: string; initials: string } {
   const full = pinyin(zh, { toneType: 'none', type: 'array', nonZh: 'removed' }).join('').toLowerCase();
@@ -21,6 +22,8 @@ export function drugDocument(d: Drug) {
     pinyin: generic.full,
     pinyinInitials: generic.initials,
     brandPinyinInitials: d.brandNameZh ? pinyinOf(d.brandNameZh).initials : null,
+    nameBigrams: cjkBigrams(d.genericNameZh, d.brandNameZh).join(' '),
+    synonyms: synonymsOf(d),
   };
 }
 

@@ -1,6 +1,7 @@
 // The catalogue's queries: drug search and pharmacy matching. The one home for what we ask Elasticsearch.
 import type { Client } from '@elastic/elasticsearch';
 import { drugAlias, stockAlias } from './indices';
+import { cjkBigrams } from './synonyms';
 import type { Drug, GeoPoint } from '../domain/types';
 import { scoreCandidates, withinDeliveryRadius, type CandidateFacts, type PharmacyCandidate, type ScoreWeights } from '../domain/matching';
 
@@ -36,6 +37,11 @@ export async function searchDrugs(es: Client, prefix: string, p: DrugSearchParam
         // Chinese names: phrase over single-character tokens is substring search.
         { match_phrase: { genericNameZh: { query: q, boost: 10 } } },
         { match_phrase: { brandNameZh: { query: q, boost: 8 } } },
+        // A brand finds every product of its ingredient; the ingredient finds the brands.
+        { term: { 'synonyms.raw': { value: q, boost: 7 } } },
+        { match_phrase: { synonyms: { query: q, boost: 4 } } },
+        // Bigram overlap: partial, reordered or slightly wrong Chinese still finds the drug.
+        ...(cjkBigrams(q).length ? [{ match: { nameBigrams: { query: cjkBigrams(q).join(' '), minimum_should_match: '60%', boost: 2 } } }] : []),
         // Pinyin initials ("blf") and full pinyin ("buluofen"), then English with typos.
         { prefix: { pinyinInitials: { value: lower, boost: 6 } } },
         { prefix: { brandPinyinInitials: { value: lower, boost: 5 } } },
@@ -49,7 +55,7 @@ export async function searchDrugs(es: Client, prefix: string, p: DrugSearchParam
     index: drugAlias(prefix),
     size: Math.min(p.size ?? 20, 100),
     query: { bool: { filter, ...(q ? { should, minimum_should_match: 1 } : {}) } },
-    highlight: { fields: { genericNameZh: {}, brandNameZh: {}, genericNameEn: {} } },
+    highlight: { fields: { genericNameZh: {}, brandNameZh: {}, genericNameEn: {}, synonyms: {} } },
     track_total_hits: true,
   });
   const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? 0);
