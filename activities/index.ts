@@ -22,7 +22,6 @@ import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
 import { chinaMinuteOfDay, type PharmacyCandidate } from '../domain/matching';
 import { matchPharmacies, unfillableLines } from '../catalog/queries';
-import { indexStock, stockDocuments } from '../catalog/ingest';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
@@ -61,10 +60,6 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     return { rx, content: rx.content as unknown as PrescriptionSubmission, lines, drugs };
   }
 
-  async function syncStock(pharmacyIds: string[]) {
-    await indexStock(es, indexPrefix, await stockDocuments(orm.em.fork() as EntityManager, pharmacyIds));
-  }
-
   async function writeFile(name: string, data: Buffer): Promise<string> {
     await fs.mkdir(filesDir, { recursive: true });
     const file = path.join(filesDir, name);
@@ -74,6 +69,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
   /** Releases every held reservation of a prescription and gives the units back to available stock. */
   async function release(prescriptionId: string, reason: string): Promise<number> {
+    // The search projection follows by the outbox (catalog/sync.ts): stock triggers queue the pharmacy.
     const pharmacyIds = await tx(async (t) => {
       const conn = sqlIn(t);
       const rows: { pharmacy_id: string }[] = await conn(
@@ -86,7 +82,6 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       if (rows.length) audit(t, prescriptionId, { action: 'stock_released', actor: SYSTEM, data: { reason, lines: rows.length } });
       return [...new Set(rows.map((r) => r.pharmacy_id))];
     });
-    if (pharmacyIds.length) await syncStock(pharmacyIds);
     return pharmacyIds.length;
   }
 
@@ -238,7 +233,6 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         if (e instanceof StockShortage) return false;
         throw e;
       });
-      if (ok) await syncStock([(await em().findOneOrFail(PharmacySchema, { code: pharmacyCode })).id]);
       return ok;
     },
 
@@ -306,7 +300,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
 
-      const result = await tx(async (t): Promise<DispenseOutcome & { pharmacyId?: string }> => {
+      return tx(async (t): Promise<DispenseOutcome> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
         const done = await t.findOne(DispensingSchema, { prescriptionId });
         if (done) {
@@ -356,11 +350,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         });
         t.create(SettlementSchema, { prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null } as never);
         audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen } });
-        return { ok: true, findings: check.findings, pharmacyId: order.pharmacyId };
+        return { ok: true, findings: check.findings };
       });
-      if (result.ok && result.pharmacyId) await syncStock([result.pharmacyId]);
-      const { pharmacyId: _omit, ...outcome } = result;
-      return outcome;
     },
 
     /** Picks a delivery partner able to carry the order (cold chain where any line needs it). */

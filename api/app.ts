@@ -34,8 +34,12 @@ export function createApp(deps: ApiDeps): Koa {
       check(() => deps.temporal.workflowService.getSystemInfo({})),
     ]);
     const ok = postgres.ok && elasticsearch.ok && temporal.ok;
+    // How far the search projection is behind PostgreSQL: queued pharmacies and the oldest change's age.
+    const [searchSync] = postgres.ok
+      ? await deps.orm.em.fork().getConnection().execute(`select count(*)::int as queued, coalesce(extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000, 0)::int as "oldestMs" from search_sync_queue`)
+      : [null];
     ctx.status = ok ? 200 : 503;
-    ctx.body = { status: ok ? 'ok' : 'degraded', dependencies: { postgres, elasticsearch, temporal } };
+    ctx.body = { status: ok ? 'ok' : 'degraded', dependencies: { postgres, elasticsearch, temporal }, searchSync };
   });
   app.use(open.routes());
 

@@ -65,6 +65,7 @@ export interface Config {
   /** RX_MATCH_AT=HH:MM pins the time of day matching checks opening hours at (tests, demos). */
   matchAtMinute?: number;
   sweepIntervalMs: number;
+  searchSyncIntervalMs: number;
   timings: WorkflowTimings;
 }
 
@@ -84,6 +85,7 @@ export function loadConfig(): Config {
     cjkFont: process.env.RX_CJK_FONT ?? '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',
     matchAtMinute: process.env.RX_MATCH_AT ? minuteOfDay(process.env.RX_MATCH_AT) : undefined,
     sweepIntervalMs: num('RX_SWEEP_INTERVAL_MS', 5 * MINUTE),
+    searchSyncIntervalMs: num('RX_SEARCH_SYNC_INTERVAL_MS', 250),
     timings: loadTimings(),
   };
 }

@@ -19,6 +19,7 @@ async function main() {
     stopping = true;
     console.log('[rxflow] shutting down');
     api?.server.close();
+    await worker?.sync.stop();
     worker?.worker.shutdown();
     await worker?.running;
     await worker?.connection.close();

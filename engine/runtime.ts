@@ -3,6 +3,7 @@ import http from 'node:http';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { reservationSweeperWorkflow } from '../workflows/sweeper';
+import { startSearchSync, type SyncLoop } from '../catalog/sync';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { migrate, openOrm } from '../db/orm';
@@ -46,7 +47,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
-export async function startWorker(s: Services): Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection }> {
+export async function startWorker(s: Services): Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection; sync: SyncLoop }> {
   const connection = await NativeConnection.connect({ address: s.config.temporalAddress });
   const worker = await Worker.create({
     connection,
@@ -57,7 +58,9 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
   });
   const running = worker.run();
   await startSweeper(s);
-  return { worker, running, connection };
+  // The search projection of stock follows PostgreSQL through the outbox.
+  const sync = startSearchSync(s.orm, s.es, s.config.indexPrefix, s.config.searchSyncIntervalMs);
+  return { worker, running, connection, sync };
 }
 
 /** One reservation sweeper per task queue; starting it again finds the one already running. */

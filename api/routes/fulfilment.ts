@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
+import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
 import { deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
@@ -20,6 +20,9 @@ const DispenseBody = z.object({
     lineNo: z.number().int().positive(),
     packs: z.array(z.object({ traceCode: z.string().min(1).max(80), batchNo: z.string().min(1).max(40), expiryDate: z.iso.date() })).min(1).max(100),
   })).min(1).max(10),
+});
+const StockBody = z.object({
+  items: z.array(z.object({ drugCode: z.string().min(1).max(40), onHand: z.number().int().min(0).max(1_000_000), priceFen: z.number().int().min(0).max(100_000_000) })).min(1).max(1000),
 });
 const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
 const StatusBody = z.object({
@@ -93,6 +96,36 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     await sendUpdate(deps.temporal, rx.workflowId, shortUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, lines: body.lines });
     ctx.status = 202;
     ctx.body = { orderId: order.id, returnedToMatching: true };
+  });
+
+  // A pharmacy (or its ERP) sets its stock and prices by SKU, up to 1,000 lines at once, all or nothing.
+  // On hand can never drop below what is reserved for orders in flight.
+  r.put('/v1/pharmacy/stock', requireRole('pharmacy'), async (ctx) => {
+    const pharmacyId = (ctx.state.principal as Principal).partyId;
+    const { items } = StockBody.parse(ctx.request.body ?? {});
+    const codes = [...new Set(items.map((i) => i.drugCode))];
+    if (codes.length !== items.length) throw new ApiError(400, 'VALIDATION_FAILED', 'each drugCode may appear once', [{ path: '$.items', message: 'duplicate drugCode' }]);
+    const em = deps.orm.em.fork();
+    const known = new Set((await em.find(DrugSchema, { code: { $in: codes } })).map((d) => d.code));
+    const unknown = items.map((it, i) => ({ it, i })).filter(({ it }) => !known.has(it.drugCode));
+    if (unknown.length) throw new ApiError(422, 'UNKNOWN_DRUG', 'some drugs are not in the catalogue', unknown.map(({ it, i }) => ({ path: `$.items[${i}].drugCode`, message: it.drugCode })));
+    const updated = await em.transactional(async (t) => {
+      const rows: { drug_code: string }[] = await t.getConnection().execute(
+        `insert into stock (pharmacy_id, drug_code, on_hand, reserved, price_fen, updated_at)
+         select ?, x.drug_code, x.on_hand, 0, x.price_fen, now() from jsonb_to_recordset(?::jsonb) as x(drug_code text, on_hand int, price_fen int)
+         on conflict (pharmacy_id, drug_code) do update set on_hand = excluded.on_hand, price_fen = excluded.price_fen, updated_at = now()
+           where stock.reserved <= excluded.on_hand
+         returning drug_code`,
+        [pharmacyId, JSON.stringify(items.map((i) => ({ drug_code: i.drugCode, on_hand: i.onHand, price_fen: i.priceFen })))], 'all', t.getTransactionContext());
+      const done = new Set(rows.map((r) => r.drug_code));
+      const refused = items.map((it, i) => ({ it, i })).filter(({ it }) => !done.has(it.drugCode));
+      if (refused.length) {
+        throw new ApiError(409, 'BELOW_RESERVED', 'on hand cannot be set below what is reserved for orders in flight; nothing was changed',
+          refused.map(({ it, i }) => ({ path: `$.items[${i}].onHand`, message: it.drugCode })));
+      }
+      return rows.length;
+    });
+    ctx.body = { updated };
   });
 
   // Operators: re-sold pack alerts (a traceability code dispensed twice).

@@ -5,6 +5,7 @@ export default async function globalTeardown(): Promise<void> {
   if (!rx) return;
   rx.api.server.closeAllConnections();
   rx.api.server.close();
+  await rx.worker.sync.stop();
   rx.worker.worker.shutdown();
   await rx.worker.running;
   await rx.worker.connection.close();
