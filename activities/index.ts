@@ -21,7 +21,7 @@ import { findPlan } from '../domain/insurance-plans';
 import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
 import { chinaMinuteOfDay, type PharmacyCandidate } from '../domain/matching';
-import { matchPharmacies, unfillableLines } from '../catalog/queries';
+import { explainCannotFill, matchPharmacies, type CannotFill } from '../catalog/queries';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
@@ -176,9 +176,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     /** Candidates from Elasticsearch: pharmacies within the radius that stock every line. */
     /**
      * Candidates from Elasticsearch, scored (domain/matching.ts) on what the patient would pay there after
-     * insurance. When nobody can fill the basket, says which lines no open pharmacy in range stocks.
+     * insurance. When nobody can fill the basket, says which lines nobody in range has, or the split that would.
      */
-    async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; missingLines: string[] }> {
+    async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; cannotFill: CannotFill | null }> {
       const { content, lines, drugs } = await loadRx(prescriptionId);
       await tx(async (t) => { await transition(t, prescriptionId, 'matching', { action: 'matching_started', actor: SYSTEM, data: { radiusKm } }); });
       const ins = content.insurance;
@@ -198,8 +198,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
           lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
         }).patientPaysFen,
       });
-      const missingLines = candidates.length === 0 && exclude.length === 0 ? await unfillableLines(es, indexPrefix, request) : [];
-      return { candidates, missingLines };
+      // Nobody at all on the first search: say why, so the hospital and patient can act on it.
+      const cannotFill = candidates.length === 0 && exclude.length === 0 ? await explainCannotFill(es, indexPrefix, request) : null;
+      return { candidates, cannotFill };
     },
 
     /**

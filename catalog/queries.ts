@@ -139,20 +139,46 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
   return scoreCandidates(facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
 }
 
-/** For a basket nobody can fill: the lines that no open pharmacy in range stocks at all. */
-export async function unfillableLines(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>): Promise<string[]> {
-  const missing: string[] = [];
-  for (const l of m.lines) {
-    const filter: object[] = [
-      { term: { drugCodes: l.drugCode } },
-      { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
-      openAt(m.openAtMinute),
-    ];
-    if (m.needsColdChain) filter.push({ term: { coldChain: true } });
-    const { count } = await es.count({ index: stockAlias(prefix), query: { bool: { filter } } });
-    if (count === 0) missing.push(l.drugCode);
+export interface CannotFill {
+  /** Lines that no open pharmacy in range stocks at all. */
+  missingLines: string[];
+  /** When every line is stocked somewhere: the fewest pharmacies that together cover the basket. */
+  split: { pharmacyCode: string; drugCodes: string[] }[];
+}
+
+/**
+ * Why a basket cannot be filled by one pharmacy: which lines nobody in range has, or else the smallest
+ * split that would cover it (greedy set cover over the nearest 200 pharmacies stocking any line). The
+ * engine does not split orders by default; the split is reported so the hospital and patient can decide.
+ */
+export async function explainCannotFill(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>): Promise<CannotFill> {
+  const codes = m.lines.map((l) => l.drugCode);
+  const filter: object[] = [
+    { terms: { drugCodes: codes } },
+    { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
+    openAt(m.openAtMinute),
+  ];
+  if (m.needsColdChain) filter.push({ term: { coldChain: true } });
+  const res = await es.search<StockDoc>({
+    index: stockAlias(prefix), size: 200, query: { bool: { filter } }, _source: ['code', 'available'],
+    sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
+  });
+  const has = res.hits.hits.map((h) => ({
+    code: h._source!.code,
+    lines: new Set(m.lines.filter((l) => (h._source!.available?.[l.drugCode] ?? 0) >= l.quantity).map((l) => l.drugCode)),
+  }));
+  const stocked = new Set(has.flatMap((p) => [...p.lines]));
+  const missingLines = codes.filter((c) => !stocked.has(c));
+  if (missingLines.length) return { missingLines, split: [] };
+  const left = new Set(codes);
+  const split: CannotFill['split'] = [];
+  while (left.size) {
+    const best = has.reduce((a, b) => ([...b.lines].filter((c) => left.has(c)).length > [...a.lines].filter((c) => left.has(c)).length ? b : a));
+    const covers = [...best.lines].filter((c) => left.has(c));
+    split.push({ pharmacyCode: best.code, drugCodes: covers });
+    covers.forEach((c) => left.delete(c));
   }
-  return missing;
+  return { missingLines, split };
 }
 
 export async function listPharmacies(es: Client, prefix: string, p: { city?: string; near?: GeoPoint; radiusKm?: number; size?: number }) {

@@ -180,9 +180,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   };
   for (let attempt = 1; attempt <= t.maxPharmacyAttempts && !dispensed; attempt++) {
     if (expired()) return end('expired', 'system:rxflow', { stage: 'matching' });
-    const { candidates: [candidate], missingLines } = await acts.findPharmacies(id, t.searchRadiusKm, tried);
+    const { candidates: [candidate], cannotFill } = await acts.findPharmacies(id, t.searchRadiusKm, tried);
     state.status = 'matching';
-    if (missingLines.length) return end('unfulfillable', 'system:rxflow', { reason: 'no pharmacy in range stocks these lines', missingLines });
+    if (cannotFill?.missingLines.length) return end('unfulfillable', 'system:rxflow', { reason: 'no pharmacy in range stocks these lines', missingLines: cannotFill.missingLines });
+    if (cannotFill) return end('unfulfillable', 'system:rxflow', { reason: 'no single pharmacy stocks every line', split: cannotFill.split });
     if (!candidate) break;
     tried.push(candidate.pharmacyCode);
     if (!(await acts.reserveStock(id, candidate.pharmacyCode, t.reservationHoldMs))) {

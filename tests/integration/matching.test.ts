@@ -84,4 +84,28 @@ describe('pharmacy matching', () => {
     expect((await actions(id)).slice(-2)).toEqual(['unfulfillable', 'hospital_notified']);
     expect(await sql(`select 1 from reservation where prescription_id = ?`, [id])).toEqual([]);
   });
+
+  it('reports the smallest split when each line is stocked somewhere but no pharmacy has them all', async () => {
+    const a = actors();
+    for (const [code, pharmacy] of [['RXT-SPLIT-A', 'PH010'], ['RXT-SPLIT-B', 'PH011']]) {
+      await sql(`insert into drug (code, generic_name_zh, data, updated_at) select ?, generic_name_zh, jsonb_set(data, '{code}', to_jsonb(?::text)), now() from drug where code = ? on conflict do nothing`, [code, code, amlodipine]);
+      await sql(`insert into stock (pharmacy_id, drug_code, on_hand, reserved, price_fen, updated_at) select id, ?, 20, 0, 1000, now() from pharmacy where code = ? on conflict do nothing`, [code, pharmacy]);
+    }
+    // The outbox re-indexes both pharmacies; wait until matching sees each line on its own.
+    for (const code of ['RXT-SPLIT-A', 'RXT-SPLIT-B']) {
+      for (let i = 0; i < 100 && (await match({ lines: [{ drugCode: code, quantity: 1 }] })).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    }
+    const rx = demoPrescription();
+    const { signature: _old, ...content } = rx;
+    content.lines = [{ ...rx.lines[0], drugCode: 'RXT-SPLIT-A' }, { ...rx.lines[1], drugCode: 'RXT-SPLIT-B' }];
+    const id = (await a.hospital.post('/v1/prescriptions', signAsDemoHospital(content))).body.prescription.id;
+    await waitForPrescription(a.hospital, id, statusIs('in_review'));
+    await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+    await waitForPrescription(a.hospital, id, statusIs('unfulfillable'));
+    const [ended] = await sql(`select data from audit_event where prescription_id = ? and action = 'unfulfillable'`, [id]);
+    expect(ended.data.reason).toBe('no single pharmacy stocks every line');
+    expect([...ended.data.split].sort((x: any, y: any) => x.pharmacyCode.localeCompare(y.pharmacyCode))).toEqual([
+      { pharmacyCode: 'PH010', drugCodes: ['RXT-SPLIT-A'] }, { pharmacyCode: 'PH011', drugCodes: ['RXT-SPLIT-B'] },
+    ]);
+  });
 });
