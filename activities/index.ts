@@ -20,7 +20,7 @@ import { precheck, type PrecheckResult } from '../domain/insurance';
 import { findPlan } from '../domain/insurance-plans';
 import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
-import { chinaMinuteOfDay, type PharmacyCandidate } from '../domain/matching';
+import { chinaMinuteOfDay, substitutionKey, type LineFill, type PharmacyCandidate } from '../domain/matching';
 import { explainCannotFill, matchPharmacies, type CannotFill } from '../catalog/queries';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
@@ -184,7 +184,10 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       const ins = content.insurance;
       const plan = ins ? findPlan(ins.planId) : null;
       const request = {
-        lines: lines.map((l) => ({ drugCode: l.drugCode, quantity: l.quantity })),
+        lines: lines.map((l, i) => ({
+          lineNo: l.lineNo, drugCode: l.drugCode, quantity: l.quantity,
+          substitutionKey: content.lines[i]?.allowSubstitution ? substitutionKey(drugs.get(l.drugCode)!) : undefined,
+        })),
         near: { lat: content.patient.address.lat, lng: content.patient.address.lng },
         radiusKm,
         needsColdChain: lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold'),
@@ -207,8 +210,10 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
      * Reserves every line at one pharmacy, all or nothing. Each line is a single conditional UPDATE, so
      * available (on hand − reserved) can never go below zero however many workflows race for it.
      */
-    async reserveStock(prescriptionId: string, pharmacyCode: string, holdMs: number): Promise<boolean> {
-      const { lines } = await loadRx(prescriptionId);
+    async reserveStock(prescriptionId: string, pharmacyCode: string, holdMs: number, fills: LineFill[] = []): Promise<boolean> {
+      const { lines: prescribed } = await loadRx(prescriptionId);
+      // Reserve the SKU that fills each line: the prescribed one unless matching chose an allowed substitute.
+      const lines = prescribed.map((l) => ({ ...l, drugCode: fills.find((f) => f.lineNo === l.lineNo)?.drugCode ?? l.drugCode }));
       const ok = await tx(async (t) => {
         const pharmacy = await t.findOneOrFail(PharmacySchema, { code: pharmacyCode });
         const conn = sqlIn(t);
@@ -269,9 +274,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const pharmacy = await t.findOneOrFail(PharmacySchema, { code: c.pharmacyCode });
         const order = t.create(FulfilmentOrderSchema, {
           id: randomUUID(), prescriptionId, pharmacyId: pharmacy.id, attempt, status: 'offered', totalPriceFen: c.totalPriceFen,
-          distanceKm: c.distanceKm, declineReason: null, offeredAt: new Date(), respondedAt: null,
+          distanceKm: c.distanceKm, declineReason: null, offeredAt: new Date(), respondedAt: null, fills: c.fills,
         } as never);
-        audit(t, prescriptionId, { action: 'pharmacy_offered', actor: SYSTEM, data: { pharmacy: c.pharmacyCode, attempt, distanceKm: c.distanceKm, totalPriceFen: c.totalPriceFen, patientPaysFen: c.patientPaysFen, score: c.score } });
+        audit(t, prescriptionId, { action: 'pharmacy_offered', actor: SYSTEM, data: { pharmacy: c.pharmacyCode, attempt, distanceKm: c.distanceKm, totalPriceFen: c.totalPriceFen, patientPaysFen: c.patientPaysFen, score: c.score, substitutions: c.fills.filter((f) => f.drugCode !== f.prescribed) } });
         return order.id;
       });
     },
@@ -297,7 +302,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async recordDispensing(prescriptionId: string, orderId: string, pharmacyCode: string, input: DispenseInput): Promise<DispenseOutcome> {
       const { rx: loaded, content, lines, drugs } = await loadRx(prescriptionId);
       const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10); // dispensing date in China
-      const check = checkDispensing(lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, quantity: l.quantity, days: l.days })), input.lines, today);
+      const fills = (await em().findOneOrFail(FulfilmentOrderSchema, { id: orderId })).fills ?? [];
+      const fillOf = (l: { lineNo: number; drugCode: string }) => fills.find((f) => f.lineNo === l.lineNo)?.drugCode ?? l.drugCode;
+      const check = checkDispensing(lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), quantity: l.quantity, days: l.days })), input.lines, today);
       if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
 
@@ -347,7 +354,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const settled = precheck({
           plan: ins ? findPlan(ins.planId) : null, visitType: ins?.visitType ?? 'outpatient',
           deductibleUsedFen: ins?.deductibleUsedFen ?? 0, paidThisYearFen: ins?.paidThisYearFen ?? 0,
-          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: price.get(l.drugCode) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length })),
+          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length })),
         });
         t.create(SettlementSchema, { prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null } as never);
         audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen } });

@@ -67,6 +67,10 @@ export const STOCK_MAPPINGS = {
     promisedMinutes: { type: 'integer' },
     /** Drugs with available stock (on hand − reserved > 0) at the last sync. */
     drugCodes: kw,
+    /** Their substitution keys (domain/matching.ts substitutionKey), for lines that allow substitution. */
+    substituteKeys: kw,
+    /** substitution key → the SKUs here that have it; returned, never searched. */
+    skusByKey: { type: 'object', enabled: false },
     /** drugCode → unit price in fen; returned, never searched. */
     prices: { type: 'object', enabled: false },
     /** drugCode → units available (on hand − reserved) at the last sync; for the stock margin. */

@@ -71,10 +71,12 @@ export interface StockDoc {
   openingHours: { open: string; close: string }; openMinute: number; closeMinute: number; overnight: boolean;
   deliveryRadiusKm: number; acceptanceRate: number | null; promisedMinutes: number;
   drugCodes: string[]; prices: Record<string, number>; available: Record<string, number>;
+  substituteKeys: string[]; skusByKey: Record<string, string[]>;
 }
 
 export interface MatchRequest {
-  lines: { drugCode: string; quantity: number }[];
+  /** substitutionKey is set only on lines whose prescription allows generic substitution. */
+  lines: { lineNo?: number; drugCode: string; quantity: number; substitutionKey?: string }[];
   near: GeoPoint;
   radiusKm: number;
   needsColdChain: boolean;
@@ -106,9 +108,21 @@ function openAt(minute: number): object {
  * (domain/matching.ts): within the search radius and their own delivery radius, open, cold chain
  * where a line needs it.
  */
+/** The SKU that fills a line here: the prescribed one when enough is available, else the cheapest allowed substitute. */
+function fillLine(doc: Pick<StockDoc, 'prices' | 'available' | 'skusByKey'>, l: MatchRequest['lines'][number]): string | null {
+  const enough = (code: string) => (doc.available?.[code] ?? 0) >= l.quantity;
+  if (enough(l.drugCode)) return l.drugCode;
+  if (!l.substitutionKey) return null;
+  const options = (doc.skusByKey?.[l.substitutionKey] ?? []).filter(enough).sort((a, b) => doc.prices[a] - doc.prices[b] || a.localeCompare(b));
+  return options[0] ?? null;
+}
+
+const lineFilter = (l: MatchRequest['lines'][number]) =>
+  l.substitutionKey ? { term: { substituteKeys: l.substitutionKey } } : { term: { drugCodes: l.drugCode } };
+
 export async function matchPharmacies(es: Client, prefix: string, m: MatchRequest): Promise<PharmacyCandidate[]> {
   const filter: object[] = [
-    ...m.lines.map((l) => ({ term: { drugCodes: l.drugCode } })),
+    ...m.lines.map(lineFilter),
     { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
     openAt(m.openAtMinute),
   ];
@@ -118,13 +132,16 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
     size: m.size ?? 50,
     query: { bool: { filter, must_not: m.exclude?.length ? [{ terms: { code: m.exclude } }] : [] } },
     sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
-    _source: { excludes: ['drugCodes'] },
+    _source: { excludes: ['drugCodes', 'substituteKeys'] },
   });
-  const facts: CandidateFacts[] = res.hits.hits.map((h) => {
+  const facts: CandidateFacts[] = res.hits.hits.flatMap((h) => {
     const doc = h._source!;
-    const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices[l.drugCode] ?? 0]));
+    const fills = m.lines.map((l, i) => ({ lineNo: l.lineNo ?? i + 1, prescribed: l.drugCode, drugCode: fillLine(doc, l) }));
+    if (fills.some((f) => f.drugCode === null)) return []; // in stock, but not enough for this quantity
+    const sku = new Map(fills.map((f) => [f.prescribed, f.drugCode!]));
+    const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices[sku.get(l.drugCode)!] ?? 0]));
     const totalPriceFen = m.lines.reduce((sum, l) => sum + unitPrices.get(l.drugCode)! * l.quantity, 0);
-    return {
+    return [{
       pharmacyCode: doc.code,
       name: doc.name,
       distanceKm: Math.round(Number(h.sort?.[0]) * 1000) / 1000,
@@ -132,9 +149,10 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
       totalPriceFen,
       patientPaysFen: m.patientPays ? m.patientPays(unitPrices) : totalPriceFen,
       promisedMinutes: doc.promisedMinutes,
-      stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[l.drugCode] ?? 0) / l.quantity)),
+      stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[sku.get(l.drugCode)!] ?? 0) / l.quantity)),
       acceptanceRate: doc.acceptanceRate,
-    };
+      fills: fills as CandidateFacts['fills'],
+    }];
   });
   return scoreCandidates(facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
 }
@@ -154,18 +172,18 @@ export interface CannotFill {
 export async function explainCannotFill(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>): Promise<CannotFill> {
   const codes = m.lines.map((l) => l.drugCode);
   const filter: object[] = [
-    { terms: { drugCodes: codes } },
+    { bool: { minimum_should_match: 1, should: m.lines.map(lineFilter) } },
     { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
     openAt(m.openAtMinute),
   ];
   if (m.needsColdChain) filter.push({ term: { coldChain: true } });
   const res = await es.search<StockDoc>({
-    index: stockAlias(prefix), size: 200, query: { bool: { filter } }, _source: ['code', 'available'],
+    index: stockAlias(prefix), size: 200, query: { bool: { filter } }, _source: ['code', 'available', 'prices', 'skusByKey'],
     sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
   });
   const has = res.hits.hits.map((h) => ({
     code: h._source!.code,
-    lines: new Set(m.lines.filter((l) => (h._source!.available?.[l.drugCode] ?? 0) >= l.quantity).map((l) => l.drugCode)),
+    lines: new Set(m.lines.filter((l) => fillLine(h._source!, l) !== null).map((l) => l.drugCode)),
   }));
   const stocked = new Set(has.flatMap((p) => [...p.lines]));
   const missingLines = codes.filter((c) => !stocked.has(c));

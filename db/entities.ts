@@ -260,6 +260,8 @@ export interface FulfilmentOrder {
   id: string; prescriptionId: string; pharmacyId: string; attempt: number;
   status: 'offered' | 'accepted' | 'declined' | 'expired' | 'cancelled' | 'short' | 'dispensed';
   totalPriceFen: number; distanceKm: number; declineReason: string | null; offeredAt: Date; respondedAt: Date | null;
+  /** The SKU filling each line (null on orders from before substitution existed: the prescribed SKUs). */
+  fills: { lineNo: number; prescribed: string; drugCode: string }[] | null;
 }
 export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({
   name: 'FulfilmentOrder',
@@ -277,6 +279,7 @@ export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({
     declineReason: { type: 'string', length: 200, nullable: true },
     offeredAt: ts(),
     respondedAt: ts(true),
+    fills: { type: 'json', nullable: true },
   },
 });
 

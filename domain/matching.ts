@@ -3,6 +3,18 @@
 // and every candidate carries its score breakdown so an operator can see why it ranked where it did.
 import type { Fen, GeoPoint } from './types';
 
+/**
+ * Generic substitution: another manufacturer's SKU may replace the prescribed one only where the
+ * prescription allows it, and only with the same generic name, strength and dosage form. The strength
+ * is the specification before its pack size (0.3g×20粒 → 0.3g), so a different pack size still counts.
+ */
+export function substitutionKey(d: { genericNameZh: string; spec: string; dosageForm: string }): string {
+  return `${d.genericNameZh}|${d.spec.split('×')[0].trim()}|${d.dosageForm}`;
+}
+
+/** Which SKU fills a prescription line at a pharmacy: the prescribed one, or an allowed substitute. */
+export interface LineFill { lineNo: number; prescribed: string; drugCode: string }
+
 /** What we know about one pharmacy that stocks every line. */
 export interface CandidateFacts {
   pharmacyCode: string;
@@ -16,6 +28,8 @@ export interface CandidateFacts {
   stockMargin: number;
   /** Share of offers this pharmacy accepted recently; null when it has no history. */
   acceptanceRate: number | null;
+  /** The SKU each line would be filled with here. */
+  fills: LineFill[];
 }
 
 export interface ScoreWeights { distance: number; price: number; margin: number; reliability: number }

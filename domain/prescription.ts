@@ -14,6 +14,8 @@ export const PrescriptionLineSchema = z.object({
   timesPerDay: z.number().int().positive().max(12),
   route: z.string().min(1).max(20),           // e.g. "口服", "皮下注射"
   days: z.number().int().positive().max(84),
+  /** The doctor allows another manufacturer's SKU of the same generic, strength and form. */
+  allowSubstitution: z.boolean().default(false),
 });
 
 export const PrescriptionSubmissionSchema = z.object({

@@ -186,7 +186,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     if (cannotFill) return end('unfulfillable', 'system:rxflow', { reason: 'no single pharmacy stocks every line', split: cannotFill.split });
     if (!candidate) break;
     tried.push(candidate.pharmacyCode);
-    if (!(await acts.reserveStock(id, candidate.pharmacyCode, t.reservationHoldMs))) {
+    if (!(await acts.reserveStock(id, candidate.pharmacyCode, t.reservationHoldMs, candidate.fills))) {
       note('stock_gone', { pharmacy: candidate.pharmacyCode }); // sold since it was indexed; try the next
       continue;
     }

@@ -54,7 +54,11 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
       items.push({
         orderId: o.id, prescriptionId: o.prescriptionId, rxNo: rx.rxNo, status: o.status, attempt: o.attempt, offeredAt: o.offeredAt,
         totalPriceFen: o.totalPriceFen, distanceKm: o.distanceKm,
-        lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, drugName: l.drugName, quantity: l.quantity, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天` })),
+        // The SKU to dispense: a substitute where matching chose one (the prescription allowed it).
+        lines: lines.map((l) => {
+          const fill = o.fills?.find((f) => f.lineNo === l.lineNo && f.drugCode !== f.prescribed);
+          return { lineNo: l.lineNo, drugCode: fill?.drugCode ?? l.drugCode, drugName: l.drugName, quantity: l.quantity, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天`, ...(fill ? { substitutedFor: l.drugCode } : {}) };
+        }),
       });
     }
     ctx.body = { items };

@@ -6,7 +6,7 @@ import { catalogue, drug } from './drugs';
 import { sampleRx } from './rx-sample';
 
 const now = new Date('2026-11-23T10:00:00+08:00');
-const line = (drugCode: string, over = {}) => ({ drugCode, quantity: 1, dosage: '1片', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, ...over });
+const line = (drugCode: string, over = {}) => ({ drugCode, quantity: 1, dosage: '1片', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, allowSubstitution: false, ...over });
 
 describe('automated review flags', () => {
   const drugs = catalogue(
@@ -37,7 +37,7 @@ describe('automated review flags', () => {
 describe('pharmacy ranking', () => {
   const fact = (code: string, over: Partial<CandidateFacts> = {}): CandidateFacts => ({
     pharmacyCode: code, name: code, distanceKm: 1, deliveryRadiusKm: 5, totalPriceFen: 1000, patientPaysFen: 1000,
-    promisedMinutes: 30, stockMargin: 5, acceptanceRate: 1, ...over,
+    promisedMinutes: 30, stockMargin: 5, acceptanceRate: 1, fills: [], ...over,
   });
 
   it('scores distance, what the patient pays, stock margin and reliability, and shows the breakdown', () => {

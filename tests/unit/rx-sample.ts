@@ -10,7 +10,7 @@ export function sampleRx(over: Partial<PrescriptionSubmission> = {}): Prescripti
       address: { text: '杭州市西湖区文三路1号', lat: 30.28, lng: 120.13 }, allergies: [], pregnant: false,
     },
     diagnoses: [{ code: 'I10', name: '原发性高血压' }],
-    lines: [{ drugCode: 'A', quantity: 1, dosage: '5mg', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7 }],
+    lines: [{ drugCode: 'A', quantity: 1, dosage: '5mg', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, allowSubstitution: false }],
     chronic: false,
     signature: { alg: 'ES256', keyId: 'k1', value: 'x'.repeat(20) },
     ...over,
