@@ -184,6 +184,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       const ins = content.insurance;
       const plan = ins ? findPlan(ins.planId) : null;
       const request = {
+        mode: content.fulfilment?.mode ?? 'delivery',
         lines: lines.map((l, i) => ({
           lineNo: l.lineNo, drugCode: l.drugCode, quantity: l.quantity,
           substitutionKey: content.lines[i]?.allowSubstitution ? substitutionKey(drugs.get(l.drugCode)!) : undefined,
@@ -403,6 +404,25 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
         if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
         else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+      });
+    },
+
+    /** The patient collected at the pharmacy: the handover is recorded like a delivery, with its proof. */
+    async recordCollection(prescriptionId: string, c: { orderId: string; pharmacyCode: string; proof: Record<string, unknown> }): Promise<void> {
+      await tx(async (t) => {
+        await transition(t, prescriptionId, 'delivered', { action: 'collected', actor: `pharmacy:${c.pharmacyCode}`, data: { orderId: c.orderId, proof: c.proof } });
+      });
+    },
+
+    /** Not collected in time: the packs go back on the pharmacy's shelf (the settlement is reversed on return). */
+    async restockUncollected(prescriptionId: string, orderId: string): Promise<void> {
+      await tx(async (t) => {
+        const conn = sqlIn(t);
+        const rows = await conn(
+          `with back as (update reservation set status = 'returned' where prescription_id = ? and status = 'committed' returning pharmacy_id, drug_code, quantity)
+           update stock s set on_hand = s.on_hand + b.quantity, updated_at = now() from back b where s.pharmacy_id = b.pharmacy_id and s.drug_code = b.drug_code
+           returning s.drug_code`, [prescriptionId]);
+        audit(t, prescriptionId, { action: 'restocked_uncollected', actor: SYSTEM, data: { orderId, lines: (rows as unknown[]).length } });
       });
     },
 

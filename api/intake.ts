@@ -99,5 +99,6 @@ async function duplicateOf(deps: IntakeDeps, hospitalCode: string, existing: Pre
 async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): Promise<void> {
   await startPrescriptionWorkflow(deps.temporal, deps.taskQueue, p.workflowId, {
     prescriptionId: p.id, rxNo: p.rxNo, hospitalCode, expiresAt: p.expiresAt.toISOString(), timings: deps.timings,
+    fulfilment: (p.content as { fulfilment?: { mode: 'delivery' | 'pickup' } }).fulfilment?.mode ?? 'delivery',
   });
 }

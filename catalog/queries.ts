@@ -78,6 +78,8 @@ export interface MatchRequest {
   /** substitutionKey is set only on lines whose prescription allows generic substitution. */
   lines: { lineNo?: number; drugCode: string; quantity: number; substitutionKey?: string }[];
   near: GeoPoint;
+  /** Pickup: the patient comes to the pharmacy, so its delivery radius does not apply. */
+  mode?: 'delivery' | 'pickup';
   radiusKm: number;
   needsColdChain: boolean;
   /** Minute of the day (China time) the pharmacy must be open at. */
@@ -154,7 +156,7 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
       fills: fills as CandidateFacts['fills'],
     }];
   });
-  return scoreCandidates(facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
+  return scoreCandidates(m.mode === 'pickup' ? facts : facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
 }
 
 export interface CannotFill {

@@ -238,7 +238,7 @@ export const StockSchema = new EntitySchema<Stock>({
 
 export interface Reservation {
   id: string; prescriptionId: string; pharmacyId: string; drugCode: string; quantity: number;
-  status: 'held' | 'committed' | 'released'; expiresAt: Date; createdAt: Date;
+  status: 'held' | 'committed' | 'released' | 'returned'; expiresAt: Date; createdAt: Date;
 }
 export const ReservationSchema = new EntitySchema<Reservation>({
   name: 'Reservation',

@@ -27,7 +27,7 @@ const TRANSITIONS: Record<PrescriptionStatus, readonly PrescriptionStatus[]> = {
   approved: ['priced', 'cancelled', 'expired'],
   priced: ['matching', 'cancelled', 'expired'],
   matching: ['dispensed', 'unfulfillable', 'cancelled', 'expired'],
-  dispensed: ['in_delivery'],
+  dispensed: ['in_delivery', 'delivered', 'returned'], // delivered here = collected at the pharmacy (pickup)
   in_delivery: ['delivered', 'returned'],
   delivered: ['follow_up', 'completed'],
   follow_up: ['completed'],

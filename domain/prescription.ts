@@ -49,6 +49,8 @@ export const PrescriptionSubmissionSchema = z.object({
   }),
   diagnoses: z.array(z.object({ code: z.string().min(1).max(20), name: z.string().min(1).max(80) })).min(1).max(10),
   lines: z.array(PrescriptionLineSchema).min(1).max(5),
+  /** The patient's choice after the visit: delivered home, or collected at the pharmacy. */
+  fulfilment: z.object({ mode: z.enum(['delivery', 'pickup']) }).default({ mode: 'delivery' }),
   chronic: z.boolean().default(false),
   longTermReason: z.string().max(200).optional(),
   insurance: z.object({

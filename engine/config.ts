@@ -27,6 +27,7 @@ export interface WorkflowTimings {
   reservationHoldMs: number;
   deliveryTimeoutMs: number;      // no delivery update within this counts as a failed attempt
   maxDeliveryAttempts: number;
+  pickupTimeoutMs: number;        // a prescription not collected by then goes back on the shelf
   followUpDelaysMs: { adherence: number; adverse_reaction: number; refill_reminder: number };
   searchRadiusKm: number;
 }
@@ -41,6 +42,7 @@ export function loadTimings(): WorkflowTimings {
     reservationHoldMs: num('RX_RESERVATION_HOLD_MS', 30 * MINUTE),
     deliveryTimeoutMs: num('RX_DELIVERY_TIMEOUT_MS', 2 * DAY),
     maxDeliveryAttempts: num('RX_MAX_DELIVERY_ATTEMPTS', 2),
+    pickupTimeoutMs: num('RX_PICKUP_TIMEOUT_MS', 3 * DAY),
     followUpDelaysMs: {
       adherence: num('RX_FOLLOWUP_ADHERENCE_MS', 3 * DAY),
       adverse_reaction: num('RX_FOLLOWUP_ADVERSE_MS', 7 * DAY),

@@ -13,12 +13,14 @@ export interface PrescriptionWorkflowInput {
   rxNo: string;
   hospitalCode: string;
   expiresAt: string; // ISO; nothing is dispensed after it
+  fulfilment?: 'delivery' | 'pickup'; // absent on workflows started before pickup existed: delivery
   timings: WorkflowTimings;
 }
 
 export interface PharmacyResponse { orderId: string; pharmacyCode: string; accept: boolean; reason?: string }
 export interface CancelRequest { by: string; reason: string }
 export interface DispenseRequest extends DispenseInput { orderId: string; pharmacyCode: string }
+export interface Collection { orderId: string; pharmacyCode: string; proof: { kind: 'signature' | 'code' | 'id_card'; reference: string; receivedBy?: string } }
 export interface ShortReport { orderId: string; pharmacyCode: string; lines: { lineNo: number; reason: string }[] }
 
 export interface TimelineEntry { at: string; event: string; detail?: Record<string, unknown> }
@@ -38,6 +40,7 @@ export const reviewUpdate = defineUpdate<WorkflowState, [ReviewDecision]>('revie
 export const pharmacyResponseUpdate = defineUpdate<WorkflowState, [PharmacyResponse]>('pharmacyResponse');
 export const dispenseUpdate = defineUpdate<WorkflowState, [DispenseRequest]>('dispense');
 export const shortUpdate = defineUpdate<WorkflowState, [ShortReport]>('short');
+export const collectedUpdate = defineUpdate<WorkflowState, [Collection]>('collected');
 export const deliveryUpdate = defineUpdate<WorkflowState, [DeliveryUpdate]>('deliveryStatus');
 export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel');
 
@@ -112,6 +115,13 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       }
     },
   });
+  let collection: Collection | undefined;
+  let awaitingCollection = false;
+  setHandler(collectedUpdate, (c) => { collection = c; return state; }, {
+    validator: (c) => {
+      if (!awaitingCollection || collection || !isOpenOrder(c.orderId, c.pharmacyCode)) throw ApplicationFailure.nonRetryable('this order is not waiting to be collected at this pharmacy', 'NotAwaitingCollection');
+    },
+  });
   setHandler(deliveryUpdate, (u) => { state.delivery!.status = u.status; deliveryQueue.push(u); return state; }, {
     validator: (u) => {
       const d = state.delivery;
@@ -140,6 +150,47 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     await acts.releaseReservations(id, 'cancelled');
     return endCancelled();
   };
+
+  /** A delivery partner's updates drive it; a failed or silent attempt is dispatched again. */
+  async function deliverHome(): Promise<boolean> {
+    const offer = state.offer!;
+    for (let attempt = 1; attempt <= t.maxDeliveryAttempts; attempt++) {
+      const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
+      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned' };
+      if (attempt === 1) state.status = 'in_delivery';
+      note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
+      for (;;) {
+        const updated = await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);
+        if (!updated) {
+          await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
+          note('delivery_timed_out', { attempt });
+          break;
+        }
+        const u = deliveryQueue.shift()!;
+        await acts.recordDeliveryStatus(id, u);
+        note(`delivery_${u.status}`, { attempt, ...(u.note ? { note: u.note } : {}) });
+        if (u.status === 'delivered') { state.status = 'delivered'; return true; }
+        if (u.status === 'failed') break;
+      }
+    }
+    return false;
+  }
+
+  /** The patient (or family) collects at the pharmacy, which confirms it with proof. */
+  async function collectAtPharmacy(): Promise<boolean> {
+    awaitingCollection = true;
+    await acts.notifyHospital(id, 'ready_for_pickup', { pharmacy: state.offer!.pharmacyCode });
+    note('ready_for_pickup', { pharmacy: state.offer!.pharmacyCode });
+    const collected = await condition(() => collection !== undefined, t.pickupTimeoutMs);
+    awaitingCollection = false;
+    if (!collected) {
+      await acts.restockUncollected(id, state.offer!.orderId);
+      return false;
+    }
+    await acts.recordCollection(id, collection!);
+    moved('delivered', { collectedAt: collection!.pharmacyCode });
+    return true;
+  }
 
   // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
   const pre = await acts.beginReview(id);
@@ -220,30 +271,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     if (expired()) return end('expired', 'system:rxflow', { stage: 'dispensing' });
   }
   if (!dispensed) return end('unfulfillable', 'system:rxflow', { tried });
-  const offer = state.offer!;
 
-  // ---- 5. delivery: partner updates drive it; a failed or silent attempt is dispatched again ------
-  let delivered = false;
-  for (let attempt = 1; attempt <= t.maxDeliveryAttempts && !delivered; attempt++) {
-    const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
-    state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned' };
-    if (attempt === 1) state.status = 'in_delivery';
-    note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
-    for (;;) {
-      const updated = await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);
-      if (!updated) {
-        await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
-        note('delivery_timed_out', { attempt });
-        break;
-      }
-      const u = deliveryQueue.shift()!;
-      await acts.recordDeliveryStatus(id, u);
-      note(`delivery_${u.status}`, { attempt, ...(u.note ? { note: u.note } : {}) });
-      if (u.status === 'delivered') { delivered = true; state.status = 'delivered'; break; }
-      if (u.status === 'failed') break;
-    }
-  }
-  if (!delivered) return end('returned', 'system:rxflow', { attempts: t.maxDeliveryAttempts });
+  // ---- 5. to the patient: delivered home, or collected at the pharmacy (the patient's choice) -----
+  const handedOver = input.fulfilment === 'pickup' ? await collectAtPharmacy() : await deliverHome();
+  if (!handedOver) return end('returned', 'system:rxflow', input.fulfilment === 'pickup' ? { reason: 'not collected in time' } : { attempts: t.maxDeliveryAttempts });
   await acts.notifyHospital(id, 'delivered');
 
   // ---- 6. follow-up (随访): durable timers, days in production --------------------------------------

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
-import { deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
+import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
 import { requireRole, type Principal } from '../auth';
@@ -24,6 +24,7 @@ const DispenseBody = z.object({
 const StockBody = z.object({
   items: z.array(z.object({ drugCode: z.string().min(1).max(40), onHand: z.number().int().min(0).max(1_000_000), priceFen: z.number().int().min(0).max(100_000_000) })).min(1).max(1000),
 });
+const CollectedBody = z.object({ proof: z.object({ kind: z.enum(['signature', 'code', 'id_card']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }) });
 const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
 const StatusBody = z.object({
   status: z.enum(DELIVERY_STATUSES).exclude(['assigned']),
@@ -100,6 +101,15 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     await sendUpdate(deps.temporal, rx.workflowId, shortUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, lines: body.lines });
     ctx.status = 202;
     ctx.body = { orderId: order.id, returnedToMatching: true };
+  });
+
+  // Pickup: the pharmacy confirms the patient (or family) collected the order, with proof.
+  r.post('/v1/pharmacy/orders/:orderId/collected', requireRole('pharmacy'), async (ctx) => {
+    const body = CollectedBody.parse(ctx.request.body ?? {});
+    const { order, pharmacy, rx } = await orderContext(ctx);
+    const state = await sendUpdate(deps.temporal, rx.workflowId, collectedUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, proof: body.proof });
+    ctx.status = 202;
+    ctx.body = { orderId: order.id, prescriptionStatus: state.status };
   });
 
   // A pharmacy (or its ERP) sets its stock and prices by SKU, up to 1,000 lines at once, all or nothing.

@@ -8,7 +8,7 @@ import type { Activities } from '../../activities';
 import type { WorkflowTimings } from '../../engine/config';
 import { workflowBundle } from '../../engine/runtime';
 import {
-  cancelUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
+  cancelUpdate, collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
 } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
 
@@ -16,7 +16,7 @@ applyTestEnv();
 
 const timings: WorkflowTimings = {
   reviewSlaMs: 60_000, reviewMaxEscalations: 3, pharmacyResponseMs: 60_000, dispenseTimeoutMs: 60_000, maxPharmacyAttempts: 3, reservationHoldMs: 60_000,
-  deliveryTimeoutMs: 60_000, maxDeliveryAttempts: 2, followUpDelaysMs: { adherence: 10, adverse_reaction: 20, refill_reminder: 30 }, searchRadiusKm: 10,
+  deliveryTimeoutMs: 60_000, maxDeliveryAttempts: 2, pickupTimeoutMs: 60_000, followUpDelaysMs: { adherence: 10, adverse_reaction: 20, refill_reminder: 30 }, searchRadiusKm: 10,
 };
 
 type Call = [string, ...unknown[]];
@@ -42,6 +42,8 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     recordDispensing: () => ({ ok: true, findings: [] }),
     dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
     recordDeliveryStatus: () => undefined,
+    recordCollection: () => undefined,
+    restockUncollected: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
     sendFollowUp: () => undefined,
     finish: () => undefined,
@@ -195,5 +197,24 @@ describe('prescription workflow branches', () => {
     });
     expect(state.status).toBe('dispensed');
     expect(named(calls, 'recordDispensing')).toHaveLength(2);
+  });
+
+  it('puts an uncollected pickup back on the shelf and ends it returned', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, { ...input({ pickupTimeoutMs: 300 }), fulfilment: 'pickup' });
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      const o = (await h.query(stateQuery)).offer!;
+      await refused(h.executeUpdate(collectedUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, proof: { kind: 'code', reference: '1' } }] }), /not waiting to be collected/);
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, accept: true }] });
+      await h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
+      return h.result();
+    });
+    expect(outcome).toBe('returned');
+    expect(named(calls, 'dispatchDelivery')).toHaveLength(0);
+    expect(named(calls, 'restockUncollected')).toHaveLength(1);
+    expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['ready_for_pickup', 'returned']);
   });
 });

@@ -12,6 +12,7 @@ export function sampleRx(over: Partial<PrescriptionSubmission> = {}): Prescripti
     diagnoses: [{ code: 'I10', name: '原发性高血压' }],
     lines: [{ drugCode: 'A', quantity: 1, dosage: '5mg', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, allowSubstitution: false }],
     chronic: false,
+    fulfilment: { mode: 'delivery' },
     signature: { alg: 'ES256', keyId: 'k1', value: 'x'.repeat(20) },
     ...over,
   };
