@@ -124,6 +124,12 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       await tx(async (t) => audit(t, prescriptionId, { action: 'hospital_notified', actor: SYSTEM, data: { event, ...detail } }));
     },
 
+    /** Tells the patient (SMS to the number on the prescription; the outbox is the audit trail until a gateway is wired). */
+    async notifyPatient(prescriptionId: string, event: string, detail: Record<string, unknown> = {}): Promise<void> {
+      const { content } = await loadRx(prescriptionId);
+      await tx(async (t) => audit(t, prescriptionId, { action: 'patient_notified', actor: SYSTEM, data: { event, channel: 'sms', to: maskPhone(content.patient.phone), ...detail } }));
+    },
+
     async renderPrescriptionSlip(prescriptionId: string): Promise<string> {
       const { rx, content, lines, drugs } = await loadRx(prescriptionId);
       const e = em();

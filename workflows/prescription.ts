@@ -141,7 +141,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   async function end(outcome: Exclude<Outcome, 'rejected'>, actor: string, detail: Record<string, unknown> = {}): Promise<Outcome> {
     await acts.finish(id, outcome, actor, detail);
     moved(outcome, detail);
-    if (outcome !== 'completed') await acts.notifyHospital(id, outcome, detail);
+    if (outcome !== 'completed') {
+      await acts.notifyHospital(id, outcome, detail);
+      await acts.notifyPatient(id, outcome, detail);
+    }
     return outcome;
   }
   const endCancelled = () => end('cancelled', cancelled()!.by, { reason: cancelled()!.reason });
@@ -180,6 +183,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   async function collectAtPharmacy(): Promise<boolean> {
     awaitingCollection = true;
     await acts.notifyHospital(id, 'ready_for_pickup', { pharmacy: state.offer!.pharmacyCode });
+    await acts.notifyPatient(id, 'ready_for_pickup', { pharmacy: state.offer!.pharmacyCode });
     note('ready_for_pickup', { pharmacy: state.offer!.pharmacyCode });
     const collected = await condition(() => collection !== undefined, t.pickupTimeoutMs);
     awaitingCollection = false;

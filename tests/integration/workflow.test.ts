@@ -30,6 +30,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     escalateReview: () => undefined,
     recordReview: () => undefined,
     notifyHospital: () => undefined,
+    notifyPatient: () => undefined,
     renderPrescriptionSlip: () => '/tmp/slip.pdf',
     priceInsurance: () => ({ planId: null, lines: [], totalFen: 100, insurerPaysFen: 0, patientPaysFen: 100 }),
     findPharmacies: (_id: string, _r: number, exclude: string[]) => ({ candidates: ['PH1', 'PH2'].filter((c) => !exclude.includes(c)).map(candidate), cannotFill: null }),
