@@ -48,6 +48,8 @@ async function main() {
   const pharmacy = a.pharmacy(pharmacyCode);
   const orders = must(await pharmacy.get('/v1/pharmacy/orders'), [200], 'orders');
   const order = orders.items.find((o: any) => o.prescriptionId === id);
+  const score = atOffer.workflow.timeline.at(-1).detail.score;
+  step('engine', `matched ${pharmacyCode} from Elasticsearch: score ${score.total} (distance ${score.distance}, price ${score.price}, stock ${score.margin}, reliability ${score.reliability})`);
   step('pharmacy', `${pharmacyCode} (${atOffer.workflow.offer.distanceKm} km away) sees order ${order.orderId.slice(0, 8)}…, accepts`);
   must(await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/accept`), [202], 'accept');
   const dispensed = must(await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师（演示）', lines: scanOrder(order.lines) }), [201], 'dispense');
