@@ -196,7 +196,7 @@ export const DrugSchema = new EntitySchema<DrugRow>({
 export interface Pharmacy {
   id: string; code: string; name: string; city: string; district: string; address: string;
   lat: number; lng: number; phone: string; openingHours: { open: string; close: string }; is24h: boolean;
-  coldChain: boolean; kind: string; promisedMinutes: number; deliveryRadiusKm: number;
+  coldChain: boolean; kind: string; promisedMinutes: number; deliveryRadiusKm: number; updatedAt: Date;
 }
 export const PharmacySchema = new EntitySchema<Pharmacy>({
   name: 'Pharmacy',
@@ -217,6 +217,8 @@ export const PharmacySchema = new EntitySchema<Pharmacy>({
     kind: { type: 'string', length: 10 },
     promisedMinutes: { type: 'integer' },
     deliveryRadiusKm: { type: 'double', default: 5 },
+    /** Moved by a trigger on every real change (incremental catalogue loads select by it). */
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date() },
   },
 });
 
