@@ -111,16 +111,21 @@ function openAt(minute: number): object {
  * where a line needs it.
  */
 /** The SKU that fills a line here: the prescribed one when enough is available, else the cheapest allowed substitute. */
-function fillLine(doc: Pick<StockDoc, 'prices' | 'available' | 'skusByKey'>, l: MatchRequest['lines'][number]): string | null {
+function fillLine(doc: Partial<Pick<StockDoc, 'prices' | 'available' | 'skusByKey'>>, l: MatchRequest['lines'][number]): string | null {
   const enough = (code: string) => (doc.available?.[code] ?? 0) >= l.quantity;
   if (enough(l.drugCode)) return l.drugCode;
   if (!l.substitutionKey) return null;
-  const options = (doc.skusByKey?.[l.substitutionKey] ?? []).filter(enough).sort((a, b) => doc.prices[a] - doc.prices[b] || a.localeCompare(b));
+  const options = (doc.skusByKey?.[l.substitutionKey] ?? []).filter(enough).sort((a, b) => (doc.prices?.[a] ?? 0) - (doc.prices?.[b] ?? 0) || a.localeCompare(b));
   return options[0] ?? null;
 }
 
 const lineFilter = (l: MatchRequest['lines'][number]) =>
   l.substitutionKey ? { term: { substituteKeys: l.substitutionKey } } : { term: { drugCodes: l.drugCode } };
+
+/** Pages of nearest pharmacies are read until this many can fill the basket (or the radius runs out). */
+const ENOUGH_CANDIDATES = 20;
+const PAGE = 50;
+const MAX_PAGES = 4;
 
 export async function matchPharmacies(es: Client, prefix: string, m: MatchRequest): Promise<PharmacyCandidate[]> {
   const filter: object[] = [
@@ -129,34 +134,56 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
     openAt(m.openAtMinute),
   ];
   if (m.needsColdChain) filter.push({ term: { coldChain: true } });
-  const res = await es.search<StockDoc>({
-    index: stockAlias(prefix),
-    size: m.size ?? 50,
-    query: { bool: { filter, must_not: m.exclude?.length ? [{ terms: { code: m.exclude } }] : [] } },
-    sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
-    _source: { excludes: ['drugCodes', 'substituteKeys'] },
-  });
-  const facts: CandidateFacts[] = res.hits.hits.flatMap((h) => {
-    const doc = h._source!;
-    const fills = m.lines.map((l, i) => ({ lineNo: l.lineNo ?? i + 1, prescribed: l.drugCode, drugCode: fillLine(doc, l) }));
-    if (fills.some((f) => f.drugCode === null)) return []; // in stock, but not enough for this quantity
-    const sku = new Map(fills.map((f) => [f.prescribed, f.drugCode!]));
-    const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices[sku.get(l.drugCode)!] ?? 0]));
-    const totalPriceFen = m.lines.reduce((sum, l) => sum + unitPrices.get(l.drugCode)! * l.quantity, 0);
-    return [{
-      pharmacyCode: doc.code,
-      name: doc.name,
-      distanceKm: Math.round(Number(h.sort?.[0]) * 1000) / 1000,
-      deliveryRadiusKm: doc.deliveryRadiusKm,
-      totalPriceFen,
-      patientPaysFen: m.patientPays ? m.patientPays(unitPrices) : totalPriceFen,
-      promisedMinutes: doc.promisedMinutes,
-      stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[sku.get(l.drugCode)!] ?? 0) / l.quantity)),
-      acceptanceRate: doc.acceptanceRate,
-      fills: fills as CandidateFacts['fills'],
-    }];
-  });
+  // Each document carries the pharmacy's whole shelf; ask only for the basket's part of it (a line that
+  // may be substituted needs the SKUs of its key, and so the shelf's prices and quantities).
+  const substituting = m.lines.some((l) => l.substitutionKey);
+  const includes = [
+    'code', 'name', 'deliveryRadiusKm', 'promisedMinutes', 'acceptanceRate',
+    ...(substituting
+      ? ['prices', 'available', ...m.lines.filter((l) => l.substitutionKey).map((l) => `skusByKey.${l.substitutionKey}`)]
+      : m.lines.flatMap((l) => [`prices.${l.drugCode}`, `available.${l.drugCode}`])),
+  ];
+  const facts: CandidateFacts[] = [];
+  let after: unknown[] | undefined;
+  // A pharmacy that stocks a drug may still be short of the quantity: page on until enough can fill it.
+  for (let page = 0; page < MAX_PAGES && facts.length < ENOUGH_CANDIDATES; page++) {
+    const res = await es.search<StockDoc>({
+      index: stockAlias(prefix),
+      size: PAGE,
+      query: { bool: { filter, must_not: m.exclude?.length ? [{ terms: { code: m.exclude } }] : [] } },
+      sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }, { code: 'asc' }],
+      _source: { includes },
+      ...(after ? { search_after: after as never } : {}),
+    });
+    const hits = res.hits.hits;
+    for (const h of hits) {
+      const fact = candidateFacts(h._source!, Number(h.sort?.[0]), m);
+      if (fact) facts.push(fact);
+    }
+    if (hits.length < PAGE) break;
+    after = hits[hits.length - 1].sort as unknown[];
+  }
   return scoreCandidates(m.mode === 'pickup' ? facts : facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
+}
+
+function candidateFacts(doc: StockDoc, distance: number, m: MatchRequest): CandidateFacts | null {
+  const fills = m.lines.map((l, i) => ({ lineNo: l.lineNo ?? i + 1, prescribed: l.drugCode, drugCode: fillLine(doc, l) }));
+  if (fills.some((f) => f.drugCode === null)) return null; // in stock, but not enough for this quantity
+  const sku = new Map(fills.map((f) => [f.prescribed, f.drugCode!]));
+  const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices?.[sku.get(l.drugCode)!] ?? 0]));
+  const totalPriceFen = m.lines.reduce((sum, l) => sum + unitPrices.get(l.drugCode)! * l.quantity, 0);
+  return {
+    pharmacyCode: doc.code,
+    name: doc.name,
+    distanceKm: Math.round(distance * 1000) / 1000,
+    deliveryRadiusKm: doc.deliveryRadiusKm,
+    totalPriceFen,
+    patientPaysFen: m.patientPays ? m.patientPays(unitPrices) : totalPriceFen,
+    promisedMinutes: doc.promisedMinutes,
+    stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[sku.get(l.drugCode)!] ?? 0) / l.quantity)),
+    acceptanceRate: doc.acceptanceRate ?? null,
+    fills: fills as CandidateFacts['fills'],
+  };
 }
 
 export interface CannotFill {
