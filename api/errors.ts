@@ -22,6 +22,18 @@ export function fromZod(err: ZodError): ApiError {
     err.issues.map((i) => ({ path: jsonPath(i.path), code: i.code, message: i.message })));
 }
 
+/** Which service could not be reached, for errors that mean "try again later" rather than "bug". */
+export function dependencyDown(err: unknown): string | null {
+  const e = err as { name?: string; code?: number | string; message?: string; cause?: unknown };
+  if (!e || typeof e !== 'object') return null;
+  if (e.name === 'ConnectionError' || e.name === 'NoLivingConnectionsError' || e.name === 'TimeoutError') return 'Elasticsearch';
+  // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4) from the Temporal client.
+  if ((e.name === 'ServiceError' || e.name === 'ConnectionError') && /UNAVAILABLE|DEADLINE|connect/i.test(e.message ?? '')) return 'Temporal';
+  if (e.code === 14 || e.code === 4) return 'Temporal';
+  if (typeof e.code === 'string' && ['ECONNREFUSED', '57P01', '57P03', '08006', '08001'].includes(e.code)) return 'PostgreSQL';
+  return e.cause ? dependencyDown(e.cause) : null;
+}
+
 /** For the body parser: a body we cannot read is the client's error, said in our shape. */
 export function bodyError(err: Error & { type?: string; status?: number }): never {
   if (err.type === 'entity.too.large' || err.status === 413) throw new ApiError(413, 'BODY_TOO_LARGE', 'the request body is too large');
@@ -39,6 +51,11 @@ export const errorHandler: Middleware = async (ctx, next) => {
     if (err instanceof ApiError) apiErr = err;
     else if (err instanceof ZodError) apiErr = fromZod(err);
     else if (e.status && e.status >= 400 && e.status < 500 && e.expose) apiErr = new ApiError(e.status, 'BAD_REQUEST', e.message);
+    else if (dependencyDown(err)) {
+      // Nothing half-done is left behind: what was stored stays stored, and repeating the request is safe.
+      ctx.set('Retry-After', '5');
+      apiErr = new ApiError(503, 'DEPENDENCY_UNAVAILABLE', `${dependencyDown(err)} is unavailable; retry the same request shortly`);
+    }
     else {
       ctx.app.emit('error', err, ctx);
       apiErr = new ApiError(500, 'INTERNAL', 'internal error; the request was not applied or can be retried safely');

@@ -7,15 +7,19 @@ import { prescriptionWorkflow, stateQuery, type PrescriptionWorkflowInput, type 
 import type { UpdateDefinition } from '@temporalio/common';
 import { ApiError, type ErrorDetail } from './errors';
 
+const START_DEADLINE_MS = 5_000;
+
 export async function startPrescriptionWorkflow(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
   try {
-    await client.workflow.start(prescriptionWorkflow, {
+    // A hospital waits at most a few seconds: if Temporal cannot take the start, it hears 503 and pushes
+    // again; the stored prescription starts then, under the same workflow id.
+    await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.start(prescriptionWorkflow, {
       taskQueue,
       workflowId,
       args: [input],
       // A workflow id is used once, ever: a repeated push can never start a second workflow.
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    });
+    }));
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
   }
