@@ -74,6 +74,8 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   let dispensing = false; // a dispense update is being recorded
   let dispensed = false;
   const deliveryQueue: DeliveryUpdate[] = [];
+  let awaitingCollection = false; // pickup: dispensed and waiting at the pharmacy
+  let collection: Collection | undefined;
   const isOpenOrder = (orderId: string, pharmacyCode: string) => state.offer?.orderId === orderId && state.offer.pharmacyCode === pharmacyCode;
 
   setHandler(stateQuery, () => state);
@@ -85,7 +87,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   });
   setHandler(pharmacyResponseUpdate, (r) => { response = r; return state; }, {
     validator: (r) => {
-      if (!state.offer || state.offer.orderId !== r.orderId || state.offer.pharmacyCode !== r.pharmacyCode || response || accepted) {
+      if (!isOpenOrder(r.orderId, r.pharmacyCode) || response || accepted) {
         throw ApplicationFailure.nonRetryable('this order is not (or no longer) offered to this pharmacy', 'NotOffered');
       }
     },
@@ -115,8 +117,6 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       }
     },
   });
-  let collection: Collection | undefined;
-  let awaitingCollection = false;
   setHandler(collectedUpdate, (c) => { collection = c; return state; }, {
     validator: (c) => {
       if (!awaitingCollection || collection || !isOpenOrder(c.orderId, c.pharmacyCode)) throw ApplicationFailure.nonRetryable('this order is not waiting to be collected at this pharmacy', 'NotAwaitingCollection');
