@@ -3,6 +3,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/entities';
 import { LockMode } from '@mikro-orm/core';
+import { transitions } from '../engine/metrics';
 import { assertTransition, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
@@ -24,5 +25,6 @@ export async function transition(em: EntityManager, id: string, to: Prescription
   assertTransition(from, to);
   rx.status = to;
   audit(em, id, { ...e, fromStatus: from, toStatus: to });
+  transitions.inc({ to });
   return rx;
 }

@@ -7,6 +7,7 @@ import type { Client as EsClient } from '@elastic/elasticsearch';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type { Config } from '../engine/config';
 import { bodyError, errorHandler } from './errors';
+import { httpMetrics, registry, searchSyncOldest, searchSyncQueued } from '../engine/metrics';
 import { authenticate } from './auth';
 import { prescriptionRoutes } from './routes/prescriptions';
 import { reviewRoutes } from './routes/review';
@@ -19,6 +20,7 @@ export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa();
+  app.use(httpMetrics);
   app.use(errorHandler);
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
 
@@ -40,6 +42,15 @@ export function createApp(deps: ApiDeps): Koa {
       : [null];
     ctx.status = ok ? 200 : 503;
     ctx.body = { status: ok ? 'ok' : 'degraded', dependencies: { postgres, elasticsearch, temporal }, searchSync };
+  });
+  open.get('/metrics', async (ctx) => {
+    try {
+      const [q] = await deps.orm.em.fork().getConnection().execute(`select count(*)::int as queued, coalesce(extract(epoch from clock_timestamp() - min(enqueued_at)), 0)::float as oldest from search_sync_queue`);
+      searchSyncQueued.set(q.queued);
+      searchSyncOldest.set(q.oldest);
+    } catch { /* PostgreSQL away: the gauges keep their last values; /health says why */ }
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
   });
   app.use(open.routes());
 
