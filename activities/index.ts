@@ -17,7 +17,7 @@ import type { PrescriptionSubmission } from '../domain/prescription';
 import type { Drug } from '../domain/types';
 import { automatedReview } from '../domain/review-checks';
 import { precheck, type PrecheckResult } from '../domain/insurance';
-import { findPlan } from '../domain/insurance-plans';
+import { coverageOf } from '../domain/insurance-plans';
 import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
 import { chinaMinuteOfDay, substitutionKey, type LineFill, type PharmacyCandidate } from '../domain/matching';
@@ -161,12 +161,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     /** Insurance pre-check before anything is dispensed: insurer and patient shares per line, in fen. */
     async priceInsurance(prescriptionId: string): Promise<PrecheckResult> {
       const { content, lines, drugs } = await loadRx(prescriptionId);
-      const ins = content.insurance;
       const result = precheck({
-        plan: ins ? findPlan(ins.planId) : null,
-        visitType: ins?.visitType ?? 'outpatient',
-        deductibleUsedFen: ins?.deductibleUsedFen ?? 0,
-        paidThisYearFen: ins?.paidThisYearFen ?? 0,
+        ...coverageOf(content.insurance),
         lines: lines.map((l) => {
           const d = drugs.get(l.drugCode)!;
           return { lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: d.insuranceClass, unitPriceFen: d.priceFen, quantity: l.quantity };
@@ -187,8 +183,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; cannotFill: CannotFill | null }> {
       const { content, lines, drugs } = await loadRx(prescriptionId);
       await tx(async (t) => { await transition(t, prescriptionId, 'matching', { action: 'matching_started', actor: SYSTEM, data: { radiusKm } }); });
-      const ins = content.insurance;
-      const plan = ins ? findPlan(ins.planId) : null;
+      const coverage = coverageOf(content.insurance);
       const request = {
         mode: content.fulfilment?.mode ?? 'delivery',
         lines: lines.map((l, i) => ({
@@ -204,7 +199,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         ...request,
         exclude,
         patientPays: (unitPrices) => precheck({
-          plan, visitType: ins?.visitType ?? 'outpatient', deductibleUsedFen: ins?.deductibleUsedFen ?? 0, paidThisYearFen: ins?.paidThisYearFen ?? 0,
+          ...coverage,
           lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
         }).patientPaysFen,
       });
@@ -357,10 +352,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
         const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
         const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
-        const ins = content.insurance;
         const settled = precheck({
-          plan: ins ? findPlan(ins.planId) : null, visitType: ins?.visitType ?? 'outpatient',
-          deductibleUsedFen: ins?.deductibleUsedFen ?? 0, paidThisYearFen: ins?.paidThisYearFen ?? 0,
+          ...coverageOf(content.insurance),
           lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length })),
         });
         t.create(SettlementSchema, { prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null } as never);

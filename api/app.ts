@@ -7,6 +7,7 @@ import type { Client as EsClient } from '@elastic/elasticsearch';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type { Config } from '../engine/config';
 import { bodyError, errorHandler } from './errors';
+import { outboxState } from '../catalog/sync';
 import { httpMetrics, registry, searchSyncOldest, searchSyncQueued } from '../engine/metrics';
 import { authenticate } from './auth';
 import { prescriptionRoutes } from './routes/prescriptions';
@@ -37,17 +38,15 @@ export function createApp(deps: ApiDeps): Koa {
     ]);
     const ok = postgres.ok && elasticsearch.ok && temporal.ok;
     // How far the search projection is behind PostgreSQL: queued pharmacies and the oldest change's age.
-    const [searchSync] = postgres.ok
-      ? await deps.orm.em.fork().getConnection().execute(`select count(*)::int as queued, coalesce(extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000, 0)::int as "oldestMs" from search_sync_queue`)
-      : [null];
+    const searchSync = postgres.ok ? await outboxState(deps.orm) : null;
     ctx.status = ok ? 200 : 503;
     ctx.body = { status: ok ? 'ok' : 'degraded', dependencies: { postgres, elasticsearch, temporal }, searchSync };
   });
   open.get('/metrics', async (ctx) => {
     try {
-      const [q] = await deps.orm.em.fork().getConnection().execute(`select count(*)::int as queued, coalesce(extract(epoch from clock_timestamp() - min(enqueued_at)), 0)::float as oldest from search_sync_queue`);
+      const q = await outboxState(deps.orm);
       searchSyncQueued.set(q.queued);
-      searchSyncOldest.set(q.oldest);
+      searchSyncOldest.set(q.oldestMs / 1000);
     } catch { /* PostgreSQL away: the gauges keep their last values; /health says why */ }
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();

@@ -46,3 +46,10 @@ export function startSearchSync(orm: MikroORM, es: Client, prefix: string, inter
   })();
   return { stats, async stop() { stopped = true; wake?.(); await loop; } };
 }
+
+/** How far the projection trails PostgreSQL: pharmacies queued, and the age of the oldest change. */
+export async function outboxState(orm: MikroORM): Promise<{ queued: number; oldestMs: number }> {
+  const [row] = await orm.em.fork().getConnection().execute(
+    `select count(*)::int as queued, coalesce(extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000, 0)::int as "oldestMs" from search_sync_queue`);
+  return { queued: row.queued, oldestMs: row.oldestMs };
+}

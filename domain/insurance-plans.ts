@@ -1,6 +1,6 @@
 // Default plan tables. Figures are illustrative of a city employee plan (城镇职工医保) in Hangzhou;
 // a deployment loads its own. Versioned by id + effectiveFrom.
-import type { InsurancePlan } from './insurance';
+import type { InsurancePlan, PrecheckInput } from './insurance';
 
 export const INSURANCE_PLANS: InsurancePlan[] = [
   {
@@ -27,4 +27,14 @@ export const INSURANCE_PLANS: InsurancePlan[] = [
 
 export function findPlan(id: string): InsurancePlan | null {
   return INSURANCE_PLANS.find((p) => p.id === id) ?? null;
+}
+
+/** Everything the pre-check needs from a prescription's insurance block except the lines (self-pay without one). */
+export function coverageOf(insurance?: { planId: string; visitType?: 'outpatient' | 'chronic_special'; deductibleUsedFen?: number; paidThisYearFen?: number }): Omit<PrecheckInput, 'lines'> {
+  return {
+    plan: insurance ? findPlan(insurance.planId) : null,
+    visitType: insurance?.visitType ?? 'outpatient',
+    deductibleUsedFen: insurance?.deductibleUsedFen ?? 0,
+    paidThisYearFen: insurance?.paidThisYearFen ?? 0,
+  };
 }
