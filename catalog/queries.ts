@@ -228,6 +228,10 @@ export async function explainCannotFill(es: Client, prefix: string, m: Pick<Matc
   return { missingLines, split };
 }
 
+/** A pharmacy's shelf in its search document: what it stocks and at what price, never a listing's business. */
+const SHELF_FIELDS = ['prices', 'available', 'drugCodes', 'substituteKeys', 'skusByKey'] as const;
+type Listed = Omit<StockDoc, (typeof SHELF_FIELDS)[number]>;
+
 export async function listPharmacies(es: Client, prefix: string, p: { city?: string; near?: GeoPoint; radiusKm?: number; size?: number }) {
   const filter: object[] = [];
   if (p.city) filter.push({ term: { city: p.city } });
@@ -237,7 +241,7 @@ export async function listPharmacies(es: Client, prefix: string, p: { city?: str
     size: Math.min(p.size ?? 50, 200),
     query: { bool: { filter } },
     sort: p.near ? [{ _geo_distance: { location: { lat: p.near.lat, lon: p.near.lng }, order: 'asc', unit: 'km' } }] : [{ code: 'asc' }],
-    _source: { excludes: ['prices', 'available', 'drugCodes'] },
+    _source: { excludes: [...SHELF_FIELDS] },
   });
-  return res.hits.hits.map((h) => ({ ...(h._source as Omit<StockDoc, 'prices' | 'available' | 'drugCodes'>), distanceKm: p.near ? Number(h.sort?.[0]) : undefined }));
+  return res.hits.hits.map((h) => ({ ...(h._source as Listed), distanceKm: p.near ? Number(h.sort?.[0]) : undefined }));
 }

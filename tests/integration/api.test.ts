@@ -135,6 +135,8 @@ describe('catalogue and health', () => {
     const d = r.body.items.map((p: any) => p.distanceKm);
     expect(d.length).toBeGreaterThan(0);
     expect([...d].sort((x: number, y: number) => x - y)).toEqual(d);
+    // A listing shows the pharmacy, not its shelf.
+    for (const field of ['prices', 'available', 'drugCodes', 'substituteKeys', 'skusByKey']) expect(r.body.items[0]).not.toHaveProperty(field);
   });
 
   it('reports each dependency', async () => {
