@@ -22,6 +22,7 @@ import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
 import { chinaMinuteOfDay, substitutionKey, type LineFill, type PharmacyCandidate } from '../domain/matching';
 import { explainCannotFill, matchPharmacies, type CannotFill } from '../catalog/queries';
+import { shelfReader } from '../catalog/shelf';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
@@ -51,6 +52,7 @@ const SYSTEM = 'system:rxflow';
 export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
+  const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
 
   async function loadRx(id: string) {
     const e = em();
@@ -175,10 +177,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       return result;
     },
 
-    /** Candidates from Elasticsearch: pharmacies within the radius that stock every line. */
     /**
-     * Candidates from Elasticsearch, scored (domain/matching.ts) on what the patient would pay there after
-     * insurance. When nobody can fill the basket, says which lines nobody in range has, or the split that would.
+     * Candidates from Elasticsearch, with the basket's prices and quantities read from `stock`, scored
+     * (domain/matching.ts) on what the patient would pay there after insurance. When nobody can fill the basket, says which lines nobody in range has, or the split that would.
      */
     async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; cannotFill: CannotFill | null }> {
       const { content, lines, drugs } = await loadRx(prescriptionId);
@@ -202,9 +203,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
           ...coverage,
           lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
         }).patientPaysFen,
-      });
+      }, shelves);
       // Nobody at all on the first search: say why, so the hospital and patient can act on it.
-      const cannotFill = candidates.length === 0 && exclude.length === 0 ? await explainCannotFill(es, indexPrefix, request) : null;
+      const cannotFill = candidates.length === 0 && exclude.length === 0 ? await explainCannotFill(es, indexPrefix, request, shelves) : null;
       return { candidates, cannotFill };
     },
 

@@ -2,13 +2,12 @@
 // side in one run —
 //   search     catalog/queries.ts searchDrugs: Chinese name (whole or part), pinyin (initials or full), identifier
 //   match-es   catalog/queries.ts matchPharmacies: the Elasticsearch projection + domain/matching.ts ranking
-//   match-es-lean  the same, asking Elasticsearch only for the basket's prices (a proposed change, measured)
 //   match-pg   bench/postgis-baseline.ts: PostGIS + live stock join + the same ranking
 // and a check that both matchers find the same pharmacies. A benchmark, not a test: nothing asserts.
 //
 //   node --import tsx bench/matching.ts --db <url> --prefix <index prefix> [--es http://127.0.0.1:19200]
 //        [--duration 20] [--concurrency 1,4,16] [--runs 1] [--seed 1] [--warmup 5] [--agree 200]
-//        [--scenarios search,match-es,match-es-lean,match-pg] [--requests 2000] [--radius 10] [--out .stack/bench-results]
+//        [--scenarios search,match-es,match-pg] [--requests 2000] [--radius 10] [--out .stack/bench-results]
 //
 // Prints a table per concurrency (ops/s, p50/p95/p99 ms, errors; the median over --runs runs, which are
 // interleaved scenario by scenario) and writes everything, breakdowns included, to <out>/<timestamp>.json.
@@ -19,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { matchPharmacies, searchDrugs, type DrugSearchParams, type MatchRequest } from '../catalog/queries';
 import { drugAlias, stockAlias } from '../catalog/indices';
+import { pgRunner, shelfReader } from '../catalog/shelf';
 import { pinyinOf, prng } from '../catalog/ingest';
 import { haversineKm } from '../domain/matching';
 import type { Drug } from '../domain/types';
@@ -148,39 +148,6 @@ function shuffle<T>(xs: T[], rand: () => number): T[] {
   return a;
 }
 
-// ---------------------------------------------------------------- a proposed change, measured
-
-/**
- * For the scenario `match-es-lean`: the same matchPharmacies code path, through a client whose search
- * asks only for the basket's entries of `prices` and `available` (`_source.includes`) instead of every
- * document's whole shelf. Not the engine's code: it measures what narrowing catalog/queries.ts's
- * `_source` would buy. Baskets with substitution lines (which need `skusByKey`) go through unchanged.
- */
-export function leanSourceClient(es: Client): Client {
-  const terms = (q: unknown, field: string, out: string[] = []): string[] => {
-    if (Array.isArray(q)) q.forEach((x) => terms(x, field, out));
-    else if (q && typeof q === 'object') {
-      for (const [k, v] of Object.entries(q)) {
-        if (k === 'term' && v && typeof v === 'object' && field in v) out.push(String((v as Record<string, unknown>)[field]));
-        else terms(v, field, out);
-      }
-    }
-    return out;
-  };
-  return new Proxy(es, {
-    get(target, prop, receiver) {
-      if (prop !== 'search') return Reflect.get(target, prop, receiver);
-      return (params: Record<string, unknown>, options?: unknown) => {
-        const codes = terms(params.query, 'drugCodes');
-        const lean = codes.length && !terms(params.query, 'substituteKeys').length
-          ? { ...params, _source: { includes: ['code', 'name', 'deliveryRadiusKm', 'promisedMinutes', 'acceptanceRate', ...codes.flatMap((c) => [`prices.${c}`, `available.${c}`])] } }
-          : params;
-        return (target.search as (p: unknown, o?: unknown) => Promise<unknown>).call(target, lean, options);
-      };
-    },
-  });
-}
-
 // ---------------------------------------------------------------- load and statistics
 
 export function percentile(sorted: number[], p: number): number {
@@ -252,7 +219,7 @@ function args() {
     agree: Number(get('agree', '200')),
     requests: Number(get('requests', '2000')),
     radiusKm: Number(get('radius', '10')),
-    scenarios: get('scenarios', 'search,match-es,match-es-lean,match-pg').split(','),
+    scenarios: get('scenarios', 'search,match-es,match-pg').split(','),
     out: get('out', path.resolve(__dirname, '..', '.stack', 'bench-results')),
   };
 }
@@ -312,19 +279,14 @@ async function main() {
 
     // Do the two matchers agree? Same requests, one at a time, nothing writing.
     const agreeN = Math.min(o.agree, w.matches.length);
-    const esLeanCheck = leanSourceClient(es);
-    let leanSame = 0;
+    const shelves = shelfReader(pgRunner(pool));
     let sameQty = 0, samePos = 0, sameTop = 0, nonEmpty = 0, esShort = 0, esTotal = 0, pgTotal = 0;
     const differences: object[] = [];
     const esBytes: number[] = [];
     bytes = esBytes;   // sizes of the matching responses (what crosses the wire and is parsed per request)
     for (let i = 0; i < agreeN; i++) {
       const m = w.matches[i];
-      const esC = await matchPharmacies(es, o.prefix, m);
-      bytes = null;
-      const leanC = await matchPharmacies(esLeanCheck, o.prefix, m);
-      bytes = esBytes;
-      if (JSON.stringify(leanC) === JSON.stringify(esC)) leanSame++;
+      const esC = await matchPharmacies(es, o.prefix, m, shelves);
       const pgC = await matchPharmaciesPostgis(pool, m, 'quantity');
       const pgP = await matchPharmaciesPostgis(pool, m, 'positive');
       const a = new Set(esC.map((c) => c.pharmacyCode));
@@ -355,50 +317,47 @@ async function main() {
       meanCandidatesEs: agreeN ? esTotal / agreeN : null,
       meanCandidatesPg: agreeN ? pgTotal / agreeN : null,
       esCandidatesShortOfQuantity: esShort,
-      leanSourceIdenticalRate: agreeN ? leanSame / agreeN : null,
       esMatchResponseBytes: esBytes.length ? { p50: percentile([...esBytes].sort((x, y) => x - y), 0.5), max: Math.max(...esBytes) } : null,
       differences,
     };
     log(`agreement over ${agreeN} requests: same candidate set ${(100 * sameQty / Math.max(1, agreeN)).toFixed(1)}% ` +
       `(${(100 * samePos / Math.max(1, agreeN)).toFixed(1)}% when PostgreSQL cuts at the nearest 50 before the quantity check, as matchPharmacies does); ` +
       `same first choice ${(100 * sameTop / Math.max(1, agreeN)).toFixed(1)}%; non-empty ${(100 * nonEmpty / Math.max(1, agreeN)).toFixed(1)}%; ` +
-      `mean candidates ES ${(esTotal / Math.max(1, agreeN)).toFixed(1)}, PostgreSQL ${(pgTotal / Math.max(1, agreeN)).toFixed(1)}; ` +
-      `lean-source ES answers identical to matchPharmacies' in ${(100 * leanSame / Math.max(1, agreeN)).toFixed(1)}%`);
+      `mean candidates ES ${(esTotal / Math.max(1, agreeN)).toFixed(1)}, PostgreSQL ${(pgTotal / Math.max(1, agreeN)).toFixed(1)}`);
 
-    // Where Elasticsearch's matching time goes: matchPharmacies' own search request (captured), sent again
-    // as is, with `_source` narrowed to the basket, and with no `_source` at all (query, sort and hit ids only).
-    let captured: Record<string, unknown> | null = null;
-    const capture = new Proxy(es, {
+    // Where matchPharmacies' time goes, one request at a time: its Elasticsearch searches (wall and
+    // `took`) and its PostgreSQL shelf reads, summed per request.
+    const part = { es: 0, took: 0, shelf: 0 };
+    const timedEs = new Proxy(es, {
       get(target, prop, receiver) {
         if (prop !== 'search') return Reflect.get(target, prop, receiver);
-        return (params: Record<string, unknown>, options?: unknown) => {
-          captured = params;
-          return (target.search as (p: unknown, o?: unknown) => Promise<unknown>).call(target, params, options);
+        return async (params: unknown, options?: unknown) => {
+          const t0 = performance.now();
+          const res = await (target.search as (p: unknown, o?: unknown) => Promise<{ took: number }>).call(target, params, options);
+          part.es += performance.now() - t0;
+          part.took += res.took;
+          return res;
         };
       },
     });
-    const anatomy: Record<string, { took: number[]; wall: number[]; bytes: number[] }> = { full: { took: [], wall: [], bytes: [] }, lean: { took: [], wall: [], bytes: [] }, noSource: { took: [], wall: [], bytes: [] } };
+    const timedShelves: typeof shelves = async (...args) => {
+      const t0 = performance.now();
+      try { return await shelves(...args); } finally { part.shelf += performance.now() - t0; }
+    };
+    const anatomy = { esWall: [] as number[], esTook: [] as number[], shelf: [] as number[], total: [] as number[] };
     for (const m of w.matches.slice(0, agreeN)) {
-      await matchPharmacies(capture, o.prefix, m);
-      const p = captured as unknown as Record<string, unknown>;
-      const codes = m.lines.map((l) => l.drugCode);
-      const variants: Record<string, Record<string, unknown>> = {
-        full: p,
-        lean: { ...p, _source: { includes: ['code', 'name', 'deliveryRadiusKm', 'promisedMinutes', 'acceptanceRate', ...codes.flatMap((c) => [`prices.${c}`, `available.${c}`])] } },
-        noSource: { ...p, _source: false },
-      };
-      for (const [k, v] of Object.entries(variants)) {
-        const t0 = performance.now();
-        const res = await es.search(v as never) as { took: number };
-        anatomy[k].wall.push(performance.now() - t0);
-        anatomy[k].took.push(res.took);
-        anatomy[k].bytes.push(Buffer.byteLength(JSON.stringify(res)));
-      }
+      part.es = part.took = part.shelf = 0;
+      const t0 = performance.now();
+      await matchPharmacies(timedEs, o.prefix, m, timedShelves);
+      anatomy.total.push(performance.now() - t0);
+      anatomy.esWall.push(part.es);
+      anatomy.esTook.push(part.took);
+      anatomy.shelf.push(part.shelf);
     }
     const q = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return { p50: Math.round(percentile(s, 0.5) * 100) / 100, p99: Math.round(percentile(s, 0.99) * 100) / 100 }; };
-    const esAnatomy = Object.fromEntries(Object.entries(anatomy).map(([k, v]) => [k, { tookMs: q(v.took), wallMs: q(v.wall), bytes: q(v.bytes) }]));
-    log(`ES matching, one at a time (took / wall p99 ms): full _source ${esAnatomy.full.tookMs.p99}/${esAnatomy.full.wallMs.p99}, ` +
-      `basket-only _source ${esAnatomy.lean.tookMs.p99}/${esAnatomy.lean.wallMs.p99}, no _source ${esAnatomy.noSource.tookMs.p99}/${esAnatomy.noSource.wallMs.p99}`);
+    const esAnatomy = Object.fromEntries(Object.entries(anatomy).map(([k, v]) => [k, q(v)]));
+    log(`matchPharmacies one at a time, p50/p99 ms: total ${esAnatomy.total.p50}/${esAnatomy.total.p99}; ES searches ${esAnatomy.esWall.p50}/${esAnatomy.esWall.p99} ` +
+      `(took ${esAnatomy.esTook.p50}/${esAnatomy.esTook.p99}); PostgreSQL shelf reads ${esAnatomy.shelf.p50}/${esAnatomy.shelf.p99}`);
 
     // A few query plans and server-side execution times of the baseline, for the write-up.
     const plans: { request: object; executionMs: number | null; planningMs: number | null; plan?: string }[] = [];
@@ -411,11 +370,9 @@ async function main() {
       });
     }
 
-    const esLean = leanSourceClient(es);
     const scenarios: Record<string, Scenario> = {
       search: { name: 'search', size: w.searches.length, tag: (i) => w.searches[i].kind, run: (i) => searchDrugs(es, o.prefix, w.searches[i].params) },
-      'match-es': { name: 'match-es', size: w.matches.length, tag: (i) => w.matches[i].tag, run: (i) => matchPharmacies(es, o.prefix, w.matches[i]) },
-      'match-es-lean': { name: 'match-es-lean', size: w.matches.length, tag: (i) => w.matches[i].tag, run: (i) => matchPharmacies(esLean, o.prefix, w.matches[i]) },
+      'match-es': { name: 'match-es', size: w.matches.length, tag: (i) => w.matches[i].tag, run: (i) => matchPharmacies(es, o.prefix, w.matches[i], shelves) },
       'match-pg': { name: 'match-pg', size: w.matches.length, tag: (i) => w.matches[i].tag, run: (i) => matchPharmaciesPostgis(pool, w.matches[i]) },
     };
     const chosen = o.scenarios.map((s) => scenarios[s] ?? (() => { throw new Error(`unknown scenario ${s}`); })());

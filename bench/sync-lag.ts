@@ -1,6 +1,7 @@
-// Measures how far the Elasticsearch stock projection trails PostgreSQL: changes stock prices at a fixed
-// rate (as pharmacies' ERPs would), and times each change from its commit until the pharmacy's search
-// document shows it. Needs a running engine (its worker drains the outbox): ./rx up, then
+// Measures how far the Elasticsearch stock projection trails PostgreSQL: sells SKUs out at a fixed rate
+// (as pharmacies' ERPs would report), and times each change from its commit until the pharmacy's search
+// document no longer offers the SKU (the projection carries what is in stock, not prices or quantities).
+// The stock is put back afterwards. Needs a running engine (its worker drains the outbox): ./rx up, then
 //   node --import tsx bench/sync-lag.ts [--rate 50] [--seconds 10]
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { openOrm } from '../db/orm';
@@ -20,10 +21,10 @@ async function main() {
   const orm = await openOrm(config.databaseUrl);
   const es = new EsClient({ node: config.elasticsearchUrl });
   const sql = (q: string, p: unknown[] = []): Promise<any[]> => orm.em.fork().getConnection().execute(q, p);
-  const rows: { code: string; drug_code: string }[] = await sql(
-    `select p.code, s.drug_code from stock s join pharmacy p on p.id = s.pharmacy_id where s.on_hand - s.reserved > 0 order by random() limit ?`, [rate * seconds]);
+  const rows: { code: string; drug_code: string; on_hand: number }[] = await sql(
+    `select p.code, s.drug_code, s.on_hand from stock s join pharmacy p on p.id = s.pharmacy_id where s.on_hand - s.reserved > 0 order by random() limit ?`, [rate * seconds]);
 
-  const pending = new Map<string, { code: string; drug: string; price: number; committed: number }>();
+  const pending = new Map<string, { code: string; drug: string; committed: number }>();
   const lags: number[] = [];
   let done = false;
   const watcher = (async () => {
@@ -36,7 +37,7 @@ async function main() {
           const doc = '_source' in d ? d._source : undefined;
           if (!doc) continue;
           for (const [key, p] of pending) {
-            if (p.code === doc.code && doc.prices[p.drug] === p.price) { lags.push(now - p.committed); pending.delete(key); }
+            if (p.code === doc.code && !doc.drugCodes.includes(p.drug)) { lags.push(now - p.committed); pending.delete(key); }
           }
         }
       }
@@ -49,12 +50,14 @@ async function main() {
     const due = start + (i * 1000) / rate;
     if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     const r = rows[i];
-    const price = 10_000 + i; // unique, so the watcher knows this change arrived
-    await sql(`update stock s set price_fen = ? from pharmacy p where p.id = s.pharmacy_id and p.code = ? and s.drug_code = ?`, [price, r.code, r.drug_code]);
-    pending.set(`${r.code}/${r.drug_code}`, { code: r.code, drug: r.drug_code, price, committed: Date.now() });
+    await sql(`update stock s set on_hand = s.reserved from pharmacy p where p.id = s.pharmacy_id and p.code = ? and s.drug_code = ?`, [r.code, r.drug_code]);
+    pending.set(`${r.code}/${r.drug_code}`, { code: r.code, drug: r.drug_code, committed: Date.now() });
   }
   done = true;
   await Promise.race([watcher, new Promise((r) => setTimeout(r, 30_000))]);
+  for (const r of rows) {
+    await sql(`update stock s set on_hand = greatest(?, s.reserved) from pharmacy p where p.id = s.pharmacy_id and p.code = ? and s.drug_code = ?`, [r.on_hand, r.code, r.drug_code]);
+  }
   lags.sort((a, b) => a - b);
   const pct = (p: number) => lags[Math.min(lags.length - 1, Math.floor((p / 100) * lags.length))];
   console.log(JSON.stringify({

@@ -65,16 +65,11 @@ export const STOCK_MAPPINGS = {
     /** Share of recent offers accepted (30 days); null without history. */
     acceptanceRate: { type: 'float' },
     promisedMinutes: { type: 'integer' },
-    /** Drugs with available stock (on hand − reserved > 0) at the last sync. */
+    /** Drugs with available stock (on hand − reserved > 0) at the last sync. Prices and quantities are
+     *  not projected: matching reads them from PostgreSQL (catalog/shelf.ts). */
     drugCodes: kw,
     /** Their substitution keys (domain/matching.ts substitutionKey), for lines that allow substitution. */
     substituteKeys: kw,
-    /** substitution key → the SKUs here that have it; returned, never searched. */
-    skusByKey: { type: 'object', enabled: false },
-    /** drugCode → unit price in fen; returned, never searched. */
-    prices: { type: 'object', enabled: false },
-    /** drugCode → units available (on hand − reserved) at the last sync; for the stock margin. */
-    available: { type: 'object', enabled: false },
   },
 } as const;
 

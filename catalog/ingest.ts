@@ -95,10 +95,9 @@ export async function stockDocuments(em: EntityManager, pharmacyIds?: string[]):
     .leftJoin('stock as s', 's.pharmacy_id', 'p.id')
     .leftJoin('drug as d', 'd.code', 's.drug_code')
     .select('p.*',
-      knex.raw(`coalesce(json_object_agg(s.drug_code, s.price_fen) filter (where s.on_hand - s.reserved > 0), '{}') as prices`),
-      knex.raw(`coalesce(json_object_agg(s.drug_code, s.on_hand - s.reserved) filter (where s.on_hand - s.reserved > 0), '{}') as available`),
+      knex.raw(`coalesce(array_agg(s.drug_code order by s.drug_code) filter (where s.on_hand - s.reserved > 0), '{}') as drug_codes`),
       // The same key as domain/matching.ts substitutionKey, computed where the drug rows are.
-      knex.raw(`coalesce(json_object_agg(s.drug_code, (d.data->>'genericNameZh') || '|' || trim(split_part(d.data->>'spec', '×', 1)) || '|' || (d.data->>'dosageForm')) filter (where s.on_hand - s.reserved > 0), '{}') as keys`),
+      knex.raw(`coalesce(array_agg(distinct drug_substitution_key(d.data)) filter (where s.on_hand - s.reserved > 0), '{}') as substitute_keys`),
       knex.raw(`(select avg(case when fo.status in ('accepted', 'dispensed') then 1.0 else 0.0 end) from fulfilment_order fo
                   where fo.pharmacy_id = p.id and fo.status in ('accepted', 'dispensed', 'declined', 'expired', 'short')
                     and fo.offered_at > now() - interval '30 days') as acceptance_rate`))
@@ -111,15 +110,8 @@ export async function stockDocuments(em: EntityManager, pharmacyIds?: string[]):
     openMinute: minuteOfDay(r.opening_hours.open), closeMinute: minuteOfDay(r.opening_hours.close),
     overnight: minuteOfDay(r.opening_hours.close) <= minuteOfDay(r.opening_hours.open) && !r.is24h,
     deliveryRadiusKm: r.delivery_radius_km, acceptanceRate: r.acceptance_rate === null ? null : Number(r.acceptance_rate),
-    promisedMinutes: r.promised_minutes, prices: r.prices, available: r.available, drugCodes: Object.keys(r.prices),
-    ...bySubstitutionKey(r.keys as Record<string, string>),
+    promisedMinutes: r.promised_minutes, drugCodes: r.drug_codes, substituteKeys: r.substitute_keys,
   }));
-}
-
-function bySubstitutionKey(keys: Record<string, string>): { substituteKeys: string[]; skusByKey: Record<string, string[]> } {
-  const skusByKey: Record<string, string[]> = {};
-  for (const [code, key] of Object.entries(keys)) (skusByKey[key] ??= []).push(code);
-  return { substituteKeys: Object.keys(skusByKey), skusByKey };
 }
 
 /** Bulk-indexes into an index or alias and refreshes it; any failed document fails the call. */

@@ -1,6 +1,7 @@
 // The catalogue's queries: drug search and pharmacy matching. The one home for what we ask Elasticsearch.
 import type { Client } from '@elastic/elasticsearch';
 import { drugAlias, stockAlias } from './indices';
+import type { Shelf, ShelfReader } from './shelf';
 import { cjkBigrams } from './synonyms';
 import type { Drug, GeoPoint } from '../domain/types';
 import { scoreCandidates, withinDeliveryRadius, type CandidateFacts, type PharmacyCandidate, type ScoreWeights } from '../domain/matching';
@@ -70,8 +71,8 @@ export interface StockDoc {
   location: { lat: number; lon: number }; coldChain: boolean; is24h: boolean;
   openingHours: { open: string; close: string }; openMinute: number; closeMinute: number; overnight: boolean;
   deliveryRadiusKm: number; acceptanceRate: number | null; promisedMinutes: number;
-  drugCodes: string[]; prices: Record<string, number>; available: Record<string, number>;
-  substituteKeys: string[]; skusByKey: Record<string, string[]>;
+  /** SKUs in stock (available > 0) and their substitution keys: searched, never read back. */
+  drugCodes: string[]; substituteKeys: string[];
 }
 
 export interface MatchRequest {
@@ -105,83 +106,96 @@ function openAt(minute: number): object {
   };
 }
 
-/**
- * Candidates that can fill the whole basket, best first, each with its score breakdown
- * (domain/matching.ts): within the search radius and their own delivery radius, open, cold chain
- * where a line needs it.
- */
 /** The SKU that fills a line here: the prescribed one when enough is available, else the cheapest allowed substitute. */
-function fillLine(doc: Partial<Pick<StockDoc, 'prices' | 'available' | 'skusByKey'>>, l: MatchRequest['lines'][number]): string | null {
-  const enough = (code: string) => (doc.available?.[code] ?? 0) >= l.quantity;
+function fillLine(shelf: Shelf | undefined, l: MatchRequest['lines'][number]): string | null {
+  const enough = (code: string) => (shelf?.available[code] ?? 0) >= l.quantity;
   if (enough(l.drugCode)) return l.drugCode;
   if (!l.substitutionKey) return null;
-  const options = (doc.skusByKey?.[l.substitutionKey] ?? []).filter(enough).sort((a, b) => (doc.prices?.[a] ?? 0) - (doc.prices?.[b] ?? 0) || a.localeCompare(b));
+  const options = (shelf?.skusByKey[l.substitutionKey] ?? []).filter(enough).sort((a, b) => shelf!.prices[a] - shelf!.prices[b] || a.localeCompare(b));
   return options[0] ?? null;
 }
 
 const lineFilter = (l: MatchRequest['lines'][number]) =>
   l.substitutionKey ? { term: { substituteKeys: l.substitutionKey } } : { term: { drugCodes: l.drugCode } };
 
+/** The basket's part of some pharmacies' shelves, from PostgreSQL. */
+const basketShelves = (shelves: ShelfReader, codes: string[], m: Pick<MatchRequest, 'lines'>) =>
+  shelves(codes, m.lines.map((l) => l.drugCode), [...new Set(m.lines.flatMap((l) => (l.substitutionKey ? [l.substitutionKey] : [])))]);
+
+const geoSort = (near: GeoPoint) => ({ _geo_distance: { location: { lat: near.lat, lon: near.lng }, order: 'asc', unit: 'km' } });
+
 /** Pages of nearest pharmacies are read until this many can fill the basket (or the radius runs out). */
 const ENOUGH_CANDIDATES = 20;
 const PAGE = 50;
 const MAX_PAGES = 4;
 
-export async function matchPharmacies(es: Client, prefix: string, m: MatchRequest): Promise<PharmacyCandidate[]> {
+/** Per hit, only these small doc-value columns are read: no stored `_source` is loaded at all. */
+const HIT_FIELDS = ['code', 'name.raw', 'deliveryRadiusKm', 'promisedMinutes', 'acceptanceRate'];
+interface HitFacts { code: string; name: string; deliveryRadiusKm: number; promisedMinutes: number; acceptanceRate: number | null; distanceKm: number }
+function hitFacts(h: { fields?: Record<string, unknown[]>; sort?: unknown[] }): HitFacts {
+  const f = (k: string) => h.fields?.[k]?.[0];
+  return {
+    code: f('code') as string, name: f('name.raw') as string, deliveryRadiusKm: Number(f('deliveryRadiusKm')),
+    promisedMinutes: Number(f('promisedMinutes')), acceptanceRate: f('acceptanceRate') === undefined ? null : Number(f('acceptanceRate')),
+    distanceKm: Number(h.sort?.[0]),
+  };
+}
+
+/**
+ * Candidates that can fill the whole basket, best first, each with its score breakdown
+ * (domain/matching.ts): within the search radius and their own delivery radius, open, cold chain
+ * where a line needs it. Elasticsearch picks the nearest pharmacies with every line in stock; their
+ * prices and quantities are read from PostgreSQL (`shelves`), so a pharmacy short of a quantity is
+ * dropped with live numbers, and the next page is read while too few can fill it.
+ */
+export async function matchPharmacies(es: Client, prefix: string, m: MatchRequest, shelves: ShelfReader): Promise<PharmacyCandidate[]> {
   const filter: object[] = [
     ...m.lines.map(lineFilter),
     { geo_distance: { distance: `${m.radiusKm}km`, location: { lat: m.near.lat, lon: m.near.lng } } },
     openAt(m.openAtMinute),
   ];
   if (m.needsColdChain) filter.push({ term: { coldChain: true } });
-  // Each document carries the pharmacy's whole shelf; ask only for the basket's part of it (a line that
-  // may be substituted needs the SKUs of its key, and so the shelf's prices and quantities).
-  const substituting = m.lines.some((l) => l.substitutionKey);
-  const includes = [
-    'code', 'name', 'deliveryRadiusKm', 'promisedMinutes', 'acceptanceRate',
-    ...(substituting
-      ? ['prices', 'available', ...m.lines.filter((l) => l.substitutionKey).map((l) => `skusByKey.${l.substitutionKey}`)]
-      : m.lines.flatMap((l) => [`prices.${l.drugCode}`, `available.${l.drugCode}`])),
-  ];
   const facts: CandidateFacts[] = [];
   let after: unknown[] | undefined;
-  // A pharmacy that stocks a drug may still be short of the quantity: page on until enough can fill it.
   for (let page = 0; page < MAX_PAGES && facts.length < ENOUGH_CANDIDATES; page++) {
-    const res = await es.search<StockDoc>({
+    const res = await es.search({
       index: stockAlias(prefix),
       size: PAGE,
       query: { bool: { filter, must_not: m.exclude?.length ? [{ terms: { code: m.exclude } }] : [] } },
-      sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }, { code: 'asc' }],
-      _source: { includes },
+      sort: [geoSort(m.near), { code: 'asc' }] as never,
+      _source: false,
+      docvalue_fields: HIT_FIELDS,
+      track_total_hits: false,
       ...(after ? { search_after: after as never } : {}),
     });
-    const hits = res.hits.hits;
+    const hits = res.hits.hits.map(hitFacts);
+    const shelf = await basketShelves(shelves, hits.map((h) => h.code), m);
     for (const h of hits) {
-      const fact = candidateFacts(h._source!, Number(h.sort?.[0]), m);
+      const fact = candidateFacts(h, shelf.get(h.code), m);
       if (fact) facts.push(fact);
     }
     if (hits.length < PAGE) break;
-    after = hits[hits.length - 1].sort as unknown[];
+    after = res.hits.hits[hits.length - 1].sort as unknown[];
   }
   return scoreCandidates(m.mode === 'pickup' ? facts : facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
 }
 
-function candidateFacts(doc: StockDoc, distance: number, m: MatchRequest): CandidateFacts | null {
-  const fills = m.lines.map((l, i) => ({ lineNo: l.lineNo ?? i + 1, prescribed: l.drugCode, drugCode: fillLine(doc, l) }));
-  if (fills.some((f) => f.drugCode === null)) return null; // in stock, but not enough for this quantity
+function candidateFacts(hit: HitFacts, shelf: Shelf | undefined, m: MatchRequest): CandidateFacts | null {
+  const fills = m.lines.map((l, i) => ({ lineNo: l.lineNo ?? i + 1, prescribed: l.drugCode, drugCode: fillLine(shelf, l) }));
+  if (!shelf || fills.some((f) => f.drugCode === null)) return null; // sold out since indexed, or short of the quantity
   const sku = new Map(fills.map((f) => [f.prescribed, f.drugCode!]));
-  const unitPrices = new Map(m.lines.map((l) => [l.drugCode, doc.prices?.[sku.get(l.drugCode)!] ?? 0]));
+  const unitPrices = new Map(m.lines.map((l) => [l.drugCode, shelf.prices[sku.get(l.drugCode)!]]));
   const totalPriceFen = m.lines.reduce((sum, l) => sum + unitPrices.get(l.drugCode)! * l.quantity, 0);
   return {
-    pharmacyCode: doc.code,
-    name: doc.name,
-    distanceKm: Math.round(distance * 1000) / 1000,
-    deliveryRadiusKm: doc.deliveryRadiusKm,
+    pharmacyCode: hit.code,
+    name: hit.name,
+    distanceKm: Math.round(hit.distanceKm * 1000) / 1000,
+    deliveryRadiusKm: hit.deliveryRadiusKm,
     totalPriceFen,
     patientPaysFen: m.patientPays ? m.patientPays(unitPrices) : totalPriceFen,
-    promisedMinutes: doc.promisedMinutes,
-    stockMargin: Math.min(...m.lines.map((l) => (doc.available?.[sku.get(l.drugCode)!] ?? 0) / l.quantity)),
-    acceptanceRate: doc.acceptanceRate ?? null,
+    promisedMinutes: hit.promisedMinutes,
+    stockMargin: Math.min(...m.lines.map((l) => shelf.available[sku.get(l.drugCode)!] / l.quantity)),
+    acceptanceRate: hit.acceptanceRate,
     fills: fills as CandidateFacts['fills'],
   };
 }
@@ -198,7 +212,7 @@ export interface CannotFill {
  * split that would cover it (greedy set cover over the nearest 200 pharmacies stocking any line). The
  * engine does not split orders by default; the split is reported so the hospital and patient can decide.
  */
-export async function explainCannotFill(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>): Promise<CannotFill> {
+export async function explainCannotFill(es: Client, prefix: string, m: Pick<MatchRequest, 'lines' | 'near' | 'radiusKm' | 'needsColdChain' | 'openAtMinute'>, shelves: ShelfReader): Promise<CannotFill> {
   const codes = m.lines.map((l) => l.drugCode);
   const filter: object[] = [
     { bool: { minimum_should_match: 1, should: m.lines.map(lineFilter) } },
@@ -206,14 +220,13 @@ export async function explainCannotFill(es: Client, prefix: string, m: Pick<Matc
     openAt(m.openAtMinute),
   ];
   if (m.needsColdChain) filter.push({ term: { coldChain: true } });
-  const res = await es.search<StockDoc>({
-    index: stockAlias(prefix), size: 200, query: { bool: { filter } }, _source: ['code', 'available', 'prices', 'skusByKey'],
-    sort: [{ _geo_distance: { location: { lat: m.near.lat, lon: m.near.lng }, order: 'asc', unit: 'km' } }],
+  const res = await es.search({
+    index: stockAlias(prefix), size: 200, query: { bool: { filter } }, _source: false, docvalue_fields: ['code'], track_total_hits: false,
+    sort: [geoSort(m.near)] as never,
   });
-  const has = res.hits.hits.map((h) => ({
-    code: h._source!.code,
-    lines: new Set(m.lines.filter((l) => fillLine(h._source!, l) !== null).map((l) => l.drugCode)),
-  }));
+  const near = res.hits.hits.map((h) => (h.fields as Record<string, string[]>).code[0]);
+  const shelf = await basketShelves(shelves, near, m);
+  const has = near.map((code) => ({ code, lines: new Set(m.lines.filter((l) => fillLine(shelf.get(code), l) !== null).map((l) => l.drugCode)) }));
   const stocked = new Set(has.flatMap((p) => [...p.lines]));
   const missingLines = codes.filter((c) => !stocked.has(c));
   if (missingLines.length) return { missingLines, split: [] };
@@ -228,8 +241,8 @@ export async function explainCannotFill(es: Client, prefix: string, m: Pick<Matc
   return { missingLines, split };
 }
 
-/** A pharmacy's shelf in its search document: what it stocks and at what price, never a listing's business. */
-const SHELF_FIELDS = ['prices', 'available', 'drugCodes', 'substituteKeys', 'skusByKey'] as const;
+/** A pharmacy's shelf in its search document: what it stocks, never a listing's business. */
+const SHELF_FIELDS = ['drugCodes', 'substituteKeys'] as const;
 type Listed = Omit<StockDoc, (typeof SHELF_FIELDS)[number]>;
 
 export async function listPharmacies(es: Client, prefix: string, p: { city?: string; near?: GeoPoint; radiusKm?: number; size?: number }) {

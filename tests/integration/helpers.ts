@@ -20,6 +20,16 @@ export async function sql<T = any>(query: string, params: unknown[] = []): Promi
   orm ??= await openOrm(process.env.DATABASE_URL!);
   return orm.em.fork().getConnection().execute(query, params);
 }
+/** Runs statements in one transaction that is rolled back: to see what a change does before it commits. */
+export async function rolledBack(fn: (run: <T = any>(query: string, params?: unknown[]) => Promise<T[]>) => Promise<void>): Promise<void> {
+  orm ??= await openOrm(process.env.DATABASE_URL!);
+  const rollback = new Error('rolled back');
+  await orm.em.fork().transactional(async (t) => {
+    await fn((query, params = []) => t.getConnection().execute(query, params, 'all', t.getTransactionContext()));
+    throw rollback;
+  }).catch((e) => { if (e !== rollback) throw e; });
+}
+
 export async function closeDb(): Promise<void> {
   await orm?.close();
   orm = undefined;

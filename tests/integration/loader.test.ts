@@ -153,13 +153,13 @@ describe('catalogue bulk loader', () => {
   it('sends exactly the pharmacy whose stock changed', async () => {
     const [row] = await sql(`select s.pharmacy_id, s.drug_code, s.price_fen from stock s join pharmacy p on p.id = s.pharmacy_id
       where p.code = 'PG000017' and s.on_hand - s.reserved > 0 order by s.drug_code limit 1`);
-    await sql(`update stock set price_fen = price_fen + 1, updated_at = now() where pharmacy_id = ? and drug_code = ?`, [row.pharmacy_id, row.drug_code]);
+    await sql(`update stock set on_hand = reserved, updated_at = now() where pharmacy_id = ? and drug_code = ?`, [row.pharmacy_id, row.drug_code]);
 
     const s = await load('--from', 'postgres', '--incremental');
     expect(target(s, 'drugs').indexed).toBe(0);
     expect(target(s, 'stock')).toMatchObject({ mode: 'incremental', indexed: 1, failed: 0 });
-    const doc = (await es.get<{ prices: Record<string, number> }>({ index: stockAlias(PREFIX), id: 'PG000017' }))._source!;
-    expect(doc.prices[row.drug_code]).toBe(row.price_fen + 1);
+    const doc = (await es.get<{ drugCodes: string[] }>({ index: stockAlias(PREFIX), id: 'PG000017' }))._source!;
+    expect(doc.drugCodes).not.toContain(row.drug_code); // sold out: no longer offered for it
 
     expect(target(await load('--from', 'postgres', '--incremental'), 'stock').indexed).toBe(0);
   });

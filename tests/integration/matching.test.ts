@@ -5,6 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { openOrm } from '../../db/orm';
 import { loadConfig } from '../../engine/config';
 import { matchPharmacies } from '../../catalog/queries';
+import { shelfReader } from '../../catalog/shelf';
 import { indexStock, stockDocuments } from '../../catalog/ingest';
 import { DEFAULT_WEIGHTS, minuteOfDay } from '../../domain/matching';
 import { drugByName, demoPrescription, signAsDemoHospital } from '../../demo/prescriptions';
@@ -15,8 +16,9 @@ const config = loadConfig();
 const es = new EsClient({ node: config.elasticsearchUrl });
 const near = { lat: 30.2788, lng: 120.1325 };
 const amlodipine = drugByName('苯磺酸氨氯地平片').code;
+const shelves = shelfReader((q, p) => sql(q, p));
 const match = (over: Partial<Parameters<typeof matchPharmacies>[2]> = {}) =>
-  matchPharmacies(es, config.indexPrefix, { lines: [{ drugCode: amlodipine, quantity: 1 }], near, radiusKm: 10, needsColdChain: false, openAtMinute: minuteOfDay('10:30'), ...over });
+  matchPharmacies(es, config.indexPrefix, { lines: [{ drugCode: amlodipine, quantity: 1 }], near, radiusKm: 10, needsColdChain: false, openAtMinute: minuteOfDay('10:30'), ...over }, shelves);
 
 afterAll(async () => { await es.close(); await closeDb(); });
 

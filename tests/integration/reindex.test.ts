@@ -6,6 +6,7 @@ import { loadConfig } from '../../engine/config';
 import { aliasTargets, drugAlias, stockAlias } from '../../catalog/indices';
 import { rebuildCatalogIndices } from '../../catalog/reindex';
 import { matchPharmacies, searchDrugs } from '../../catalog/queries';
+import { shelfReader } from '../../catalog/shelf';
 import { minuteOfDay } from '../../domain/matching';
 import { applyTestEnv } from './env';
 
@@ -16,6 +17,7 @@ it('rebuilds both catalogue indices behind their aliases without losing a query'
   const es = new EsClient({ node: config.elasticsearchUrl });
   const orm = await openOrm(config.databaseUrl);
   try {
+    const shelves = shelfReader((q, p) => orm.em.fork().getConnection().execute(q, p));
     const before = { drugs: await aliasTargets(es, drugAlias(config.indexPrefix)), stock: await aliasTargets(es, stockAlias(config.indexPrefix)) };
     let running = true;
     const outcomes: { ok: boolean; hits: number; error?: string }[] = [];
@@ -24,7 +26,7 @@ it('rebuilds both catalogue indices behind their aliases without losing a query'
         try {
           const [drugs, pharmacies] = await Promise.all([
             searchDrugs(es, config.indexPrefix, { q: '布洛芬' }),
-            matchPharmacies(es, config.indexPrefix, { lines: [{ drugCode: 'RX0001', quantity: 1 }], near: { lat: 30.2788, lng: 120.1325 }, radiusKm: 10, needsColdChain: false, openAtMinute: minuteOfDay('10:30') }),
+            matchPharmacies(es, config.indexPrefix, { lines: [{ drugCode: 'RX0001', quantity: 1 }], near: { lat: 30.2788, lng: 120.1325 }, radiusKm: 10, needsColdChain: false, openAtMinute: minuteOfDay('10:30') }, shelves),
           ]);
           outcomes.push({ ok: true, hits: Math.min(drugs.hits.length, pharmacies.length) });
         } catch (e) {
