@@ -4,6 +4,8 @@ import { hashKey } from '../../api/auth';
 import { ApiClient, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescriptionContent, drugByName, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
+import { substitutionKey } from '../../domain/matching';
+import type { Drug } from '../../domain/types';
 import { actors, apiUrl, closeDb, sql, stockOf } from './helpers';
 
 afterAll(closeDb);
@@ -47,6 +49,12 @@ async function approved(rx: Record<string, any>) {
 }
 
 describe('generic substitution', () => {
+  it('keys every catalogue drug the same way in SQL (the shelf read) as in the domain', async () => {
+    const rows: { data: Drug; key: string }[] = await sql(`select data, drug_substitution_key(data) as key from drug`);
+    expect(rows.length).toBeGreaterThan(200);
+    expect(rows.filter((r) => r.key !== substitutionKey(r.data)).map((r) => [r.data.code, r.key, substitutionKey(r.data)])).toEqual([]);
+  });
+
   it('is not done unless the prescription allows it', async () => {
     const id = await approved(prescription(false));
     await waitForPrescription(actors().hospital, id, statusIs('unfulfillable'));
