@@ -327,7 +327,7 @@ async function main() {
 
     // Where matchPharmacies' time goes, one request at a time: its Elasticsearch searches (wall and
     // `took`) and its PostgreSQL shelf reads, summed per request.
-    const part = { es: 0, took: 0, shelf: 0 };
+    const part = { es: 0, took: 0, shelf: 0, searches: 0 };
     const timedEs = new Proxy(es, {
       get(target, prop, receiver) {
         if (prop !== 'search') return Reflect.get(target, prop, receiver);
@@ -336,6 +336,7 @@ async function main() {
           const res = await (target.search as (p: unknown, o?: unknown) => Promise<{ took: number }>).call(target, params, options);
           part.es += performance.now() - t0;
           part.took += res.took;
+          part.searches += 1;
           return res;
         };
       },
@@ -344,20 +345,22 @@ async function main() {
       const t0 = performance.now();
       try { return await shelves(...args); } finally { part.shelf += performance.now() - t0; }
     };
-    const anatomy = { esWall: [] as number[], esTook: [] as number[], shelf: [] as number[], total: [] as number[] };
+    const anatomy = { esWall: [] as number[], esTook: [] as number[], shelf: [] as number[], total: [] as number[], searches: [] as number[] };
     for (const m of w.matches.slice(0, agreeN)) {
-      part.es = part.took = part.shelf = 0;
+      part.es = part.took = part.shelf = part.searches = 0;
       const t0 = performance.now();
       await matchPharmacies(timedEs, o.prefix, m, timedShelves);
       anatomy.total.push(performance.now() - t0);
       anatomy.esWall.push(part.es);
       anatomy.esTook.push(part.took);
       anatomy.shelf.push(part.shelf);
+      anatomy.searches.push(part.searches);
     }
     const q = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return { p50: Math.round(percentile(s, 0.5) * 100) / 100, p99: Math.round(percentile(s, 0.99) * 100) / 100 }; };
     const esAnatomy = Object.fromEntries(Object.entries(anatomy).map(([k, v]) => [k, q(v)]));
     log(`matchPharmacies one at a time, p50/p99 ms: total ${esAnatomy.total.p50}/${esAnatomy.total.p99}; ES searches ${esAnatomy.esWall.p50}/${esAnatomy.esWall.p99} ` +
-      `(took ${esAnatomy.esTook.p50}/${esAnatomy.esTook.p99}); PostgreSQL shelf reads ${esAnatomy.shelf.p50}/${esAnatomy.shelf.p99}`);
+      `(took ${esAnatomy.esTook.p50}/${esAnatomy.esTook.p99}); PostgreSQL shelf reads ${esAnatomy.shelf.p50}/${esAnatomy.shelf.p99}; ` +
+      `pages read p50/p99 ${esAnatomy.searches.p50}/${esAnatomy.searches.p99}`);
 
     // A few query plans and server-side execution times of the baseline, for the write-up.
     const plans: { request: object; executionMs: number | null; planningMs: number | null; plan?: string }[] = [];
