@@ -3,8 +3,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/entities';
 import { LockMode } from '@mikro-orm/core';
-import { transitions } from '../engine/metrics';
-import { assertTransition, type PrescriptionStatus } from '../domain/prescription-status';
+import { outcomes, stageDuration, transitions } from '../engine/metrics';
+import { assertTransition, isTerminal, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
 
@@ -23,8 +23,13 @@ export async function transition(em: EntityManager, id: string, to: Prescription
   if (rx.status === to) return rx;
   const from = rx.status;
   assertTransition(from, to);
+  // How long it stayed in `from`: since the status change that brought it there (or since intake).
+  const [{ since }] = await em.getConnection().execute(
+    `select coalesce(max(at), ?) as since from audit_event where prescription_id = ? and to_status is not null`, [rx.createdAt, id], 'all', em.getTransactionContext());
   rx.status = to;
   audit(em, id, { ...e, fromStatus: from, toStatus: to });
   transitions.inc({ to });
+  stageDuration.observe({ stage: from }, Math.max(0, Date.now() - new Date(since).getTime()) / 1000);
+  if (isTerminal(to)) outcomes.inc({ outcome: to });
   return rx;
 }

@@ -23,6 +23,7 @@ import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescripti
 import { chinaMinuteOfDay, substitutionKey, type LineFill, type PharmacyCandidate } from '../domain/matching';
 import { explainCannotFill, matchPharmacies, type CannotFill } from '../catalog/queries';
 import { shelfReader } from '../catalog/shelf';
+import { deliveries, deliveryLateness, pharmacyResponses, reviewSlaBreaches } from '../engine/metrics';
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
@@ -101,6 +102,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
     async escalateReview(prescriptionId: string, escalation: number): Promise<void> {
       await tx(async (t) => audit(t, prescriptionId, { action: 'review_sla_breached', actor: SYSTEM, data: { escalation } }));
+      reviewSlaBreaches.inc();
     },
 
     async recordReview(prescriptionId: string, d: ReviewDecision): Promise<void> {
@@ -286,14 +288,16 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
     /** Closes an order that is still open (offered, or accepted but not yet dispensed). */
     async closeOffer(orderId: string, status: 'declined' | 'expired' | 'cancelled' | 'accepted' | 'short', actor: string, reason?: string): Promise<void> {
-      await tx(async (t) => {
+      const closed = await tx(async (t) => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
-        if (order.status !== 'offered' && !(order.status === 'accepted' && status !== 'accepted')) return;
+        if (order.status !== 'offered' && !(order.status === 'accepted' && status !== 'accepted')) return false;
         order.status = status;
         order.respondedAt = new Date();
         order.declineReason = reason ?? null;
         audit(t, order.prescriptionId, { action: `pharmacy_${status}`, actor, data: { orderId, reason: reason ?? null } });
+        return true;
       });
+      if (closed) pharmacyResponses.inc({ outcome: status });
     },
 
     /**
@@ -395,16 +399,22 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     },
 
     async recordDeliveryStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
-      await tx(async (t) => {
+      const ended = await tx(async (t) => {
         const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
-        if (d.status === u.status) return;
+        if (d.status === u.status) return null;
         if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
         d.status = u.status;
         d.events = [...d.events, { status: u.status, at: new Date().toISOString(), note: u.note, proof: u.proof }];
         const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
         if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
         else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+        if (u.status !== 'delivered' && u.status !== 'failed') return null;
+        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
+        const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+        return { status: u.status, lateS: (Date.now() - d.createdAt.getTime()) / 1000 - pharmacy.promisedMinutes * 60 };
       });
+      if (ended) deliveries.inc({ outcome: ended.status });
+      if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
     },
 
     /** The patient collected at the pharmacy: the handover is recorded like a delivery, with its proof. */

@@ -9,6 +9,8 @@ import type { Config } from '../engine/config';
 import { bodyError, errorHandler } from './errors';
 import { outboxState } from '../catalog/sync';
 import { httpMetrics, registry, searchSyncOldest, searchSyncQueued } from '../engine/metrics';
+import { httpTracing } from '../engine/telemetry';
+import { log, requestLog } from '../engine/log';
 import { authenticate } from './auth';
 import { prescriptionRoutes } from './routes/prescriptions';
 import { reviewRoutes } from './routes/review';
@@ -21,6 +23,9 @@ export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa();
+  const tracing = httpTracing();
+  if (tracing) app.use(tracing);
+  app.use(requestLog);
   app.use(httpMetrics);
   app.use(errorHandler);
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
@@ -58,8 +63,9 @@ export function createApp(deps: ApiDeps): Koa {
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   app.use(v1.routes());
 
-  app.on('error', (err, ctx) => {
-    if (process.env.NODE_ENV !== 'test' || process.env.RX_LOG_ERRORS) console.error(`[api] ${ctx?.method} ${ctx?.path}:`, err);
+  // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.
+  app.on('error', (err: Error, ctx) => {
+    log.error({ component: 'api', method: ctx?.method, route: (ctx as { _matchedRoute?: string })?._matchedRoute, err: { type: err.name, message: err.message, stack: err.stack } }, 'request failed');
   });
   return app;
 }

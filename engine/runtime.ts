@@ -11,6 +11,9 @@ import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { ensureCurrentIndices } from '../catalog/reindex';
 import type { Config } from './config';
+import { instrumentElasticsearch, instrumentKnex } from './metrics';
+import { observeActivities, startTracing } from './telemetry';
+import { log } from './log';
 
 export interface Services {
   config: Config;
@@ -23,17 +26,20 @@ export interface Services {
 export async function openServices(config: Config): Promise<Services> {
   const orm = await openOrm(config.databaseUrl);
   await migrate(orm);
+  instrumentKnex(orm.em.getConnection().getKnex());
   const es = new EsClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 });
+  instrumentElasticsearch(es);
   // A changed mapping is rebuilt from PostgreSQL behind the alias before the engine serves.
   await ensureCurrentIndices(es, config.indexPrefix, orm.em.fork() as EntityManager);
   const connection = await Connection.connect({ address: config.temporalAddress });
-  const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace });
+  const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace, interceptors: { workflow: startTracing()?.client ?? [] } });
   return {
     config, orm, es, temporal,
     async close() {
       await connection.close();
       await es.close();
       await orm.close();
+      await startTracing()?.shutdown();
     },
   };
 }
@@ -41,11 +47,11 @@ export async function openServices(config: Config): Promise<Services> {
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundled once per process: bundling the workflow code takes seconds. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), workflowInterceptorModules: startTracing()?.workflowInterceptorModules, logger: quietLogger });
   return bundle;
 }
 
-const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
+const quietLogger = { trace() {}, debug() {}, info() {}, warn: (m: string) => log.warn({ component: 'bundler' }, m), error: (m: string) => log.error({ component: 'bundler' }, m), log() {} } as never;
 
 export async function startWorker(s: Services): Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection; sync: SyncLoop }> {
   const connection = await NativeConnection.connect({ address: s.config.temporalAddress });
@@ -55,6 +61,8 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+    interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },
+    sinks: startTracing()?.worker.sinks as never,
   });
   const running = worker.run();
   await startSweeper(s);

@@ -2,7 +2,7 @@
 // delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
 // for a person or partner is a condition with a timeout whose branch is handled where it is written.
 import {
-  ApplicationFailure, condition, defineQuery, defineUpdate, proxyActivities, setHandler, sleep,
+  ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, setHandler, sleep,
 } from '@temporalio/workflow';
 import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
@@ -61,7 +61,11 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   const expiresAt = new Date(input.expiresAt).getTime();
   const state: WorkflowState = { prescriptionId: id, status: 'received', offer: null, delivery: null, timeline: [] };
   const note = (event: string, detail?: Record<string, unknown>) => state.timeline.push({ at: new Date().toISOString(), event, detail });
-  const moved = (status: PrescriptionStatus, detail?: Record<string, unknown>) => { state.status = status; note(status, detail); };
+  const moved = (status: PrescriptionStatus, detail?: Record<string, unknown>) => {
+    state.status = status;
+    note(status, detail);
+    log.info('status', { prescriptionId: id, status }); // replay-safe; the workflow id is added by the SDK
+  };
 
   let decision: ReviewDecision | undefined;
   let response: PharmacyResponse | undefined;

@@ -8,6 +8,8 @@ export function applyTestEnv(): void {
   process.env.RX_INDEX_PREFIX ??= 'rxtest';
   process.env.RX_TASK_QUEUE ??= `rxflow-test-${process.pid}`;
   process.env.RX_FILES_DIR ??= path.resolve(__dirname, '../../.stack/test-files');
+  // The engine's structured log, read by tests/integration/logging.test.ts.
+  process.env.RX_LOG_FILE ??= path.resolve(__dirname, `../../.stack/test-artifacts/engine-${process.env.RX_INDEX_PREFIX}.log`);
   process.env.RX_API_PORT = '0';
   process.env.RX_REVIEW_SLA_MS ??= '60000';
   process.env.RX_PHARMACY_RESPONSE_MS ??= '4000';

@@ -1,7 +1,8 @@
 // Starts a fresh engine against the real services: clean test database and indices, the demo
 // catalogue and parties, a Temporal worker and the HTTP API on a free port.
-import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { applyTestEnv } from './env';
+import { installTemporalRuntime } from '../../engine/log';
+import { rmSync } from 'node:fs';
 import { loadConfig } from '../../engine/config';
 import { openServices, startApi, startWorker } from '../../engine/runtime';
 import { seedAll } from '../../engine/seed';
@@ -11,7 +12,8 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 export default async function globalSetup(): Promise<void> {
   applyTestEnv();
   const config = loadConfig();
-  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } } });
+  rmSync(process.env.RX_LOG_FILE!, { force: true });
+  installTemporalRuntime('INFO');
 
   // Start from nothing: the schema is rebuilt by the migrations, the indices by the seed.
   const orm = await openOrm(config.databaseUrl);
