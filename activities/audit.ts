@@ -5,6 +5,7 @@ import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/e
 import { LockMode } from '@mikro-orm/core';
 import { transitions } from '../engine/metrics';
 import { assertTransition, type PrescriptionStatus } from '../domain/prescription-status';
+import { recordHospitalEvent } from './hospital-events';
 
 export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
 
@@ -25,6 +26,8 @@ export async function transition(em: EntityManager, id: string, to: Prescription
   assertTransition(from, to);
   rx.status = to;
   audit(em, id, { ...e, fromStatus: from, toStatus: to });
+  // The hospital's event (transactional outbox): committed with the change or not at all.
+  await recordHospitalEvent(em, rx, { from, to, action: e.action, actor: e.actor, data: e.data });
   transitions.inc({ to });
   return rx;
 }

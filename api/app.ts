@@ -16,6 +16,7 @@ import { fulfilmentRoutes } from './routes/fulfilment';
 import { catalogRoutes } from './routes/catalog';
 import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
+import { webhookRoutes } from './routes/webhooks';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -56,6 +57,9 @@ export function createApp(deps: ApiDeps): Koa {
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm));
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
+  // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
+  const hooks = webhookRoutes(deps);
+  v1.use(hooks.routes(), hooks.allowedMethods());
   app.use(v1.routes());
 
   app.on('error', (err, ctx) => {
