@@ -3,7 +3,7 @@
 // recorded so the status view shows attempts, the last error and the next attempt.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { isAcknowledged, retryDelayMs, type RetrySchedule } from '../domain/hospital-events';
 import { openSecret, webhookConfig } from '../engine/webhook-config';
@@ -88,7 +88,8 @@ export function createWebhookActivities({ orm, temporal, taskQueue }: WebhookAct
         [status, error?.slice(0, 500) ?? null, ok ? 'delivered' : next ? 'pending' : 'failed', ok, !ok && !next, next, eventId]);
       if (ok) return 'delivered';
       if (!next) return 'failed'; // the horizon passed: visible as failed; a redelivery can be requested
-      throw ApplicationFailure.retryable(error!, 'WebhookNotAcknowledged');
+      // Benign: a hospital being down is expected, not an engine fault (logged at DEBUG, not WARN per attempt).
+      throw ApplicationFailure.create({ message: error!, type: 'WebhookNotAcknowledged', category: ApplicationFailureCategory.BENIGN });
     },
 
     /** The workflow gave up (its schedule-to-close horizon ran out mid-retry). */
