@@ -5,6 +5,7 @@ import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/e
 import { LockMode } from '@mikro-orm/core';
 import { outcomes, stageDuration, transitions } from '../engine/metrics';
 import { assertTransition, isTerminal, type PrescriptionStatus } from '../domain/prescription-status';
+import { recordHospitalEvent } from './hospital-events';
 
 export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
 
@@ -28,6 +29,8 @@ export async function transition(em: EntityManager, id: string, to: Prescription
     `select coalesce(max(at), ?) as since from audit_event where prescription_id = ? and to_status is not null`, [rx.createdAt, id], 'all', em.getTransactionContext());
   rx.status = to;
   audit(em, id, { ...e, fromStatus: from, toStatus: to });
+  // The hospital's event (transactional outbox): committed with the change or not at all.
+  await recordHospitalEvent(em, rx, { from, to, action: e.action, actor: e.actor, data: e.data });
   transitions.inc({ to });
   stageDuration.observe({ stage: from }, Math.max(0, Date.now() - new Date(since).getTime()) / 1000);
   if (isTerminal(to)) outcomes.inc({ outcome: to });

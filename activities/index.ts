@@ -123,7 +123,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       });
     },
 
-    /** Tells the hospital what happened. Recorded in the audit trail; webhook delivery is a later stage. */
+    /** Records in the audit trail that the hospital was told. The callback itself is the status change's outbox event (activities/hospital-events.ts). */
     async notifyHospital(prescriptionId: string, event: string, detail: Record<string, unknown> = {}): Promise<void> {
       await tx(async (t) => audit(t, prescriptionId, { action: 'hospital_notified', actor: SYSTEM, data: { event, ...detail } }));
     },

@@ -18,6 +18,7 @@ import { fulfilmentRoutes } from './routes/fulfilment';
 import { catalogRoutes } from './routes/catalog';
 import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
+import { webhookRoutes } from './routes/webhooks';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -61,6 +62,9 @@ export function createApp(deps: ApiDeps): Koa {
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm));
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
+  // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
+  const hooks = webhookRoutes(deps);
+  v1.use(hooks.routes(), hooks.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -13,6 +13,7 @@ import { checkIntake, expiresAt } from '../domain/rules';
 import type { Drug } from '../domain/types';
 import type { WorkflowTimings } from '../engine/config';
 import { audit } from '../activities/audit';
+import { recordHospitalEvent, recordIntakeRefusal } from '../activities/hospital-events';
 import { workflowIdFor } from '../workflows/prescription';
 import { ApiError, fromZod, jsonPath } from './errors';
 import { startPrescriptionWorkflow } from './workflows';
@@ -20,7 +21,7 @@ import { startPrescriptionWorkflow } from './workflows';
 export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings }
 export interface IntakeResult { prescription: Prescription; duplicate: boolean }
 
-export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
+async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'VALIDATION_FAILED', 'the body must be a JSON object');
   const parsed = PrescriptionSubmissionSchema.safeParse(raw);
   if (!parsed.success) throw fromZod(parsed.error);
@@ -60,6 +61,7 @@ export async function intakePrescription(deps: IntakeDeps, hospitalId: string, r
         quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days,
       } as never));
       audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId } });
+      await recordHospitalEvent(t, p, { from: null, to: 'received', action: 'received', actor: `hospital:${hospital.code}` });
       return p;
     });
   } catch (e) {
@@ -101,4 +103,22 @@ async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): P
     prescriptionId: p.id, rxNo: p.rxNo, hospitalCode, expiresAt: p.expiresAt.toISOString(), timings: deps.timings,
     fulfilment: (p.content as { fulfilment?: { mode: 'delivery' | 'pickup' } }).fulfilment?.mode ?? 'delivery',
   });
+}
+
+/**
+ * Intake, and a refusal the hospital's systems hear about by callback too (the push may have come from
+ * a batch job nobody watches). Refusals with no prescription number cannot be matched by the hospital.
+ */
+export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
+  try {
+    return await intakeChecked(deps, hospitalId, raw);
+  } catch (e) {
+    const rxNo = (raw as { rxNo?: unknown } | null)?.rxNo;
+    if (e instanceof ApiError && (e.status === 422 || e.status === 400) && typeof rxNo === 'string' && rxNo.length > 0 && rxNo.length <= 64) {
+      try {
+        await recordIntakeRefusal(deps.orm, hospitalId, rxNo, e);
+      } catch { /* the hospital has its answer; a lost refusal event must not turn a 422 into a 500 */ }
+    }
+    throw e;
+  }
 }

@@ -3,6 +3,10 @@ import http from 'node:http';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { reservationSweeperWorkflow } from '../workflows/sweeper';
+import { webhookDrainerWorkflow } from '../workflows/webhooks';
+import { createWebhookActivities, kickWebhookDeliveries } from '../activities/webhooks';
+import { onHospitalEventsCommitted } from '../activities/hospital-events';
+import { webhookConfig } from './webhook-config';
 import { startSearchSync, type SyncLoop } from '../catalog/sync';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
@@ -33,6 +37,8 @@ export async function openServices(config: Config): Promise<Services> {
   await ensureCurrentIndices(es, config.indexPrefix, orm.em.fork() as EntityManager);
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new TemporalClient({ connection, namespace: config.temporalNamespace, interceptors: { workflow: startTracing()?.client ?? [] } });
+  // Hospital events committed by this process start their delivery workflows at once (the drainer is the safety net).
+  onHospitalEventsCommitted(orm, (keys) => void kickWebhookDeliveries(temporal, config.taskQueue, keys));
   return {
     config, orm, es, temporal,
     async close() {
@@ -60,12 +66,16 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     namespace: s.config.temporalNamespace,
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+    activities: {
+      ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont }),
+      ...createWebhookActivities({ orm: s.orm, temporal: s.temporal, taskQueue: s.config.taskQueue }),
+    },
     interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },
     sinks: startTracing()?.worker.sinks as never,
   });
   const running = worker.run();
   await startSweeper(s);
+  await startWebhookDrainer(s);
   // The search projection of stock follows PostgreSQL through the outbox.
   const sync = startSearchSync(s.orm, s.es, s.config.indexPrefix, s.config.searchSyncIntervalMs);
   return { worker, running, connection, sync };
@@ -78,6 +88,19 @@ async function startSweeper(s: Services): Promise<void> {
       taskQueue: s.config.taskQueue,
       workflowId: `rxflow-reservation-sweeper-${s.config.taskQueue}`,
       args: [{ intervalMs: s.config.sweepIntervalMs }],
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+  }
+}
+
+/** One webhook outbox drainer per task queue, like the sweeper. */
+async function startWebhookDrainer(s: Services): Promise<void> {
+  try {
+    await s.temporal.workflow.start(webhookDrainerWorkflow, {
+      taskQueue: s.config.taskQueue,
+      workflowId: `rxflow-webhook-drainer-${s.config.taskQueue}`,
+      args: [{ intervalMs: webhookConfig().drainIntervalMs }],
     });
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;

@@ -19,5 +19,11 @@ export function applyTestEnv(): void {
   process.env.RX_FOLLOWUP_REFILL_MS ??= '900';
   // Opening hours are checked at a fixed time of day, so the journeys do not depend on when CI runs.
   process.env.RX_MATCH_AT ??= '10:30';
+  // Hospital callbacks retry within seconds and the drainer looks often, so the webhook tests take seconds.
+  process.env.RX_WEBHOOK_INITIAL_RETRY_MS ??= '200';
+  process.env.RX_WEBHOOK_MAX_RETRY_MS ??= '1000';
+  process.env.RX_WEBHOOK_DRAIN_INTERVAL_MS ??= '1000';
+  process.env.RX_WEBHOOK_DRAIN_GRACE_MS ??= '2000';
+  process.env.RX_WEBHOOK_TIMEOUT_MS ??= '3000';
   process.env.NODE_ENV = 'test';
 }

@@ -1,0 +1,84 @@
+// The outbox writer of hospital events. Called inside the transaction that changes a prescription's
+// status (activities/audit.ts, api/intake.ts), so the event exists exactly when the change does. Who
+// delivers it is told after the commit (onHospitalEventsCommitted); a lost nudge is found by the drainer.
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import {
+  cloudEvent, eventData, hospitalEventFor, orderingKey, refusalData, type HospitalEventType, type RefusalError, type StatusChange,
+} from '../domain/hospital-events';
+import { webhookConfig } from '../engine/webhook-config';
+
+function sqlIn(t: EntityManager) {
+  return <T = any>(query: string, params: unknown[] = []): Promise<T[]> =>
+    t.getConnection().execute(query, params, 'all', t.getTransactionContext()) as Promise<T[]>;
+}
+
+// Ordering keys with a new pending delivery, per transaction (the EntityManager fork that runs it).
+const committedKeys = new WeakMap<object, Set<string>>();
+
+interface NewEvent { hospitalId: string; type: HospitalEventType; subject: string; prescriptionId: string | null; rxNo: string; data: Record<string, unknown> }
+
+async function writeEvent(em: EntityManager, e: NewEvent): Promise<string> {
+  const sql = sqlIn(em);
+  const [{ code }] = await sql<{ code: string }>(`select code from hospital where id = ?`, [e.hospitalId]);
+  // The counter row stays locked until commit, so the per-hospital sequence follows commit order.
+  const [{ last_sequence: sequence }] = await sql<{ last_sequence: string }>(
+    `insert into hospital_event_counter (hospital_id, last_sequence) values (?, 1)
+     on conflict (hospital_id) do update set last_sequence = hospital_event_counter.last_sequence + 1
+     returning last_sequence`, [e.hospitalId]);
+  const id = randomUUID();
+  const key = orderingKey(e.hospitalId, e.rxNo);
+  const envelope = cloudEvent({ id, hospitalCode: code, type: e.type, subject: e.subject, time: new Date(), sequence, data: e.data });
+  await sql(`insert into hospital_event (id, hospital_id, sequence, type, subject, prescription_id, ordering_key, envelope) values (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [id, e.hospitalId, sequence, envelope.type, e.subject, e.prescriptionId, key, JSON.stringify(envelope)]);
+  // Every event is kept (the hospital's feed); only a hospital with a webhook gets a delivery.
+  const queued = await sql(
+    `insert into webhook_delivery (event_id, hospital_id, ordering_key, sequence, status, next_attempt_at, give_up_at)
+     select ?, hospital_id, ?, ?, 'pending', now(), now() + (? * interval '1 millisecond') from webhook_endpoint where hospital_id = ?
+     returning event_id`, [id, key, sequence, webhookConfig().giveUpMs, e.hospitalId]);
+  if (queued.length) {
+    const keys = committedKeys.get(em) ?? new Set<string>();
+    keys.add(key);
+    committedKeys.set(em, keys);
+  }
+  return id;
+}
+
+/** The event a status change means to the hospital, if any; in the caller's transaction. */
+export async function recordHospitalEvent(
+  em: EntityManager,
+  rx: { id: string; hospitalId: string; rxNo: string },
+  change: StatusChange,
+): Promise<string | null> {
+  const type = hospitalEventFor(change);
+  if (!type) return null;
+  return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: eventData({ ...change, prescriptionId: rx.id, rxNo: rx.rxNo }) });
+}
+
+/** Intake refused a push: nothing was stored, but the hospital's systems still hear it (subject = rxNo). */
+export async function recordIntakeRefusal(orm: MikroORM, hospitalId: string, rxNo: string, error: RefusalError): Promise<string> {
+  return orm.em.fork().transactional((t) => writeEvent(t as EntityManager, { hospitalId, type: 'refused', subject: rxNo, prescriptionId: null, rxNo, data: refusalData(rxNo, error) }));
+}
+
+/** Queues delivery of an event again (a hospital's or operator's redelivery request), in `em`'s transaction. */
+export function markForDelivery(em: EntityManager, key: string): void {
+  const keys = committedKeys.get(em) ?? new Set<string>();
+  keys.add(key);
+  committedKeys.set(em, keys);
+}
+
+/**
+ * Calls `kick` with the ordering keys that got new deliveries, once their transaction has committed
+ * (never for a rolled-back one). `kick` must not throw or block: the caller's commit is done.
+ */
+export function onHospitalEventsCommitted(orm: MikroORM, kick: (keys: string[]) => void): void {
+  orm.em.getEventManager().registerSubscriber({
+    afterTransactionCommit: async ({ em }) => {
+      const keys = committedKeys.get(em);
+      if (!keys) return;
+      committedKeys.delete(em);
+      kick([...keys]);
+    },
+    afterTransactionRollback: async ({ em }) => { committedKeys.delete(em); },
+  });
+}
