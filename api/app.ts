@@ -16,6 +16,7 @@ import { fulfilmentRoutes } from './routes/fulfilment';
 import { catalogRoutes } from './routes/catalog';
 import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
+import { consoleRoutes } from './routes/console';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -52,9 +53,11 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = await registry.metrics();
   });
   app.use(open.routes());
+  // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.
+  app.use(consoleRoutes(deps).routes());
 
   const v1 = new Router();
-  v1.use('/v1', authenticate(deps.orm));
+  v1.use('/v1', authenticate(deps.orm, deps.config));
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   app.use(v1.routes());
 
