@@ -46,7 +46,8 @@ const LoginBody = z.object({
 /** Login from another site's page is refused even before the password is checked (login CSRF). */
 function requireSameOrigin(ctx: Context): void {
   const origin = ctx.get('origin');
-  if (origin && origin !== ctx.origin) throw new ApiError(403, 'ORIGIN_MISMATCH', 'the console accepts logins only from its own pages');
+  // Built from protocol and Host (Koa 3's ctx.origin echoes the Origin header).
+  if (origin && origin !== `${ctx.protocol}://${ctx.host}`) throw new ApiError(403, 'ORIGIN_MISMATCH', 'the console accepts logins only from its own pages');
 }
 
 export function consoleRoutes(deps: ApiDeps): Router {
