@@ -23,6 +23,9 @@ const state = {
   reasonCodes: null,   // [{ code, category, zh, en }] | null when unavailable
   reasonCodesError: null,
   notice: null,        // { text, error } shown above the detail
+  // Decided here: the engine accepted the decision, but the queue may list it until the workflow has
+  // recorded the new status, so it is left out rather than offered again.
+  decided: new Set(),
 };
 
 // ---- formatting -----------------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ function ageOf(birthDate) {
 const statusLabel = (s) => tOr(`status.${s}`, s || dash);
 // The contract's severities are info / warning / block; older findings say "serious" for block.
 const severityOf = (f) => (f.severity === 'serious' ? 'block' : ['info', 'warning', 'block'].includes(f.severity) ? f.severity : 'warning');
-const hospitalName = (x) => (x && typeof x.hospital === 'object' && x.hospital ? x.hospital.name || x.hospital.code : x && (x.hospitalName || x.hospital)) || dash;
+const hospitalName = (x) => (x && typeof x.hospital === 'object' && x.hospital ? x.hospital.name || x.hospital.code : x && (x.hospitalName || x.hospital)) || '';
 const flagsOf = (d) => (d && (d.flags || (d.prescription && d.prescription.flags))) || [];
 const claimOf = (d) => (d ? d.claim ?? (d.prescription && d.prescription.claim) ?? null : null);
 
@@ -65,8 +68,10 @@ function setText(id, text, cls) {
   e.textContent = text || '';
   if (cls !== undefined) e.className = cls;
 }
-function notice(text, error = false) {
-  state.notice = text ? { text, error } : null;
+/** A message above the detail: text, or a function giving it, so a language switch can say it again. */
+function notice(msg, error = false) {
+  state.notice = msg ? { msg, error } : null;
+  const text = typeof msg === 'function' ? msg() : msg;
   const e = $('detail-status');
   e.textContent = text || '';
   e.className = error ? 'error' : 'ok';
@@ -150,7 +155,7 @@ async function loadQueue() {
   setText('queue-status', t('queue.loading'), 'note');
   try {
     const data = await get('/v1/review-queue?limit=200');
-    state.queue = (data && data.items) || [];
+    state.queue = ((data && data.items) || []).filter((i) => !state.decided.has(i.id));
     setText('queue-status', t('queue.updated', { t: clock(new Date()) }), 'note');
   } catch (e) {
     state.queue = [];
@@ -201,13 +206,14 @@ async function openPrescription(id) {
   renderQueue();
   show('detail-empty', false);
   show('detail', true);
-  notice(t('detail.loading'));
+  notice(() => t('detail.loading'));
   try {
     state.detail = await get(`/v1/review-queue/${encodeURIComponent(id)}`);
     state.claim = claimOf(state.detail);
     notice('');
   } catch (e) {
-    notice(`${t('detail.failed')}: ${describe(e)}`, true);
+    const why = describe(e);
+    notice(() => `${t('detail.failed')}: ${why}`, true);
   }
   renderDetail();
 }
@@ -224,12 +230,13 @@ function renderDetail() {
   const rx = d.prescription || {};
   const content = rx;
   $('rx-title').replaceChildren(el('span', 'rx-no', rx.rxNo), el('span', `status status-${rx.status}`, statusLabel(rx.status)));
+  // Parts the server does not send are left out rather than shown as blanks.
   $('rx-meta').textContent = t('detail.meta', {
-    hospital: hospitalName(rx) === dash ? hospitalName(d) : hospitalName(rx),
-    department: (content.visit && content.visit.department) || dash,
+    hospital: hospitalName(rx) || hospitalName(d),
+    department: (content.visit && content.visit.department) || '',
     issued: dateTime(rx.issuedAt), expires: dateTime(rx.expiresAt),
     doctor: (content.doctor && (content.doctor.name || content.doctor.code)) || dash,
-  });
+  }).split(' · ').filter((part) => part.trim()).join(' · ');
   renderFindings(flagsOf(d));
   renderPatient(d.patient || {});
   renderDiagnoses((d.patient && d.patient.diagnoses) || content.diagnoses || [], content.visit);
@@ -361,7 +368,7 @@ async function onClaim() {
   try {
     const res = await post(`/v1/review-queue/${encodeURIComponent(id)}/claim`);
     state.claim = (res && res.claim) || { pharmacistCode: state.me.code, expiresAt: null };
-    notice(t('claim.claimed'));
+    notice(() => t('claim.claimed'));
   } catch (e) {
     if (e instanceof ApiFailure && e.status === 404 && e.code === 'ROUTE_NOT_FOUND') {
       // This server has no claim endpoint (yet): say so, and let the pharmacist decide without a claim.
@@ -382,7 +389,7 @@ async function onRelease() {
   try {
     await post(`/v1/review-queue/${encodeURIComponent(id)}/release`);
     state.claim = null;
-    notice(t('claim.released'));
+    notice(() => t('claim.released'));
   } catch (e) {
     notice(describe(e), true);
   }
@@ -472,17 +479,18 @@ async function onDecide(ev) {
   if (!d) return;
   const decision = decisionValue();
   const reasons = selectedReasons();
-  if (decision === 'reject' && !reasons.length) return notice(t('decision.needReason'), true);
+  if (decision === 'reject' && !reasons.length) return notice(() => t('decision.needReason'), true);
   const body = { decision, reasons };
   const comment = $('comment').value.trim();
   if (comment) body.comment = comment;
   const override = $('override-reason').value.trim();
   if (decision === 'approve' && override) body.overrideReason = override;
   $('submit-decision').disabled = true;
-  notice(t('decision.busy'));
+  notice(() => t('decision.busy'));
   try {
     await post(`/v1/prescriptions/${encodeURIComponent(state.selectedId)}/review`, body);
     const rxNo = d.prescription.rxNo;
+    state.decided.add(state.selectedId);
     d.prescription.status = decision === 'approve' ? 'approved' : 'rejected';
     state.claim = null;
     $('comment').value = '';
@@ -490,7 +498,7 @@ async function onDecide(ev) {
     $('reason-text').value = '';
     for (const i of $('reasons').querySelectorAll('input:checked')) i.checked = false;
     renderDetail();
-    notice(t(decision === 'approve' ? 'decision.approved' : 'decision.rejected', { rxNo }));
+    notice(() => t(decision === 'approve' ? 'decision.approved' : 'decision.rejected', { rxNo }));
     await loadQueue();
   } catch (e) {
     notice(describe(e), true);
@@ -503,8 +511,7 @@ function rerender() {
   renderReasons();
   renderDetail();
   const n = state.notice;
-  if (n) notice(n.text, n.error);
-  if (!state.me) setText('login-error', $('login-error').textContent);
+  if (n) notice(n.msg, n.error);
 }
 
 boot();
