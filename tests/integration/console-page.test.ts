@@ -127,6 +127,7 @@ it('logs in, opens a pushed prescription from the queue, reads its findings and 
   await page.click('#submit-decision');
   await expectText(page.locator('#detail-status'), `已通过处方 ${rx.rxNo}。`);
   await expectCount(page.locator(`#queue li[data-id="${id}"]`), 0);
+  expect(await page.locator('#decision-form').isVisible()).toBe(false); // nothing left to decide
 
   // The engine has it: approved by P001, the workflow moved on.
   await waitForPrescription(a.hospital, id, (d) => d.prescription.status !== 'in_review');
@@ -139,6 +140,7 @@ it('logs in, opens a pushed prescription from the queue, reads its findings and 
   await expectText(page.locator('#queue-pane [data-i18n="queue.title"]'), 'Review queue');
   await expectText(page.locator('#detail-status'), `Prescription ${rx.rxNo} approved.`);
   await expectText(page.locator('#patient dd[data-field="sex"]'), 'male');
+  await expectText(page.locator('#queue-status'), /^updated \d\d:\d\d$/);
   expect(await page.evaluate(() => (globalThis as any).document.documentElement.lang)).toBe('en-GB');
   await page.screenshot({ path: path.join(ARTIFACTS, 'console-approved-en.png'), fullPage: true });
 

@@ -22,7 +22,8 @@ const state = {
   claimsUnavailable: null, // the message when this server has no claim endpoint
   reasonCodes: null,   // [{ code, category, zh, en }] | null when unavailable
   reasonCodesError: null,
-  notice: null,        // { text, error } shown above the detail
+  notice: null,        // { msg, error } shown above the detail
+  queueStatus: null,   // { msg, cls } under the queue's title
   // Decided here: the engine accepted the decision, but the queue may list it until the workflow has
   // recorded the new status, so it is left out rather than offered again.
   decided: new Set(),
@@ -152,16 +153,24 @@ async function startApp(s) {
 
 // ---- queue --------------------------------------------------------------------------------------------
 async function loadQueue() {
-  setText('queue-status', t('queue.loading'), 'note');
+  state.queueStatus = { msg: () => t('queue.loading'), cls: 'note' };
+  renderQueueStatus();
   try {
     const data = await get('/v1/review-queue?limit=200');
     state.queue = ((data && data.items) || []).filter((i) => !state.decided.has(i.id));
-    setText('queue-status', t('queue.updated', { t: clock(new Date()) }), 'note');
+    const at = clock(new Date());
+    state.queueStatus = { msg: () => t('queue.updated', { t: at }), cls: 'note' };
   } catch (e) {
     state.queue = [];
-    setText('queue-status', `${t('queue.failed')}: ${describe(e)}`, 'error');
+    const why = describe(e);
+    state.queueStatus = { msg: () => `${t('queue.failed')}: ${why}`, cls: 'error' };
   }
+  renderQueueStatus();
   renderQueue();
+}
+
+function renderQueueStatus() {
+  if (state.queueStatus) setText('queue-status', state.queueStatus.msg(), state.queueStatus.cls);
 }
 
 function renderQueue() {
@@ -464,6 +473,8 @@ const hasBlocking = () => flagsOf(state.detail).some((f) => severityOf(f) === 'b
 function renderDecisionForm() {
   const d = state.detail;
   const inReview = !!(d && d.prescription && d.prescription.status === 'in_review');
+  // Once decided (here or elsewhere) there is nothing left to decide: the status says what happened.
+  $('decision-form').hidden = !!d && !inReview;
   $('override-box').hidden = !(hasBlocking() && decisionValue() === 'approve');
   let hint = '';
   if (!inReview) hint = d ? statusLabel(d.prescription && d.prescription.status) : '';
@@ -507,6 +518,7 @@ async function onDecide(ev) {
 }
 
 function rerender() {
+  renderQueueStatus();
   renderQueue();
   renderReasons();
   renderDetail();
