@@ -19,6 +19,7 @@ import { catalogRoutes } from './routes/catalog';
 import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
 import { webhookRoutes } from './routes/webhooks';
+import { consoleRoutes } from './routes/console';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -58,9 +59,11 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = await registry.metrics();
   });
   app.use(open.routes());
+  // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.
+  app.use(consoleRoutes(deps).routes());
 
   const v1 = new Router();
-  v1.use('/v1', authenticate(deps.orm));
+  v1.use('/v1', authenticate(deps.orm, deps.config));
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
   const hooks = webhookRoutes(deps);

@@ -45,7 +45,11 @@ export const DoctorSchema = new EntitySchema<Doctor>({
   },
 });
 
-export interface Pharmacist { id: string; code: string; name: string; licenseNo: string }
+export interface Pharmacist {
+  id: string; code: string; name: string; licenseNo: string;
+  /** Console login (api/auth.ts): an optional username besides the code, and the scrypt hash; null = no login. */
+  username?: string | null; passwordHash?: string | null; passwordChangedAt?: Date | null;
+}
 export const PharmacistSchema = new EntitySchema<Pharmacist>({
   name: 'Pharmacist',
   tableName: 'pharmacist',
@@ -54,6 +58,9 @@ export const PharmacistSchema = new EntitySchema<Pharmacist>({
     code: { type: 'string', length: 40, unique: true },
     name: { type: 'string', length: 60 },
     licenseNo: { type: 'string', length: 40 },
+    username: { type: 'string', length: 60, nullable: true },
+    passwordHash: { type: 'string', length: 255, nullable: true, lazy: true },
+    passwordChangedAt: ts(true),
   },
 });
 

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { hashKey } from '../api/auth';
+import { hashKey, hashPassword } from '../api/auth';
 
 const KEYS = path.join(__dirname, 'keys');
 export const DEMO_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pem'), 'utf8');
@@ -23,6 +23,11 @@ export const DEMO = {
   partners: [
     { code: 'SF-CITY', name: '顺丰同城（演示）', coldChain: true, sameDay: true, key: 'demo-courier-sf-key' },
     { code: 'DADA', name: '达达快送（演示）', coldChain: false, sameDay: true, key: 'demo-courier-dada-key' },
+  ],
+  /** Console logins of the demo pharmacists (docs/console.md): code or username, and the password. */
+  pharmacistLogins: [
+    { code: 'P001', username: 'chen', password: 'demo-pharmacist-pass' },
+    { code: 'P002', username: 'zhao', password: 'demo-pharmacist-pass' },
   ],
   operatorKey: 'demo-operator-key',
   /** Each pharmacy's key is demo-pharmacy-<code>, e.g. demo-pharmacy-PH001. */
@@ -51,6 +56,11 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
     for (const p of DEMO.pharmacists) {
       const id = await upsert('pharmacist', { code: p.code, name: p.name, license_no: p.licenseNo }, ['code']);
       await key(p.key, 'pharmacist', id, p.code);
+    }
+    // A demo password is set only where none is: a pharmacist who changed theirs keeps it on re-seeding.
+    for (const l of DEMO.pharmacistLogins) {
+      await trx('pharmacist').where({ code: l.code }).update({ username: l.username });
+      await trx('pharmacist').where({ code: l.code }).whereNull('password_hash').update({ password_hash: await hashPassword(l.password), password_changed_at: new Date() });
     }
     for (const p of DEMO.partners) {
       const id = await upsert('delivery_partner', { code: p.code, name: p.name, cold_chain: p.coldChain, same_day: p.sameDay }, ['code']);

@@ -85,6 +85,7 @@ Where to look:
   API                 ${api}   (health: ${api}/health)
   This prescription   curl -H 'Authorization: Bearer demo-hospital-key' ${api}/v1/prescriptions/${id}
   Temporal web UI     ${ui}
+  Pharmacist console  ${api}/console   (log in as P001 or chen, password demo-pharmacist-pass; docs/console.md)
   Prescription slip   ${config.filesDir}/${id}-slip.pdf
                       (or ${api}/v1/prescriptions/${id}/slip.pdf with the hospital key)
   Logs                ./rx logs engine | ./rx logs temporal | pg | es

@@ -1,6 +1,7 @@
 // Engine configuration from the environment. Defaults point at the local stack (stack/rxstack);
 // production sets DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and ELASTICSEARCH_URL.
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { minuteOfDay } from '../domain/matching';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -69,6 +70,22 @@ export interface Config {
   sweepIntervalMs: number;
   searchSyncIntervalMs: number;
   timings: WorkflowTimings;
+  /** Signs the pharmacist console's session JWTs (HS256); RX_SESSION_SECRET, at least 32 characters. */
+  sessionSecret: string;
+  /** Lifetime of a console session; renewed while the pharmacist keeps working (api/auth.ts). */
+  sessionTtlMs: number;
+}
+
+// Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
+// sessions end at restart and several API processes would not accept each other's cookies.
+const DEV_SESSION_SECRET = randomBytes(32).toString('base64url');
+
+function sessionSecret(): string {
+  const s = process.env.RX_SESSION_SECRET;
+  if ((s === undefined || s === '') && process.env.NODE_ENV === 'production') throw new Error('set RX_SESSION_SECRET (at least 32 characters) in production');
+  if (s === undefined || s === '') return DEV_SESSION_SECRET;
+  if (s.length < 32) throw new Error('RX_SESSION_SECRET must be at least 32 characters (e.g. openssl rand -base64 32)');
+  return s;
 }
 
 export function loadConfig(): Config {
@@ -89,5 +106,7 @@ export function loadConfig(): Config {
     sweepIntervalMs: num('RX_SWEEP_INTERVAL_MS', 5 * MINUTE),
     searchSyncIntervalMs: num('RX_SEARCH_SYNC_INTERVAL_MS', 250),
     timings: loadTimings(),
+    sessionSecret: sessionSecret(),
+    sessionTtlMs: num('RX_SESSION_TTL_MS', 30 * MINUTE),
   };
 }
