@@ -8,7 +8,7 @@ import type { Client as TemporalClient } from '@temporalio/client';
 import type { Config } from '../engine/config';
 import { bodyError, errorHandler } from './errors';
 import { outboxState } from '../catalog/sync';
-import { httpMetrics, registry, searchSyncOldest, searchSyncQueued } from '../engine/metrics';
+import { httpMetrics, registry, searchSyncOldest, searchSyncQueued, webhookFailed, webhookOldest, webhookPending } from '../engine/metrics';
 import { httpTracing } from '../engine/telemetry';
 import { log, requestLog } from '../engine/log';
 import { authenticate } from './auth';
@@ -54,6 +54,12 @@ export function createApp(deps: ApiDeps): Koa {
       const q = await outboxState(deps.orm);
       searchSyncQueued.set(q.queued);
       searchSyncOldest.set(q.oldestMs / 1000);
+      const [w] = await deps.orm.em.fork().getConnection().execute(
+        `select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'failed')::int as failed,
+                coalesce(extract(epoch from now() - min(created_at) filter (where status = 'pending')), 0)::float as oldest from webhook_delivery`);
+      webhookPending.set(w.pending);
+      webhookFailed.set(w.failed);
+      webhookOldest.set(w.oldest);
     } catch { /* PostgreSQL away: the gauges keep their last values; /health says why */ }
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();

@@ -23,6 +23,16 @@ export const searchSyncOldest = new Gauge({
   name: 'rxflow_search_sync_oldest_seconds', help: 'Age of the oldest change not yet in the search projection', registers: [registry],
 });
 
+export const webhookPending = new Gauge({
+  name: 'rxflow_webhook_deliveries_pending', help: 'Hospital callbacks not yet acknowledged (the webhook backlog)', registers: [registry],
+});
+export const webhookOldest = new Gauge({
+  name: 'rxflow_webhook_oldest_pending_seconds', help: 'Age of the oldest hospital callback not yet acknowledged', registers: [registry],
+});
+export const webhookFailed = new Gauge({
+  name: 'rxflow_webhook_deliveries_failed', help: 'Hospital callbacks given up on (visible to the hospital for redelivery)', registers: [registry],
+});
+
 /** Counts and times every request under its route pattern (unmatched paths count as one route). */
 export const httpMetrics: Middleware = async (ctx, next) => {
   const end = httpDuration.startTimer();

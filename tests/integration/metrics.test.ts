@@ -27,5 +27,6 @@ it('counts requests by route pattern and status, and prescription status changes
   expect(after).toContain('route="/v1/prescriptions/:id"');
   expect(after).not.toContain(id);
   expect(after).toMatch(/^rxflow_search_sync_queued \d+/m);
+  expect(after).toMatch(/^rxflow_webhook_deliveries_pending \d+/m);
   expect(after).toMatch(/^rxflow_http_request_duration_seconds_bucket\{/m);
 });
