@@ -100,6 +100,11 @@ function viewOf(i: number, line: Line, drug: Drug, k: ClinicalKnowledge): View {
   return { i, line, drug, product, ingredients, codes: [...new Set([...ingredients, drug.atcCode])], names };
 }
 
+/** Whether a knowledge matcher selects a catalogue drug (through its listed ingredients, if any). */
+export function drugMatches(m: DrugMatcher, drug: Drug, k: ClinicalKnowledge): boolean {
+  return selects(m, viewOf(-1, {} as Line, drug, k));
+}
+
 /** Age in years from whole months, exact at birthdays: "under 18" means before the 18th birthday. */
 export function ageYearsExact(birthDate: string, at: Date): number {
   const b = new Date(`${birthDate}T00:00:00Z`);
@@ -146,11 +151,12 @@ export function automatedReview(rx: PrescriptionSubmission, drugs: Map<string, D
     for (let y = x + 1; y < views.length; y++) {
       const [p, q] = [views[x], views[y]];
       for (const e of k.interactions) {
-        const hit = (selects(e.a, p) && selects(e.b, q)) || (selects(e.a, q) && selects(e.b, p));
-        if (!hit) continue;
+        const forward = selects(e.a, p) && selects(e.b, q);
+        if (!forward && !(selects(e.a, q) && selects(e.b, p))) continue;
+        const [lp, lq] = forward ? [e.a.label, e.b.label] : [e.b.label, e.a.label];
         push({
           rule: 'INTERACTION', severity: e.severity, lines: [p.i, q.i],
-          message: `${p.drug.genericNameZh} + ${q.drug.genericNameZh}：${e.effectZh}（${e.a.label} × ${e.b.label}）`,
+          message: `${p.drug.genericNameZh} + ${q.drug.genericNameZh}：${e.effectZh}（${lp} × ${lq}）`,
           messageEn: `${p.drug.genericNameEn} + ${q.drug.genericNameEn}: ${e.effect}. ${e.recommendation}`,
           evidence: { dataset: 'interactions', version: ver('interactions'), entryId: e.id, a: e.a.label, b: e.b.label, mechanism: e.mechanism, recommendation: e.recommendation, refs: e.refs },
         }, [p, q]);
