@@ -93,7 +93,7 @@ export interface LoadedSet { dataset: string; version: number; sha256: string; e
 
 export async function loadedSets(em: EntityManager): Promise<LoadedSet[]> {
   const rows: any[] = await em.getConnection().execute(`select dataset, version, sha256, entry_count, source_file, loaded_at from clinical_knowledge_set order by dataset`);
-  return rows.map((r) => ({ dataset: r.dataset, version: r.version, sha256: r.sha256, entryCount: r.entry_count, sourceFile: r.source_file, loadedAt: r.loaded_at }));
+  return rows.map((r) => ({ dataset: r.dataset, version: r.version, sha256: r.sha256, entryCount: r.entry_count, sourceFile: r.source_file, loadedAt: new Date(r.loaded_at) }));
 }
 
 /** The loaded knowledge, as the checks take it. */

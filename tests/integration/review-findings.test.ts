@@ -54,6 +54,9 @@ describe('clinical knowledge in PostgreSQL', () => {
     expect(JSON.parse(printed).map((r: any) => r.action)).toEqual(Array(7).fill('unchanged'));
     const [after] = await sql(`select count(*)::int as n from clinical_knowledge_load`);
     expect(after.n).toBe(before.n);
+    printed = '';
+    expect(await clinicalCli(['status', '--json'], { write: (s: string) => { printed += s; return true; } } as any)).toBe(0);
+    expect(JSON.parse(printed).map((s: any) => [s.dataset, s.version])).toEqual(sets.map((s) => [s.dataset, s.version]));
   });
 
   it('refuses changed content under a loaded version and leaves the loaded knowledge as it was', async () => {
