@@ -15,7 +15,8 @@ import {
 import { audit, transition } from './audit';
 import type { PrescriptionSubmission } from '../domain/prescription';
 import type { Drug } from '../domain/types';
-import { automatedReview } from '../domain/review-checks';
+import { automatedReview, countBySeverity, knowledgeVersions } from '../domain/review-checks';
+import { knowledgeReader } from '../catalog/clinical';
 import { precheck, type PrecheckResult } from '../domain/insurance';
 import { coverageOf } from '../domain/insurance-plans';
 import { ageInYears } from '../domain/rules';
@@ -54,6 +55,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
+  const readKnowledge = knowledgeReader();
 
   async function loadRx(id: string) {
     const e = em();
@@ -90,14 +92,18 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
   return {
     /** Runs the automated pre-review and puts the prescription in the pharmacists' queue. */
-    async beginReview(prescriptionId: string): Promise<{ flags: number; serious: number }> {
+    async beginReview(prescriptionId: string): Promise<{ flags: number; serious: number; block: number; warning: number; info: number }> {
       const { rx, content, drugs } = await loadRx(prescriptionId);
-      const flags = automatedReview(content, drugs, rx.createdAt);
+      // The clinical knowledge loaded in PostgreSQL (catalog/clinical.ts); the checks themselves are pure.
+      const knowledge = await readKnowledge(em() as EntityManager);
+      const flags = automatedReview(content, drugs, rx.createdAt, knowledge);
       await tx(async (t) => {
-        const locked = await transition(t, prescriptionId, 'in_review', { action: 'review_queued', actor: SYSTEM, data: { flags } });
+        const locked = await transition(t, prescriptionId, 'in_review', { action: 'review_queued', actor: SYSTEM, data: { flags, knowledge: knowledgeVersions(knowledge) } });
         locked.flags = flags;
       });
-      return { flags: flags.length, serious: flags.filter((f) => f.severity === 'serious').length };
+      const counts = countBySeverity(flags);
+      // `serious` is the first name of the blocking count, kept for histories that read it.
+      return { flags: flags.length, serious: counts.block, ...counts };
     },
 
     async escalateReview(prescriptionId: string, escalation: number): Promise<void> {

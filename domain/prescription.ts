@@ -46,6 +46,15 @@ export const PrescriptionSubmissionSchema = z.object({
     allergies: z.array(z.string().max(40)).max(30).default([]),
     pregnant: z.boolean().default(false),
     guardian: z.object({ name: z.string().min(1), relation: z.string().min(1), phone: z.string().min(6) }).optional(),
+    // For the automated pre-review (docs/review-checks.md); all optional, absent means unknown.
+    lactating: z.boolean().optional(),
+    weightKg: z.number().positive().max(400).optional(),
+    renal: z.object({
+      egfr: z.number().positive().max(200).optional(),             // mL/min/1.73 m²
+      crcl: z.number().positive().max(250).optional(),             // mL/min, Cockcroft-Gault
+      creatinineUmolL: z.number().positive().max(3000).optional(), // serum creatinine; CrCl is derived with weightKg
+      measuredOn: isoDate.optional(),
+    }).optional(),
   }),
   diagnoses: z.array(z.object({ code: z.string().min(1).max(20), name: z.string().min(1).max(80) })).min(1).max(10),
   lines: z.array(PrescriptionLineSchema).min(1).max(5),

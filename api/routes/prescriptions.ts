@@ -11,6 +11,7 @@ import { ApiError, notFound } from '../errors';
 import { intakePrescription } from '../intake';
 import { sendUpdate, workflowState } from '../workflows';
 import type { ApiDeps } from '../app';
+import { readFindings } from '../../domain/review-checks';
 
 /** Loads a prescription the caller may see; another tenant's prescription is "not found", never "forbidden". */
 export async function visiblePrescription(deps: ApiDeps, principal: Principal, id: string): Promise<Prescription> {
@@ -45,7 +46,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
     const lines = await deps.orm.em.fork().find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
     ctx.body = {
-      prescription: { ...summary(rx), usedAt: rx.usedAt, flags: rx.flags, pricing: rx.pricing, lines },
+      prescription: { ...summary(rx), usedAt: rx.usedAt, flags: readFindings(rx.flags), pricing: rx.pricing, lines },
       workflow: await workflowState(deps.temporal, rx.workflowId),
     };
   });

@@ -6,6 +6,7 @@ import { reviewUpdate } from '../../workflows/prescription';
 import { requireRole, type Principal } from '../auth';
 import { sendUpdate } from '../workflows';
 import { summary, visiblePrescription } from './prescriptions';
+import { countBySeverity, readFindings } from '../../domain/review-checks';
 import type { ApiDeps } from '../app';
 
 const ReviewBody = z.discriminatedUnion('decision', [
@@ -24,8 +25,10 @@ export function reviewRoutes(deps: ApiDeps): Router {
       items: items.map((rx) => ({
         ...summary(rx),
         department: (rx.content as any).visit?.department,
-        flags: rx.flags,
-        seriousFlags: rx.flags.filter((f) => f.severity === 'serious').length,
+        flags: readFindings(rx.flags),
+        // Flags stored before findings had severity 'serious'; readFindings reads it as 'block'.
+        seriousFlags: countBySeverity(readFindings(rx.flags)).block,
+        findingCounts: countBySeverity(readFindings(rx.flags)),
       })),
     };
   });
@@ -38,12 +41,14 @@ export function reviewRoutes(deps: ApiDeps): Router {
     const patient = rx.patientId ? await em.findOne(PatientSchema, { id: rx.patientId }) : null;
     const content = rx.content as any;
     ctx.body = {
-      prescription: { ...summary(rx), flags: rx.flags, lines, visit: content.visit, diagnoses: content.diagnoses, doctor: content.doctor },
+      prescription: { ...summary(rx), flags: readFindings(rx.flags), lines, visit: content.visit, diagnoses: content.diagnoses, doctor: content.doctor },
       patient: {
         id: patient?.id ?? null,
         name: content.patient.name, gender: content.patient.gender, birthDate: content.patient.birthDate,
         allergies: content.patient.allergies ?? [], pregnant: content.patient.pregnant ?? false, guardian: content.patient.guardian ?? null,
+        lactating: content.patient.lactating ?? null, weightKg: content.patient.weightKg ?? null, renal: content.patient.renal ?? null,
       },
+      findingCounts: countBySeverity(readFindings(rx.flags)),
       history: history.map(summary),
     };
   });

@@ -1,4 +1,5 @@
 import { automatedReview } from '../../domain/review-checks';
+import { knowledgeFromFiles } from '../../catalog/clinical';
 import { chinaMinuteOfDay, haversineKm, isOpenAt, minuteOfDay, scoreCandidates, withinDeliveryRadius, type CandidateFacts } from '../../domain/matching';
 import { canonicalContent, canonicalJson, contentHash } from '../../domain/canonical';
 import { generateSigningKey, signPrescription, verifyPrescriptionSignature } from '../../domain/signature';
@@ -9,6 +10,7 @@ const now = new Date('2026-11-23T10:00:00+08:00');
 const line = (drugCode: string, over = {}) => ({ drugCode, quantity: 1, dosage: '1片', frequency: 'qd', timesPerDay: 1, route: '口服', days: 7, allowSubstitution: false, ...over });
 
 describe('automated review flags', () => {
+  const knowledge = knowledgeFromFiles();
   const drugs = catalogue(
     drug('ASP', { atcCode: 'B01AC06', genericNameZh: '阿司匹林肠溶片' }),
     drug('WAR', { atcCode: 'B01AA03', genericNameZh: '华法林钠片' }),
@@ -18,12 +20,12 @@ describe('automated review flags', () => {
     drug('LEV', { atcCode: 'J01MA12', genericNameZh: '左氧氟沙星片', minAgeYears: 18, pregnancyCategory: 'contraindicated' }),
   );
   const flags = (lines: ReturnType<typeof line>[], patient = {}) =>
-    automatedReview(sampleRx({ lines, patient: { ...sampleRx().patient, ...patient } }), drugs, now);
+    automatedReview(sampleRx({ lines, patient: { ...sampleRx().patient, ...patient } }), drugs, now, knowledge);
 
   it('flags interactions, duplicate therapy, dose, allergy, age and pregnancy', () => {
     expect(flags([line('ASP'), line('WAR')]).map((f) => f.code)).toContain('INTERACTION');
     expect(flags([line('AML'), line('NIF')]).map((f) => f.code)).toEqual(['DUPLICATE_THERAPY']);
-    expect(flags([line('AMX', { doseMg: 1500, timesPerDay: 3 })]).map((f) => f.code)).toEqual(['DOSE']);
+    expect(flags([line('AMX', { doseMg: 1500, timesPerDay: 3 })]).map((f) => f.code)).toEqual(['DOSE_HIGH']);
     expect(flags([line('AMX')], { allergies: ['青霉素'] }).map((f) => f.code)).toEqual(['ALLERGY']);
     expect(flags([line('LEV')], { birthDate: '2012-01-01' }).map((f) => f.code)).toEqual(['AGE']);
     expect(flags([line('LEV')], { pregnant: true, gender: 'F' }).map((f) => f.code)).toEqual(['PREGNANCY']);
