@@ -44,7 +44,10 @@ it('logs every step of a prescription by its id, with no health data, and its me
   const after = await scrape();
 
   // ---- logs: one JSON object a line; the prescription's lines name it and its workflow ---------------
-  const text = fs.readFileSync(process.env.RX_LOG_FILE!, 'utf8');
+  // The workflow logs its last status after the activity that wrote it to PostgreSQL: wait for that line.
+  const read = () => fs.readFileSync(process.env.RX_LOG_FILE!, 'utf8');
+  for (let i = 0; i < 100 && !read().includes(`"prescriptionId":"${id}","status":"completed"`); i++) await new Promise((r) => setTimeout(r, 100));
+  const text = read();
   const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
   const mine = lines.filter((l) => l.prescriptionId === id);
   for (const l of mine) expect(l.workflowId).toBe(`rx-${id}`);
