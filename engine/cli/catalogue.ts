@@ -26,7 +26,6 @@ example:
 
 export const seedCommand: Command = {
   name: 'seed',
-  summary: 'migrations + demo catalogue + demo parties (idempotent)',
   help: SEED_HELP,
   async run(args, ctx) {
     const { values: v } = parse(args, { quiet: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 0, max: 0, names: '' });
@@ -57,7 +56,9 @@ export const seedCommand: Command = {
 
 /** Migrations recorded as applied (MikroORM's table); 0 on an empty database. */
 async function countMigrations(ctx: Ctx): Promise<number> {
-  const [r] = await ctx.sql(`select case when to_regclass('public.mikro_orm_migrations') is null then 0 else (select count(*) from mikro_orm_migrations) end as n`);
+  const [t] = await ctx.sql(`select to_regclass('public.mikro_orm_migrations') as t`);
+  if (!t.t) return 0;
+  const [r] = await ctx.sql(`select count(*) as n from mikro_orm_migrations`);
   return Number(r.n);
 }
 
@@ -77,14 +78,13 @@ examples:
 
 export const reindexCommand: Command = {
   name: 'reindex',
-  summary: 'rebuild the drugs and/or stock index behind its alias, no downtime',
   help: REINDEX_HELP,
   async run(args, ctx) {
     const { values: v, positionals } = parse(args, { quiet: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 0, max: 1, names: '' });
     const which = positionals[0];
     if (which !== undefined && which !== 'drugs' && which !== 'stock') throw new UsageError(`reindex takes drugs or stock, not "${which}"`);
     const targets: ('drugs' | 'stock')[] = which ? [which] : ['drugs', 'stock'];
-    const es = ctx.es();
+    const es = await ctx.es();
     const em = (await ctx.orm()).em.fork() as EntityManager;
     const prefix = ctx.config.indexPrefix;
     const aliases = { drugs: drugAlias(prefix), stock: stockAlias(prefix) };

@@ -3,10 +3,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Client as EsClient } from '@elastic/elasticsearch';
-import { Client as TemporalClient, Connection } from '@temporalio/client';
+// The service clients are loaded on first use: `rxflow <cmd> --help` and the commands that hand over to
+// scripts start in a fraction of a second.
+import type { Client as EsClient } from '@elastic/elasticsearch';
+import type { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { openOrm } from '../../db/orm';
 import { loadConfig, type Config } from '../config';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -23,8 +24,6 @@ export class CommandError extends Error {
 
 export interface Command {
   name: string;
-  /** One line for `rxflow help`. */
-  summary: string;
   /** The full text for `rxflow <cmd> --help`: usage, options, examples. */
   help: string;
   run(args: string[], ctx: Ctx): Promise<number>;
@@ -70,7 +69,7 @@ export class Ctx {
   private temporalP?: Promise<{ client: TemporalClient; connection: Connection }>;
 
   orm(): Promise<MikroORM> {
-    this.ormP ??= openOrm(this.config.databaseUrl).catch((e) => {
+    this.ormP ??= Promise.resolve().then(() => (require('../../db/orm') as typeof import('../../db/orm')).openOrm(this.config.databaseUrl)).catch((e) => {
       throw new CommandError(`cannot reach PostgreSQL (DATABASE_URL=${redact(this.config.databaseUrl)}): ${(e as Error).message}`);
     });
     return this.ormP;
@@ -80,14 +79,18 @@ export class Ctx {
     return (await this.orm()).em.fork().getConnection().execute(query, params);
   }
 
-  es(): EsClient {
-    this.esC ??= new EsClient({ node: this.config.elasticsearchUrl, requestTimeout: 120_000 });
+  async es(): Promise<EsClient> {
+    const { Client } = require('@elastic/elasticsearch') as typeof import('@elastic/elasticsearch');
+    this.esC ??= new Client({ node: this.config.elasticsearchUrl, requestTimeout: 120_000 });
     return this.esC;
   }
 
   async temporal(): Promise<TemporalClient> {
-    this.temporalP ??= Connection.connect({ address: this.config.temporalAddress, connectTimeout: 10_000 })
-      .then((connection) => ({ connection, client: new TemporalClient({ connection, namespace: this.config.temporalNamespace }) }))
+    this.temporalP ??= Promise.resolve(require('@temporalio/client') as typeof import('@temporalio/client'))
+      .then(async ({ Client, Connection: Conn }) => {
+        const connection = await Conn.connect({ address: this.config.temporalAddress, connectTimeout: 10_000 });
+        return { connection, client: new Client({ connection, namespace: this.config.temporalNamespace }) };
+      })
       .catch((e) => { throw new CommandError(`cannot reach Temporal at ${this.config.temporalAddress}: ${(e as Error).message}`); });
     return (await this.temporalP).client;
   }

@@ -34,7 +34,6 @@ const STACK_SERVICES = ['pg', 'temporal', 'es'];
 
 export const stackCommand: Command = {
   name: 'stack',
-  summary: 'the local stack and engine: up | down | status | logs (via ./rx)',
   help: STACK_HELP,
   async run(args) {
     const [sub, ...rest] = args;
@@ -94,7 +93,6 @@ examples:
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'run a benchmark script from bench/ (matching, sync-lag, …) with its options',
   get help() { return benchHelp(); },
   async run(args) {
     const [name, ...rest] = args;
@@ -119,7 +117,6 @@ export const benchCommand: Command = {
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'verify the audit chain (not available yet: issue 6)',
   help: `usage: rxflow verify
 
 Will verify the tamper-evident audit chain (issue 6). That chain is not built yet, so this command exits

@@ -48,7 +48,6 @@ examples:
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'one prescription: status, stage, who holds it, timeline, Temporal link',
   help: HELP,
   async run(args, ctx) {
     const { values: v, positionals: [ref] } = parse(args, { hospital: { type: 'string' }, json: { type: 'boolean' } }, { min: 1, max: 1, names: 'the prescription id or rxNo' });

@@ -45,7 +45,6 @@ example:
 
 export const cancelCommand: Command = {
   name: 'cancel',
-  summary: 'cancel a prescription through its workflow, recorded as an operator action',
   help: CANCEL_HELP,
   async run(args, ctx) {
     const { values: v, positionals: [ref] } = parse(args, {
@@ -167,7 +166,6 @@ async function retry(ctx: Ctx, rx: RxRow, operator: string, reason: string) {
 
 export const retryCommand: Command = {
   name: 'retry',
-  summary: 'restart an open prescription\'s failed, terminated or lost workflow where it stopped',
   help: RETRY_HELP,
   async run(args, ctx) {
     const { values: v, positionals: [ref] } = parse(args, {

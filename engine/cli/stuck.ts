@@ -157,7 +157,6 @@ examples:
 
 export const stuckCommand: Command = {
   name: 'stuck',
-  summary: 'work that is not moving: SLAs passed, silent partners, dead workflows, failing webhooks',
   help: HELP,
   async run(args, ctx) {
     const { values: v } = parse(args, {
