@@ -84,7 +84,7 @@ export const inspectCommand: Command = {
     const due = h.dueBy ? `, due by ${iso(h.dueBy)}${h.dueBy < facts.now ? ` — OVERDUE by ${duration(facts.now.getTime() - h.dueBy.getTime())}` : ''}` : '';
     out.push(`held by      ${who}: ${h.note}${since}${due}`);
     out.push(`fulfilment   ${p.fulfilment}; issued ${p.issuedAt}, expires ${p.expiresAt}${p.usedAt ? `, filled ${p.usedAt}` : ''}; ${p.reservationsHeld} reservation line(s) held`);
-    out.push(`workflow     ${rx.workflow_id}  ${run.found ? `${run.status}, run ${run.runId}, ${run.historyLength} events` : 'NOT FOUND in Temporal'}`);
+    out.push(`workflow     ${rx.workflow_id}  ${run.found ? `${run.status}, run ${run.runId}, ${run.historyLength} events, task queue ${run.taskQueue}` : 'NOT FOUND in Temporal'}`);
     for (const a of run.pendingActivities) {
       out.push(`  pending    ${a.activityType} ${a.state.toLowerCase()} attempt ${a.attempt}${a.lastFailure ? ` — last failure: ${a.lastFailure}` : ''}`);
     }

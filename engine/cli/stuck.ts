@@ -1,12 +1,13 @@
 // `rxflow stuck`: work that is not moving, measured against the same timings the workflow waits with
 // (engine/config.ts, so RX_REVIEW_SLA_MS & co. set for the engine apply here too). PostgreSQL says what
 // should be happening; Temporal is asked whether a workflow is actually there to make it happen.
+import { temporal as proto } from '@temporalio/proto';
 import { isTerminal, PRESCRIPTION_STATUSES } from '../../domain/prescription-status';
 import { EXIT, UsageError, duration, iso, parse, positiveInt, printJson, str, table, type Command, type Ctx } from './common';
 import { tableExists } from './inspect';
 import { describeRun } from './workflow';
 
-export const STUCK_KINDS = ['review_past_sla', 'offer_unanswered', 'not_dispensed', 'delivery_silent', 'reservation_overdue', 'workflow_not_running', 'activity_failing', 'webhook_failing'] as const;
+export const STUCK_KINDS = ['review_past_sla', 'offer_unanswered', 'not_dispensed', 'delivery_silent', 'reservation_overdue', 'workflow_not_running', 'no_worker', 'activity_failing', 'webhook_failing'] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 
 export interface StuckItem {
@@ -28,12 +29,15 @@ const TITLES: Record<StuckKind, string> = {
   delivery_silent: 'deliveries with no update past the delivery timeout',
   reservation_overdue: 'reservations past expiry still held',
   workflow_not_running: 'workflows not running while the prescription is open',
+  no_worker: 'task queues with open workflows and no worker polling',
   activity_failing: 'activities failing and retrying',
   webhook_failing: 'hospital webhooks failing',
 };
 
 /** Workflow runs younger than this are left alone: intake writes the row a moment before the start. */
 const START_GRACE_MS = 30_000;
+/** A task queue whose workers last polled longer ago than this has none. */
+const POLLER_SILENCE_MS = 3 * 60_000;
 /** A pending activity on this attempt or later is reported: the first retries are routine. */
 const FAILING_ATTEMPTS = 3;
 
@@ -108,6 +112,7 @@ async function fromTemporal(ctx: Ctx, limit: number): Promise<{ items: StuckItem
   const [{ open }] = await ctx.sql(`select count(*) as open from prescription where status in (${OPEN_STATUSES.map(() => '?').join(', ')})`, OPEN_STATUSES);
   const client = await ctx.temporal();
   const items: StuckItem[] = [];
+  const queues = new Map<string, number>(); // task queue → running workflows on it
   let next = 0;
   const worker = async () => {
     while (next < rows.length) {
@@ -119,6 +124,7 @@ async function fromTemporal(ctx: Ctx, limit: number): Promise<{ items: StuckItem
       } else if (run.status !== 'RUNNING') {
         items.push({ ...base, kind: 'workflow_not_running', since: run.closeTime ?? iso(r.created_at), overdueMs: run.closeTime ? Date.now() - Date.parse(run.closeTime) : 0, detail: `prescription ${r.status}, workflow ${run.status} (run ${run.runId})` });
       } else {
+        if (run.taskQueue) queues.set(run.taskQueue, (queues.get(run.taskQueue) ?? 0) + 1);
         for (const a of run.pendingActivities.filter((x) => x.attempt >= FAILING_ATTEMPTS)) {
           items.push({ ...base, kind: 'activity_failing', since: a.lastStartedAt ?? iso(r.created_at), overdueMs: 0, detail: `${a.activityType} attempt ${a.attempt}${a.lastFailure ? `: ${a.lastFailure.slice(0, 120)}` : ''}` });
         }
@@ -126,6 +132,20 @@ async function fromTemporal(ctx: Ctx, limit: number): Promise<{ items: StuckItem
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, rows.length) }, worker));
+  // Running workflows go nowhere without a worker. Temporal lists a queue's pollers for minutes after they
+  // stop; a live worker's long polls (about a minute each) keep its lastAccessTime fresh.
+  const T = proto.api.enums.v1.TaskQueueType;
+  for (const [name, count] of queues) {
+    const pollers = (await Promise.all([T.TASK_QUEUE_TYPE_WORKFLOW, T.TASK_QUEUE_TYPE_ACTIVITY].map(async (taskQueueType) =>
+      (await client.workflowService.describeTaskQueue({ namespace: ctx.config.temporalNamespace, taskQueue: { name }, taskQueueType })).pollers ?? []))).flat();
+    const last = Math.max(0, ...pollers.map((p) => Number(p.lastAccessTime?.seconds ?? 0) * 1000));
+    if (Date.now() - last > POLLER_SILENCE_MS) {
+      items.push({
+        kind: 'no_worker', prescriptionId: null, rxNo: null, hospital: null, since: last ? iso(new Date(last)) : '', overdueMs: last ? Date.now() - last - POLLER_SILENCE_MS : 0,
+        detail: `task queue ${name}: ${count} running workflow(s), ${last ? `no worker has polled it since ${iso(new Date(last))}` : 'no worker polls it'} (is the engine's worker up, with RX_TASK_QUEUE=${name}?)`,
+      });
+    }
+  }
   return { items, checked: rows.length, open: Number(open) };
 }
 
@@ -140,6 +160,7 @@ RX_REVIEW_SLA_MS, RX_PHARMACY_RESPONSE_MS, RX_DISPENSE_TIMEOUT_MS, RX_DELIVERY_T
   reservation_overdue    stock reservations past their expiry and still held
   workflow_not_running   open in PostgreSQL, but its workflow failed, was terminated, timed out or is missing
                          in Temporal (runs younger than ${START_GRACE_MS / 1000}s are left alone) — see \`rxflow retry\`
+  no_worker              a task queue with running workflows that no worker has polled for minutes
   activity_failing       a running workflow's activity on attempt ${FAILING_ATTEMPTS} or later (retrying on its own)
   webhook_failing        hospital callbacks that failed or are being retried (once that feature is installed)
 Each wait that the workflow times out itself (review, offer, dispensing, delivery) lists here only when
@@ -147,7 +168,7 @@ it is overdue, i.e. the workflow did not act on it: a sign the worker is down or
 
   --kind K1,K2     only these kinds
   --limit N        ask Temporal about at most N open prescriptions, oldest first (default 1000)
-  --no-temporal    PostgreSQL only (skips workflow_not_running and activity_failing)
+  --no-temporal    PostgreSQL only (skips workflow_not_running, no_worker and activity_failing)
   --check          exit 1 when anything is listed (for monitoring)
   --json           {"items": [...], "thresholds": {...}} on stdout
 
@@ -168,7 +189,7 @@ export const stuckCommand: Command = {
 
     let items = await fromDatabase(ctx);
     let temporal: { checked: number; open: number } | null = null;
-    if (!v['no-temporal'] && (!kinds || kinds.some((k) => k === 'workflow_not_running' || k === 'activity_failing'))) {
+    if (!v['no-temporal'] && (!kinds || kinds.some((k) => k === 'workflow_not_running' || k === 'no_worker' || k === 'activity_failing'))) {
       const r = await fromTemporal(ctx, limit);
       items.push(...r.items);
       temporal = { checked: r.checked, open: r.open };
@@ -188,6 +209,7 @@ export const stuckCommand: Command = {
         const group = items.filter((i) => i.kind === kind);
         if (!group.length) continue;
         out.push(`${TITLES[kind]}: ${group.length}`);
+        if (kind === 'no_worker') { out.push(...group.map((i) => `  ${i.detail}`), ''); continue; }
         out.push(table(['  prescription', 'rxNo', 'hospital', 'since', 'overdue', 'detail'], group.map((i) => [
           `  ${i.prescriptionId ?? '-'}`, i.rxNo ?? '-', i.hospital ?? '-', i.since, i.overdueMs > 0 ? duration(i.overdueMs) : '', i.detail,
         ])), '');

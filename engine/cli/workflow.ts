@@ -45,7 +45,7 @@ export async function queryState(client: Client, workflowId: string): Promise<{ 
     return { state };
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
-    return { state: null, error: /deadline/i.test(msg) ? `no answer within ${QUERY_DEADLINE_MS / 1000}s (is a worker polling the task queue?)` : msg };
+    return { state: null, error: `${/deadline/i.test(msg) ? `no answer within ${QUERY_DEADLINE_MS / 1000}s` : msg} (is a worker polling the task queue?)` };
   }
 }
 

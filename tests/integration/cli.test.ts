@@ -36,9 +36,13 @@ beforeAll(async () => {
   temporal = new TemporalClient({ connection: temporalConnection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
 });
 afterAll(async () => {
-  // Leave no workflow waiting for a review that will never come.
+  // Leave no workflow waiting for a review that will never come (cancelled while the test worker runs).
   const a = actors();
-  await Promise.all(created.map((id) => a.hospital.post(`/v1/prescriptions/${id}/cancel`, { reason: 'cli test cleanup' }).catch(() => undefined)));
+  const open = (await sql(`select id from prescription where id = any(?) and status = 'in_review'`, [created])).map((r) => r.id as string);
+  await Promise.all(open.map(async (id) => {
+    await a.hospital.post(`/v1/prescriptions/${id}/cancel`, { reason: 'cli test cleanup' });
+    await waitForPrescription(a.operator, id, statusIs('cancelled')).catch(() => undefined);
+  }));
   await temporalConnection?.close();
   await closeDb();
 });
