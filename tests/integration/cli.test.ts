@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Leave no workflow waiting for a review that will never come (cancelled while the test worker runs).
   const a = actors();
-  const open = (await sql(`select id from prescription where id = any(?) and status = 'in_review'`, [created])).map((r) => r.id as string);
+  const open = created.length ? (await sql(`select id from prescription where status = 'in_review' and id in (${created.map(() => '?').join(', ')})`, created)).map((r) => r.id as string) : [];
   await Promise.all(open.map(async (id) => {
     await a.hospital.post(`/v1/prescriptions/${id}/cancel`, { reason: 'cli test cleanup' });
     await waitForPrescription(a.operator, id, statusIs('cancelled')).catch(() => undefined);
