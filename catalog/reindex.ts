@@ -28,20 +28,27 @@ export async function rebuildIndex(es: Client, alias: string, mappings: object, 
 
 const PHARMACY_BATCH = 200;
 
+/** Documents written so far of one rebuild (the operator's CLI draws it as a progress bar). */
+export type ReindexProgress = (which: 'drugs' | 'stock', done: number, total: number) => void;
+
 /** Re-reads the catalogue from PostgreSQL (the source of truth) into fresh indices behind the aliases. */
-export async function rebuildCatalogIndices(es: Client, prefix: string, em: EntityManager, which: ('drugs' | 'stock')[] = ['drugs', 'stock']): Promise<void> {
+export async function rebuildCatalogIndices(es: Client, prefix: string, em: EntityManager, which: ('drugs' | 'stock')[] = ['drugs', 'stock'], progress?: ReindexProgress): Promise<void> {
   const knex = em.getKnex();
   if (which.includes('drugs')) {
     await rebuildIndex(es, drugAlias(prefix), DRUG_MAPPINGS, async (index) => {
       const rows: { data: Drug }[] = await knex('drug').select('data').orderBy('code');
+      progress?.('drugs', 0, rows.length);
       await indexInto(es, index, rows.map((r) => drugDocument(r.data)), (d) => d.code);
+      progress?.('drugs', rows.length, rows.length);
     });
   }
   if (which.includes('stock')) {
     await rebuildIndex(es, stockAlias(prefix), STOCK_MAPPINGS, async (index) => {
       const ids: string[] = (await knex('pharmacy').select('id').orderBy('code')).map((r: { id: string }) => r.id);
+      progress?.('stock', 0, ids.length);
       for (let i = 0; i < ids.length; i += PHARMACY_BATCH) {
         await indexInto(es, index, await stockDocuments(em, ids.slice(i, i + PHARMACY_BATCH)), (d) => d.code);
+        progress?.('stock', Math.min(i + PHARMACY_BATCH, ids.length), ids.length);
       }
     });
   }
