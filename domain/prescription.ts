@@ -70,9 +70,9 @@ export const PrescriptionSubmissionSchema = z.object({
     paidThisYearFen: z.number().int().min(0).default(0),
   }).optional(),
   signature: z.object({
-    alg: z.literal('ES256'),
+    alg: z.enum(['ES256', 'SM2-SM3']),        // domain/signature.ts, docs/signing.md
     keyId: z.string().min(1).max(64),
-    value: z.string().min(16).max(512),       // base64 DER signature over canonicalContent()
+    value: z.string().min(16).max(512),       // base64 of DER or r||s, over canonicalContent()
   }),
 });
 
