@@ -9,6 +9,7 @@ import { DoctorSchema, DrugSchema, HospitalSchema, PatientSchema, PrescriptionLi
 import { PrescriptionSubmissionSchema, type PrescriptionSubmission } from '../domain/prescription';
 import { contentHash } from '../domain/canonical';
 import { verifyPrescriptionSignature } from '../domain/signature';
+import { registeredKeys } from './signing-keys';
 import { checkIntake, expiresAt } from '../domain/rules';
 import type { Drug } from '../domain/types';
 import type { WorkflowTimings } from '../engine/config';
@@ -31,7 +32,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
   const em = deps.orm.em.fork();
 
   const hospital = await em.findOneOrFail(HospitalSchema, { id: hospitalId });
-  const sig = verifyPrescriptionSignature(body, hospital.signingKeys, now);
+  const sig = verifyPrescriptionSignature(body, await registeredKeys(em, hospitalId, now), now);
   if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
 
   const hash = contentHash(body);
