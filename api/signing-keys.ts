@@ -50,8 +50,8 @@ export const RegisterKeyBody = z.object({
   signerId: z.string().min(1).max(64).optional(),
 }).superRefine((b, ctx) => {
   const from = b.validFrom ? new Date(b.validFrom) : new Date();
-  if (new Date(b.validTo) <= from) ctx.addIssue({ code: 'custom', path: ['validTo'], message: 'validTo must be after validFrom (or after now when validFrom is omitted)' });
   if (new Date(b.validTo) <= new Date()) ctx.addIssue({ code: 'custom', path: ['validTo'], message: 'validTo is in the past: the key could never be used' });
+  else if (new Date(b.validTo) <= from) ctx.addIssue({ code: 'custom', path: ['validTo'], message: 'validTo must be after validFrom' });
   if (b.signerId !== undefined && b.alg !== 'SM2-SM3') ctx.addIssue({ code: 'custom', path: ['signerId'], message: 'a signer ID belongs to SM2 keys only' });
 });
 export type RegisterKey = z.infer<typeof RegisterKeyBody>;
