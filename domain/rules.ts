@@ -1,5 +1,5 @@
 // Prescribing rules enforced at intake (see ../shared/DOMAIN.md, "Rules the engine enforces").
-// Each rule has a stable code that the API returns and docs/rules.md lists. Limits are configuration
+// Each rule has a stable code that the API returns and docs/intake-rules.md lists. Limits are configuration
 // with the national defaults, so a region can tighten or relax them without a code change.
 import type { Drug } from './types';
 import type { PrescriptionPush, PrescriptionSubmission } from './prescription';
