@@ -2,14 +2,13 @@
 // rxflow verifies it (ES256 or SM2-SM3), verify a signed one, and show the canonical form and its digests.
 // It uses the engine's own canonical form and signature code (domain/canonical.ts, domain/signature.ts: pure,
 // node:crypto and sm-crypto-v2 only), so what it signs is what intake checks; sdk/test-vectors.json pins both.
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { sm2, sm3 } from 'sm-crypto-v2';
 import { canonicalContent, canonicalJson } from '../domain/canonical';
 import {
   decodeSignatureValue, generateSigningKey, inspectPublicKey, signPrescription as signContent, spkiPointHex, verifyBytes,
   SIGNATURE_ALGS, SM2_DEFAULT_SIGNER_ID, type SignatureAlg,
 } from '../domain/signature';
-import { createPublicKey } from 'node:crypto';
 
 export { canonicalContent, canonicalJson, SIGNATURE_ALGS, SM2_DEFAULT_SIGNER_ID, type SignatureAlg };
 
