@@ -99,6 +99,7 @@ export type PrescriptionSubmission = Omit<PrescriptionPush, 'lines'> & { lines: 
  */
 export function withResolvedDrugCodes(content: Record<string, unknown>, lines: { lineNo: number; drugCode: string }[]): PrescriptionSubmission {
   const push = content as unknown as PrescriptionPush;
+  if (!Array.isArray(push.lines)) return push as unknown as PrescriptionSubmission; // not a full push (e.g. test fixtures)
   const byNo = new Map(lines.map((l) => [l.lineNo, l.drugCode]));
   return { ...push, lines: push.lines.map((l, i) => ({ ...l, drugCode: byNo.get(i + 1) ?? l.drugCode ?? '' })) };
 }

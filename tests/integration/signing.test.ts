@@ -153,6 +153,8 @@ describe('the key registry', () => {
 });
 
 describe('prescription lines named by other drug identifiers', () => {
+  // The generic name + spec alone is unit-tested: here the loader test may add generated SKUs of the same
+  // generic and spec to the shared catalogue, which makes it (rightly) ambiguous, so it comes with a code.
   it('resolves a line by approval number, insurance code or generic name + spec to the catalogue SKU', async () => {
     const a = actors();
     const amlodipine = drugByName('苯磺酸氨氯地平片');
@@ -162,7 +164,7 @@ describe('prescription lines named by other drug identifiers', () => {
     const { drugCode: _b, ...second } = content.lines[1];
     content.lines = [
       { ...first, approvalNumber: amlodipine.approvalNumber },
-      { ...second, genericName: metformin.genericNameZh, spec: metformin.spec },
+      { ...second, genericName: metformin.genericNameZh, spec: metformin.spec, insuranceCode: metformin.insuranceCode },
     ];
     const r = await a.hospital.post('/v1/prescriptions', signAsDemoHospital(content));
     expect(r.status).toBe(201);
