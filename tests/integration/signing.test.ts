@@ -153,23 +153,25 @@ describe('the key registry', () => {
 });
 
 describe('prescription lines named by other drug identifiers', () => {
-  // The generic name + spec alone is unit-tested: here the loader test may add generated SKUs of the same
-  // generic and spec to the shared catalogue, which makes it (rightly) ambiguous, so it comes with a code.
+  // Drugs no other test clones (matching and substitution tests copy amlodipine and metformin rows, with their
+  // approval numbers, and the loader adds generated SKUs of the same generic and spec, which rightly makes those
+  // identifiers ambiguous). The generic name + spec alone is unit-tested; here it comes with a code.
   it('resolves a line by approval number, insurance code or generic name + spec to the catalogue SKU', async () => {
     const a = actors();
-    const amlodipine = drugByName('苯磺酸氨氯地平片');
-    const metformin = drugByName('盐酸二甲双胍缓释片');
+    const valsartan = drugByName('缬沙坦胶囊');
+    const atorvastatin = drugByName('阿托伐他汀钙片');
+    const glimepiride = drugByName('格列美脲片');
     const content = demoPrescriptionContent();
-    const { drugCode: _a, ...first } = content.lines[0];
-    const { drugCode: _b, ...second } = content.lines[1];
+    const { drugCode: _a, ...line } = content.lines[0];
     content.lines = [
-      { ...first, approvalNumber: amlodipine.approvalNumber },
-      { ...second, genericName: metformin.genericNameZh, spec: metformin.spec, insuranceCode: metformin.insuranceCode },
+      { ...line, approvalNumber: valsartan.approvalNumber },
+      { ...line, insuranceCode: atorvastatin.insuranceCode },
+      { ...line, genericName: glimepiride.genericNameZh, spec: glimepiride.spec, insuranceCode: glimepiride.insuranceCode },
     ];
     const r = await a.hospital.post('/v1/prescriptions', signAsDemoHospital(content));
-    expect(r.status).toBe(201);
+    expect({ status: r.status, error: r.body.error }).toEqual({ status: 201, error: undefined });
     const lines = await sql(`select line_no, drug_code from prescription_line where prescription_id = ? order by line_no`, [r.body.prescription.id]);
-    expect(lines.map((l) => l.drug_code)).toEqual([amlodipine.code, metformin.code]);
+    expect(lines.map((l) => l.drug_code)).toEqual([valsartan.code, atorvastatin.code, glimepiride.code]);
   });
 
   it('names the field when a line cannot be resolved', async () => {
