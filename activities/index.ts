@@ -13,7 +13,7 @@ import {
   type FollowUp,
 } from '../db/entities';
 import { audit, transition } from './audit';
-import type { PrescriptionSubmission } from '../domain/prescription';
+import { withResolvedDrugCodes, type PrescriptionSubmission } from '../domain/prescription';
 import type { Drug } from '../domain/types';
 import { automatedReview, countBySeverity, knowledgeVersions } from '../domain/review-checks';
 import { knowledgeReader } from '../catalog/clinical';
@@ -62,7 +62,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const rx = await e.findOneOrFail(PrescriptionSchema, { id });
     const lines = await e.find(PrescriptionLineSchema, { prescriptionId: id }, { orderBy: { lineNo: 'asc' } });
     const drugs = new Map((await e.find(DrugSchema, { code: { $in: lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
-    return { rx, content: rx.content as unknown as PrescriptionSubmission, lines, drugs };
+    // Lines that named their drug by another identifier get the SKU intake resolved.
+    return { rx, content: withResolvedDrugCodes(rx.content, lines) as PrescriptionSubmission, lines, drugs };
   }
 
   async function writeFile(name: string, data: Buffer): Promise<string> {

@@ -20,6 +20,7 @@ import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
 import { webhookRoutes } from './routes/webhooks';
 import { consoleRoutes } from './routes/console';
+import { signingKeyRoutes } from './routes/signing-keys';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -74,6 +75,8 @@ export function createApp(deps: ApiDeps): Koa {
   // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
   const hooks = webhookRoutes(deps);
   v1.use(hooks.routes(), hooks.allowedMethods());
+  const keys = signingKeyRoutes(deps); // the hospital key registry (docs/signing.md)
+  v1.use(keys.routes(), keys.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

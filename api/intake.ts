@@ -6,10 +6,11 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DoctorSchema, DrugSchema, HospitalSchema, PatientSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../db/entities';
-import { PrescriptionSubmissionSchema, type PrescriptionSubmission } from '../domain/prescription';
+import { PrescriptionSubmissionSchema, type PrescriptionPush, type PrescriptionSubmission } from '../domain/prescription';
 import { contentHash } from '../domain/canonical';
 import { verifyPrescriptionSignature } from '../domain/signature';
-import { checkIntake, expiresAt } from '../domain/rules';
+import { registeredKeys } from './signing-keys';
+import { checkIntake, expiresAt, lineLookupKeys, resolveLineDrugs, type RulesConfig } from '../domain/rules';
 import type { Drug } from '../domain/types';
 import type { WorkflowTimings } from '../engine/config';
 import { audit } from '../activities/audit';
@@ -18,7 +19,7 @@ import { workflowIdFor } from '../workflows/prescription';
 import { ApiError, fromZod, jsonPath } from './errors';
 import { startPrescriptionWorkflow } from './workflows';
 
-export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings }
+export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings; rules?: RulesConfig }
 export interface IntakeResult { prescription: Prescription; duplicate: boolean }
 
 async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
@@ -31,7 +32,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
   const em = deps.orm.em.fork();
 
   const hospital = await em.findOneOrFail(HospitalSchema, { id: hospitalId });
-  const sig = verifyPrescriptionSignature(body, hospital.signingKeys, now);
+  const sig = verifyPrescriptionSignature(body, await registeredKeys(em, hospitalId, now), now);
   if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
 
   const hash = contentHash(body);
@@ -39,8 +40,8 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
   if (existing) return duplicateOf(deps, hospital.code, existing, hash);
 
   const doctor = await em.findOne(DoctorSchema, { hospitalId, code: rx.doctor.code });
-  const drugs = new Map((await em.find(DrugSchema, { code: { $in: rx.lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
-  const violations = checkIntake(rx, { now, doctor, drugs });
+  const drugs = await catalogueCandidates(em, rx);
+  const violations = checkIntake(rx, { now, doctor, drugs, config: deps.rules });
   if (violations.length) {
     throw new ApiError(422, 'RX_RULES_VIOLATED', `the prescription breaks ${violations.length} prescribing rule(s): ${violations.map((v) => v.code).join(', ')}`,
       violations.map((v) => ({ path: jsonPath(v.path), code: v.code, message: v.message })));
@@ -56,8 +57,10 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
         workflowId: '', usedAt: null,
       } as never);
       p.workflowId = workflowIdFor(p.id);
+      // No violations means every line resolved to exactly one catalogue SKU.
+      const resolved = resolveLineDrugs(rx, drugs);
       rx.lines.forEach((l, i) => t.create(PrescriptionLineSchema, {
-        prescriptionId: p.id, lineNo: i + 1, drugCode: l.drugCode, drugName: drugs.get(l.drugCode)!.genericNameZh,
+        prescriptionId: p.id, lineNo: i + 1, drugCode: resolved[i].drug!.code, drugName: resolved[i].drug!.genericNameZh,
         quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days,
       } as never));
       audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId } });
@@ -74,6 +77,21 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
   }
   await start(deps, hospital.code, created);
   return { prescription: created, duplicate: false };
+}
+
+/** The catalogue drugs any line might name: by SKU code, insurance code, approval number or generic name. */
+async function catalogueCandidates(em: EntityManager, rx: PrescriptionPush): Promise<Map<string, Drug>> {
+  const k = lineLookupKeys(rx);
+  const list = (xs: string[]) => JSON.stringify(xs);
+  const rows: { code: string; data: Drug }[] = await em.getConnection().execute(
+    `select code, data from drug
+      where code in (select jsonb_array_elements_text(?::jsonb))
+         or data->>'insuranceCode' in (select jsonb_array_elements_text(?::jsonb))
+         or data->>'approvalNumber' in (select jsonb_array_elements_text(?::jsonb))
+         or generic_name_zh in (select jsonb_array_elements_text(?::jsonb))
+         or lower(data->>'genericNameEn') in (select jsonb_array_elements_text(?::jsonb))`,
+    [list(k.codes), list(k.insuranceCodes), list(k.approvalNumbers), list(k.genericNames), list(k.genericNames.map((n) => n.toLowerCase()))]);
+  return new Map(rows.map((r) => [r.code, (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as Drug]));
 }
 
 /** The hospital's patient row, refreshed from the newest prescription (the prescription keeps its snapshot). */

@@ -6,15 +6,16 @@ import type { PrescriptionStatus, DeliveryStatus } from '../domain/prescription-
 import type { Role } from '../domain/types';
 import type { ReviewFlag } from '../domain/review-checks';
 import type { PrecheckResult } from '../domain/insurance';
+import type { SignatureAlg } from '../domain/signature';
 
 // Ids are assigned at flush unless given; code that needs an id before the flush passes randomUUID() itself.
 const uuid = () => ({ type: 'uuid', primary: true, onCreate: () => randomUUID() }) as const;
 const ts = (nullable = false) => ({ type: 'Date', columnType: 'timestamptz', nullable }) as const;
 const created = () => ({ type: 'Date', columnType: 'timestamptz', onCreate: () => new Date() }) as const;
 
-export interface SigningKey { keyId: string; alg: 'ES256'; publicKeyPem: string; validFrom: string; validTo: string; revoked: boolean }
-
-export interface Hospital { id: string; code: string; name: string; regionCode: string; signingKeys: SigningKey[]; createdAt: Date }
+// A hospital's signing keys live in their own table (HospitalSigningKeySchema below); the old jsonb column
+// hospital.signing_keys is deprecated and no longer read.
+export interface Hospital { id: string; code: string; name: string; regionCode: string; createdAt: Date }
 export const HospitalSchema = new EntitySchema<Hospital>({
   name: 'Hospital',
   tableName: 'hospital',
@@ -24,7 +25,6 @@ export const HospitalSchema = new EntitySchema<Hospital>({
     name: { type: 'string', length: 120 },
     /** Administrative division code (e.g. 330100 Hangzhou): reports and the supervision feed group by it. */
     regionCode: { type: 'string', length: 12, default: '330100' },
-    signingKeys: { type: 'json' },
     createdAt: created(),
   },
 });
@@ -452,8 +452,46 @@ export const AuditEventSchema = new EntitySchema<AuditEvent>({
   },
 });
 
+/**
+ * A public key a hospital's doctors sign prescriptions with (docs/signing.md). Several may be valid at once, so
+ * a rotation registers the new key before the old one is revoked or runs out. Key ids are never reused, so a
+ * signature stays attributable to exactly one key.
+ */
+export interface HospitalSigningKey {
+  id: string; hospitalId: string; keyId: string; alg: SignatureAlg; publicKeyPem: string;
+  /** SHA-256 of the SubjectPublicKeyInfo DER, hex: the same key cannot be registered twice by one hospital. */
+  fingerprint: string;
+  /** SM2 only: the signer ID hashed into Z_A; null = GB/T 35276's default "1234567812345678". */
+  signerId: string | null;
+  validFrom: Date; validTo: Date;
+  revokedAt: Date | null; revokedReason: string | null; revokedBy: string | null;
+  registeredBy: string; createdAt: Date;
+}
+export const HospitalSigningKeySchema = new EntitySchema<HospitalSigningKey>({
+  name: 'HospitalSigningKey',
+  tableName: 'hospital_signing_key',
+  uniques: [{ properties: ['hospitalId', 'keyId'] }, { properties: ['hospitalId', 'fingerprint'] }],
+  properties: {
+    id: uuid(),
+    hospitalId: { type: 'uuid' },
+    keyId: { type: 'string', length: 64 },
+    alg: { type: 'string', length: 16 },
+    publicKeyPem: { type: 'text' },
+    fingerprint: { type: 'string', length: 64 },
+    signerId: { type: 'string', length: 64, nullable: true },
+    validFrom: ts(),
+    validTo: ts(),
+    revokedAt: ts(true),
+    revokedReason: { type: 'string', length: 200, nullable: true },
+    revokedBy: { type: 'string', length: 120, nullable: true },
+    registeredBy: { type: 'string', length: 120 },
+    createdAt: created(),
+  },
+});
+
 export const ENTITIES = [
   HospitalSchema, DoctorSchema, PatientSchema, PharmacistSchema, ApiClientSchema, PrescriptionSchema, PrescriptionLineSchema,
   ReviewSchema, DrugSchema, PharmacySchema, StockSchema, ReservationSchema, FulfilmentOrderSchema, DeliveryPartnerSchema,
   DeliverySchema, FollowUpSchema, AuditEventSchema, DispensingSchema, DispensedPackSchema, TraceAlertSchema, SettlementSchema,
+  HospitalSigningKeySchema,
 ];

@@ -4,10 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { hashKey, hashPassword } from '../api/auth';
+import { inspectPublicKey, type SignatureAlg } from '../domain/signature';
 
 const KEYS = path.join(__dirname, 'keys');
 export const DEMO_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pem'), 'utf8');
 const DEMO_PUBLIC_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pub.pem'), 'utf8');
+/** The demo hospital's SM2 key (SM2-SM3, default signer ID), as a Chinese CA would issue it. */
+export const DEMO_SM2_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-sm2.pem'), 'utf8');
+const DEMO_SM2_PUBLIC_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-sm2.pub.pem'), 'utf8');
+export const DEMO_SM2_KEY_ID = 'demo-sm2-1';
 
 export const DEMO = {
   hospital: { code: 'DEMO-HOSP', name: '杭州示范互联网医院（演示）', key: 'demo-hospital-key', signingKeyId: 'demo-es256-1' },
@@ -44,10 +49,19 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
     const key = async (apiKey: string, role: string, partyId: string, label: string) => {
       await trx('api_client').insert({ id: trx.raw('gen_random_uuid()'), key_hash: hashKey(apiKey), role, party_id: partyId, label, created_at: new Date() }).onConflict('key_hash').merge(['role', 'party_id', 'label']);
     };
-    const signingKeys = (keyId: string) => JSON.stringify([{ keyId, alg: 'ES256', publicKeyPem: DEMO_PUBLIC_KEY, validFrom: '2026-01-01T00:00:00Z', validTo: '2030-12-31T23:59:59Z', revoked: false }]);
+    // The demo state is asserted on every seed: the demo keys are registered, valid and not revoked.
+    const signingKey = async (hospitalId: string, keyId: string, alg: SignatureAlg, pem: string) => {
+      const checked = inspectPublicKey(pem, alg);
+      if (!checked.ok) throw new Error(`demo key ${keyId}: ${checked.message}`);
+      const row = { alg, public_key_pem: checked.publicKeyPem, fingerprint: checked.fingerprint, valid_from: '2026-01-01T00:00:00Z', valid_to: '2030-12-31T23:59:59Z', revoked_at: null, revoked_reason: null, revoked_by: null };
+      await trx('hospital_signing_key').insert({ id: trx.raw('gen_random_uuid()'), hospital_id: hospitalId, key_id: keyId, registered_by: 'demo-seed', created_at: new Date(), ...row })
+        .onConflict(['hospital_id', 'key_id']).merge(Object.keys(row));
+    };
 
     for (const h of [DEMO.hospital, DEMO.otherHospital]) {
-      const id = await upsert('hospital', { code: h.code, name: h.name, signing_keys: signingKeys(h.signingKeyId), created_at: new Date() }, ['code']);
+      const id = await upsert('hospital', { code: h.code, name: h.name, created_at: new Date() }, ['code']);
+      await signingKey(id, h.signingKeyId, 'ES256', DEMO_PUBLIC_KEY);
+      if (h === DEMO.hospital) await signingKey(id, DEMO_SM2_KEY_ID, 'SM2-SM3', DEMO_SM2_PUBLIC_KEY);
       await key(h.key, 'hospital', id, h.code);
       for (const d of DEMO.doctors) {
         await upsert('doctor', { hospital_id: id, code: d.code, name: d.name, license_no: d.licenseNo, licensed: d.licensed, authorised: d.authorised }, ['hospital_id', 'code']);

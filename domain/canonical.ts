@@ -1,7 +1,7 @@
 // The canonical form a doctor signs: the prescription without its `signature` member, serialised as
 // JSON with object keys sorted by UTF-16 code unit at every level and no insignificant whitespace
 // (the JCS rules of RFC 8785 for the value types a prescription contains). Hospitals sign exactly
-// these bytes (UTF-8); see docs/intake.md.
+// these bytes (UTF-8); see docs/signing.md.
 import { createHash } from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {

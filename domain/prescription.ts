@@ -6,7 +6,14 @@ const isoDateTime = z.iso.datetime({ offset: true });
 const isoDate = z.iso.date();
 
 export const PrescriptionLineSchema = z.object({
-  drugCode: z.string().min(1).max(40),
+  // The drug, by any of: the catalogue SKU code, the insurance drug code (医保药品编码), the NMPA approval
+  // number (国药准字…), or the generic name (通用名) with the specification (规格). Intake resolves it to one
+  // catalogue SKU (domain/rules.ts, resolveLineDrugs); identifiers given together must agree.
+  drugCode: z.string().min(1).max(40).optional(),
+  insuranceCode: z.string().min(1).max(40).optional(),
+  approvalNumber: z.string().min(1).max(40).optional(),
+  genericName: z.string().min(1).max(120).optional(),
+  spec: z.string().min(1).max(60).optional(),
   quantity: z.number().int().positive().max(100),
   dosage: z.string().min(1).max(40),          // per administration, e.g. "0.3g", "10U"
   doseMg: z.number().positive().max(100000).optional(), // per administration, for dose checks
@@ -61,6 +68,8 @@ export const PrescriptionSubmissionSchema = z.object({
   /** The patient's choice after the visit: delivered home, or collected at the pharmacy. */
   fulfilment: z.object({ mode: z.enum(['delivery', 'pickup']) }).default({ mode: 'delivery' }),
   chronic: z.boolean().default(false),
+  /** An acute condition (急诊处方): at most 3 days' supply by default. */
+  acute: z.boolean().optional(),
   longTermReason: z.string().max(200).optional(),
   insurance: z.object({
     planId: z.string().min(1),
@@ -70,11 +79,27 @@ export const PrescriptionSubmissionSchema = z.object({
     paidThisYearFen: z.number().int().min(0).default(0),
   }).optional(),
   signature: z.object({
-    alg: z.literal('ES256'),
+    alg: z.enum(['ES256', 'SM2-SM3']),        // domain/signature.ts, docs/signing.md
     keyId: z.string().min(1).max(64),
-    value: z.string().min(16).max(512),       // base64 DER signature over canonicalContent()
+    value: z.string().min(16).max(512),       // base64 of DER or r||s, over canonicalContent()
   }),
 });
 
-export type PrescriptionSubmission = z.infer<typeof PrescriptionSubmissionSchema>;
-export type PrescriptionLineInput = z.infer<typeof PrescriptionLineSchema>;
+/** A prescription as pushed: each line names its drug by one or more identifiers. */
+export type PrescriptionPush = z.infer<typeof PrescriptionSubmissionSchema>;
+export type PrescriptionLinePush = z.infer<typeof PrescriptionLineSchema>;
+/** A line once intake resolved it to a catalogue SKU: what the engine works with. */
+export type PrescriptionLineInput = PrescriptionLinePush & { drugCode: string };
+/** A prescription whose lines are resolved (intake; activities via withResolvedDrugCodes). */
+export type PrescriptionSubmission = Omit<PrescriptionPush, 'lines'> & { lines: PrescriptionLineInput[] };
+
+/**
+ * The stored content is the signed push, byte for byte; a line that named its drug by another identifier has
+ * no drugCode there. This overlays the SKU intake resolved (prescription_line.drug_code, by line number).
+ */
+export function withResolvedDrugCodes(content: Record<string, unknown>, lines: { lineNo: number; drugCode: string }[]): PrescriptionSubmission {
+  const push = content as unknown as PrescriptionPush;
+  if (!Array.isArray(push.lines)) return push as unknown as PrescriptionSubmission; // not a full push (e.g. test fixtures)
+  const byNo = new Map(lines.map((l) => [l.lineNo, l.drugCode]));
+  return { ...push, lines: push.lines.map((l, i) => ({ ...l, drugCode: byNo.get(i + 1) ?? l.drugCode ?? '' })) };
+}

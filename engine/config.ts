@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { minuteOfDay } from '../domain/matching';
+import { DEFAULT_RULES, type RulesConfig } from '../domain/rules';
 
 const ROOT = path.resolve(__dirname, '..');
 const num = (name: string, fallback: number) => {
@@ -53,6 +54,23 @@ export function loadTimings(): WorkflowTimings {
   };
 }
 
+/** The prescribing rules' limits (domain/rules.ts, docs/intake-rules.md); national defaults, per region by env. */
+export function loadRulesConfig(): RulesConfig {
+  const list = (name: string, fallback: string[]) => {
+    const v = process.env[name];
+    return v === undefined ? fallback : v.split(',').map((x) => x.trim()).filter(Boolean);
+  };
+  return {
+    maxDaysOrdinary: num('RX_RULE_MAX_DAYS_ORDINARY', DEFAULT_RULES.maxDaysOrdinary),
+    maxDaysAcute: num('RX_RULE_MAX_DAYS_ACUTE', DEFAULT_RULES.maxDaysAcute),
+    maxDaysLongTerm: num('RX_RULE_MAX_DAYS_LONG_TERM', DEFAULT_RULES.maxDaysLongTerm),
+    maxValidDays: num('RX_RULE_MAX_VALID_DAYS', DEFAULT_RULES.maxValidDays),
+    guardianUnderAgeYears: num('RX_RULE_GUARDIAN_UNDER_AGE', DEFAULT_RULES.guardianUnderAgeYears),
+    futureSkewMinutes: num('RX_RULE_FUTURE_SKEW_MINUTES', DEFAULT_RULES.futureSkewMinutes),
+    injectableAllowedAtcPrefixes: list('RX_RULE_INJECTABLE_ATC_ALLOWED', DEFAULT_RULES.injectableAllowedAtcPrefixes),
+  };
+}
+
 export interface Config {
   databaseUrl: string;
   temporalAddress: string;
@@ -70,6 +88,8 @@ export interface Config {
   sweepIntervalMs: number;
   searchSyncIntervalMs: number;
   timings: WorkflowTimings;
+  /** Intake's prescribing-rule limits; DEFAULT_RULES when absent. */
+  rules?: RulesConfig;
   /** Signs the pharmacist console's session JWTs (HS256); RX_SESSION_SECRET, at least 32 characters. */
   sessionSecret: string;
   /** Lifetime of a console session; renewed while the pharmacist keeps working (api/auth.ts). */
@@ -108,5 +128,6 @@ export function loadConfig(): Config {
     timings: loadTimings(),
     sessionSecret: sessionSecret(),
     sessionTtlMs: num('RX_SESSION_TTL_MS', 30 * MINUTE),
+    rules: loadRulesConfig(),
   };
 }

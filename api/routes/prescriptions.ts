@@ -35,7 +35,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
   r.post('/v1/prescriptions', requireRole('hospital'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const { prescription, duplicate } = await intakePrescription(
-      { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings },
+      { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings, rules: deps.config.rules },
       principal.partyId, ctx.request.body);
     ctx.status = duplicate ? 200 : 201;
     ctx.set('Location', `/v1/prescriptions/${prescription.id}`);

@@ -98,6 +98,6 @@ describe('canonical form and signatures', () => {
     expect(verifyPrescriptionSignature({ ...signed, lines: [{ drugCode: 'X', quantity: 9 }] }, [key], now)).toMatchObject({ ok: false, code: 'SIGNATURE_INVALID' });
     expect(verifyPrescriptionSignature(signed, [], now)).toMatchObject({ ok: false, code: 'SIGNATURE_UNKNOWN_KEY' });
     expect(verifyPrescriptionSignature(signed, [{ ...key, revoked: true }], now)).toMatchObject({ ok: false, code: 'SIGNATURE_KEY_REVOKED' });
-    expect(verifyPrescriptionSignature(signed, [key], new Date('2027-06-01'))).toMatchObject({ ok: false, code: 'SIGNATURE_KEY_NOT_VALID' });
+    expect(verifyPrescriptionSignature(signed, [key], new Date('2027-06-01'))).toMatchObject({ ok: false, code: 'SIGNATURE_KEY_EXPIRED' });
   });
 });
