@@ -21,6 +21,7 @@ import { supervisionRoutes } from './routes/supervision';
 import { webhookRoutes } from './routes/webhooks';
 import { consoleRoutes } from './routes/console';
 import { signingKeyRoutes } from './routes/signing-keys';
+import { eventRoutes } from './routes/events';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -77,6 +78,9 @@ export function createApp(deps: ApiDeps): Koa {
   v1.use(hooks.routes(), hooks.allowedMethods());
   const keys = signingKeyRoutes(deps); // the hospital key registry (docs/signing.md)
   v1.use(keys.routes(), keys.allowedMethods());
+  // The event feed: replay from a cursor, long-poll and Server-Sent Events (docs/events.md).
+  const feed = eventRoutes(deps);
+  v1.use(feed.routes(), feed.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

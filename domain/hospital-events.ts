@@ -21,6 +21,12 @@ export const HOSPITAL_EVENT_TYPES = [
   'not_reviewed',      // no pharmacist decided in time (status expired or returned, stage review)
   'unfulfillable',
   'returned',
+  // Issue 9, "every state change is an event": the internal steps too, so the feed (and the callbacks,
+  // which carry the same log) mirror the whole status machine. Status only: no findings, no prices.
+  'in_review',         // queued for a pharmacist (after the automated pre-review)
+  'priced',            // insurance pre-check done
+  'matching',          // looking for a pharmacy
+  'follow_up',         // delivered; follow-up check-ins scheduled
 ] as const;
 export type HospitalEventType = (typeof HOSPITAL_EVENT_TYPES)[number];
 
@@ -32,11 +38,15 @@ export interface StatusChange {
   data?: Record<string, unknown>;
 }
 
-/** The event a status change means to the hospital, or null for internal steps (in_review, priced, …). */
+/** The event a status change means to the hospital; every status has one (null only for an unknown status). */
 export function hospitalEventFor(c: StatusChange): HospitalEventType | null {
   const d = c.data ?? {};
   switch (c.to) {
     case 'received': return 'accepted';
+    case 'in_review': return 'in_review';
+    case 'priced': return 'priced';
+    case 'matching': return 'matching';
+    case 'follow_up': return 'follow_up';
     case 'approved': return 'approved';
     case 'rejected': return 'rejected';
     case 'dispensed': return 'dispensed';

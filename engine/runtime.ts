@@ -6,6 +6,7 @@ import { reservationSweeperWorkflow } from '../workflows/sweeper';
 import { webhookDrainerWorkflow } from '../workflows/webhooks';
 import { createWebhookActivities, kickWebhookDeliveries } from '../activities/webhooks';
 import { onHospitalEventsCommitted } from '../activities/hospital-events';
+import { closeFeedHub } from '../api/feed-hub';
 import { webhookConfig } from './webhook-config';
 import { startSearchSync, type SyncLoop } from '../catalog/sync';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -42,6 +43,8 @@ export async function openServices(config: Config): Promise<Services> {
   return {
     config, orm, es, temporal,
     async close() {
+      // The event feed's listening connection and waiters first: they read through the ORM.
+      await closeFeedHub(orm);
       await connection.close();
       await es.close();
       await orm.close();

@@ -94,21 +94,18 @@ describe('stored webhook secrets', () => {
 describe('hospital events', () => {
   const change = (to: StatusChange['to'], over: Partial<StatusChange> = {}): StatusChange => ({ from: null, to, action: to, actor: 'system:rxflow', ...over });
 
-  it('name every state change a hospital cares about, and nothing internal', () => {
+  it('name every state change of the prescription (issue 9: every state change is an event)', () => {
     const mapped = Object.fromEntries(PRESCRIPTION_STATUSES.map((s) => [s, hospitalEventFor(change(s))]));
     expect(mapped).toEqual({
-      received: 'accepted', in_review: null, rejected: 'rejected', approved: 'approved', priced: null, matching: null,
-      dispensed: 'dispensed', in_delivery: 'out_for_delivery', delivered: 'delivered', follow_up: null, completed: 'completed',
+      received: 'accepted', in_review: 'in_review', rejected: 'rejected', approved: 'approved', priced: 'priced', matching: 'matching',
+      dispensed: 'dispensed', in_delivery: 'out_for_delivery', delivered: 'delivered', follow_up: 'follow_up', completed: 'completed',
       cancelled: 'cancelled', unfulfillable: 'unfulfillable', returned: 'returned', expired: 'expired',
     });
     expect(hospitalEventFor(change('delivered', { action: 'collected' }))).toBe('collected');
     expect(hospitalEventFor(change('expired', { data: { stage: 'review', escalations: 8 } }))).toBe('not_reviewed');
     expect(hospitalEventFor(change('returned', { data: { reason: 'not_reviewed' } }))).toBe('not_reviewed');
     expect(hospitalEventFor(change('expired', { data: { stage: 'matching' } }))).toBe('expired');
-    for (const s of PRESCRIPTION_STATUSES) {
-      const type = hospitalEventFor(change(s));
-      if (type) expect(HOSPITAL_EVENT_TYPES).toContain(type);
-    }
+    for (const s of PRESCRIPTION_STATUSES) expect(HOSPITAL_EVENT_TYPES).toContain(hospitalEventFor(change(s)));
   });
 
   it('carry what happened and why, not the prescription\'s personal data', () => {
@@ -116,6 +113,11 @@ describe('hospital events', () => {
     expect(rejected).toEqual({ prescriptionId: 'p1', rxNo: 'RX-1', status: 'rejected', previousStatus: 'in_review', reasons: ['剂量与诊断不符'], comment: '请核对剂量', pharmacist: 'P001' });
     const dispensed = eventData({ ...change('dispensed', { from: 'matching', actor: 'pharmacy:PH001/孙药师', data: { packs: [{ traceCode: 'x' }] } }), prescriptionId: 'p1', rxNo: 'RX-1' });
     expect(dispensed).toEqual({ prescriptionId: 'p1', rxNo: 'RX-1', status: 'dispensed', previousStatus: 'matching', pharmacy: 'PH001' });
+    // The internal steps say that they happened, not the pre-review's findings or the insurance amounts.
+    const queued = eventData({ ...change('in_review', { from: 'received', data: { flags: 2, knowledge: { interactions: 'v1' } } }), prescriptionId: 'p1', rxNo: 'RX-1' });
+    expect(queued).toEqual({ prescriptionId: 'p1', rxNo: 'RX-1', status: 'in_review', previousStatus: 'received' });
+    const priced = eventData({ ...change('priced', { from: 'approved', data: { totalFen: 4200, insurerPaysFen: 3000, patientPaysFen: 1200, lines: [] } }), prescriptionId: 'p1', rxNo: 'RX-1' });
+    expect(priced).toEqual({ prescriptionId: 'p1', rxNo: 'RX-1', status: 'priced', previousStatus: 'approved' });
   });
 
   it('are CloudEvents 1.0 with a per-tenant source and a sequence that orders as text and as a number', () => {
