@@ -25,5 +25,7 @@ export function applyTestEnv(): void {
   process.env.RX_WEBHOOK_DRAIN_INTERVAL_MS ??= '1000';
   process.env.RX_WEBHOOK_DRAIN_GRACE_MS ??= '2000';
   process.env.RX_WEBHOOK_TIMEOUT_MS ??= '3000';
+  // The event feed's SSE heartbeat comes within a second, so the feed test sees one without waiting long.
+  process.env.RX_FEED_HEARTBEAT_MS ??= '1000';
   process.env.NODE_ENV = 'test';
 }
