@@ -4,6 +4,8 @@
 // Two hospitals of its own (FEED-A, FEED-B, no other test writes to them) make the assertions exact;
 // the concurrency test also runs real prescriptions of the demo hospital.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { MikroORM, EntityManager } from '@mikro-orm/postgresql';
 import { actors, anonymous, apiUrl, closeDb, sql } from './helpers';
 import { ApiClient } from '../../demo/actors';
@@ -14,6 +16,7 @@ import { openOrm } from '../../db/orm';
 import { recordHospitalEvent } from '../../activities/hospital-events';
 import { FeedHub } from '../../api/feed-hub';
 import { decodeCursor, encodeCursor } from '../../domain/event-feed';
+import { verifyWebhook } from '../../sdk/webhook';
 
 interface Tenant { id: string; code: string; client: ApiClient }
 const run = randomUUID().slice(0, 6);
@@ -381,6 +384,41 @@ describe('the event feed', () => {
       expect(blind.listening).toBe(false);
     } finally {
       await blind.close();
+    }
+  });
+
+  it('replaying the feed gives the same events as the webhooks, once duplicates are dropped by id', async () => {
+    const C = await tenant(`FEED-C-${run}`);
+    const got: any[] = [];
+    let secret = '';
+    // The hospital's receiver: the first attempt of every event fails, so each arrives more than once.
+    const seenOnce = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const event = verifyWebhook(secret, req.headers, Buffer.concat(chunks).toString('utf8'));
+        if (!seenOnce.has(event.id)) { seenOnce.add(event.id); res.statusCode = 503; return res.end(); }
+        got.push(event);
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const reg = await C.client.call('PUT', '/v1/webhook', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` });
+      expect(reg.status).toBe(201);
+      secret = reg.body.secret;
+      for (let i = 0; i < 4; i++) await refusal(C);
+      const fed = await readAll(C.client);
+      expect(fed.items).toHaveLength(4);
+      await until('every callback acknowledged', async () => (await C.client.get('/v1/webhook/deliveries?status=delivered')).body.items.length === 4);
+      const deduped = [...new Map(got.map((e) => [e.id, e])).values()].sort((x, y) => x.sequence.localeCompare(y.sequence));
+      expect(deduped).toEqual(fed.items);
+    } finally {
+      await C.client.call('DELETE', '/v1/webhook');
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 });

@@ -107,7 +107,8 @@ describe('hospital callbacks', () => {
     expect((await a.hospital.get('/v1/webhook')).status).toBe(404); // the other hospital has none
     expect((await a.pharmacist.call('PUT', '/v1/webhook', { url: receiver.url })).status).toBe(403);
     const ops = await a.operator.get('/v1/webhooks');
-    expect(ops.body.items).toEqual([expect.objectContaining({ hospitalCode: DEMO.otherHospital.code, url: receiver.url })]);
+    // (the feed test registers a webhook of its own hospital for a moment: other endpoints may be listed)
+    expect(ops.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ hospitalCode: DEMO.otherHospital.code, url: receiver.url })]));
     expect((await a.operator.get(`/v1/webhooks/${DEMO.otherHospital.code}`)).body.webhook.url).toBe(receiver.url);
   });
 
