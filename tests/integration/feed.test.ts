@@ -28,7 +28,7 @@ async function tenant(code: string): Promise<Tenant> {
   const id = randomUUID();
   const key = `feed-test-${code}-${randomUUID()}`;
   // A hospital of this test alone (outside the demo's region, so no report counts it).
-  await sql(`insert into hospital (id, code, name, region_code, signing_keys, created_at) values (?, ?, ?, '999999', '[]', now())`, [id, code, `feed test ${code}`]);
+  await sql(`insert into hospital (id, code, name, region_code, created_at) values (?, ?, ?, '999999', now())`, [id, code, `feed test ${code}`]);
   await sql(`insert into api_client (id, key_hash, role, party_id, label, created_at) values (?, ?, 'hospital', ?, ?, now())`, [randomUUID(), hashKey(key), id, code]);
   return { id, code, client: new ApiClient(apiUrl(), key) };
 }
