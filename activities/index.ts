@@ -29,6 +29,7 @@ import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
 import { LockMode } from '@mikro-orm/core';
+import type { ReviewSignature } from '../domain/review-signature';
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -42,7 +43,11 @@ export interface ActivityDeps {
   cjkFont: string;
 }
 
-export interface ReviewDecision { pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string }
+export interface ReviewDecision {
+  pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string;
+  /** Approving over a blocking finding (docs/review.md); the signed time and signature made by the API. */
+  overrideReason?: string; decidedAt?: string; signature?: ReviewSignature;
+}
 export interface DispenseInput { pharmacistName: string; lines: DispenseLineInput[] }
 export type DispenseOutcome =
   | { ok: true; findings: Finding[] }
@@ -107,8 +112,24 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       return { flags: flags.length, serious: counts.block, ...counts };
     },
 
+    /**
+     * SLA breached: the prescription moves up the queue (its escalation level) and the lead pharmacists are
+     * told. A claim held now is kept; the event names its holder so the lead can step in.
+     */
     async escalateReview(prescriptionId: string, escalation: number): Promise<void> {
-      await tx(async (t) => audit(t, prescriptionId, { action: 'review_sla_breached', actor: SYSTEM, data: { escalation } }));
+      await tx(async (t) => {
+        const conn = sqlIn(t);
+        const done: unknown[] = await conn(`select 1 from audit_event where prescription_id = ? and action = 'review_sla_breached' and (data->>'escalation')::int = ?`, [prescriptionId, escalation]);
+        if (done.length) return; // a retry after the first attempt committed
+        await conn(`update prescription set review_escalations = greatest(review_escalations, ?) where id = ?`, [escalation, prescriptionId], 'run');
+        const [claim]: { code: string; expires_at: Date }[] = await conn(
+          `select ph.code, c.expires_at from review_claim c join pharmacist ph on ph.id = c.pharmacist_id where c.prescription_id = ? and c.expires_at > now()`, [prescriptionId]);
+        const leads = await t.find(PharmacistSchema, { lead: true }, { orderBy: { code: 'asc' } });
+        const claimedBy = claim ? { pharmacistCode: claim.code, expiresAt: claim.expires_at.toISOString() } : null;
+        audit(t, prescriptionId, { action: 'review_sla_breached', actor: SYSTEM, data: { escalation, claimedBy } });
+        // No pharmacist messaging channel exists yet: the notification is this event (the outbox a gateway would read).
+        audit(t, prescriptionId, { action: 'lead_pharmacist_notified', actor: SYSTEM, data: { escalation, leads: leads.map((l) => l.code), channel: 'audit', claimedBy } });
+      });
       reviewSlaBreaches.inc();
     },
 
@@ -119,14 +140,21 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         if (!existing) {
           t.create(ReviewSchema, {
             prescriptionId, pharmacistId: pharmacist.id, decision: d.decision === 'approve' ? 'approved' : 'rejected',
-            reasons: d.reasons, comment: d.comment ?? null, decidedAt: new Date(),
+            reasons: d.reasons, comment: d.comment ?? null, decidedAt: d.decidedAt ? new Date(d.decidedAt) : new Date(),
+            overrideReason: d.overrideReason ?? null, signature: d.signature ?? null,
           } as never);
         }
         await transition(t, prescriptionId, d.decision === 'approve' ? 'approved' : 'rejected', {
           action: d.decision === 'approve' ? 'review_approved' : 'review_rejected',
           actor: `pharmacist:${d.pharmacistCode}`,
-          data: { reasons: d.reasons, comment: d.comment ?? null },
+          data: {
+            reasons: d.reasons, comment: d.comment ?? null,
+            ...(d.overrideReason ? { overrideReason: d.overrideReason } : {}),
+            ...(d.signature ? { decidedAt: d.decidedAt, signature: d.signature } : {}),
+          },
         });
+        // The review is over: the claim has done its job.
+        await sqlIn(t)(`delete from review_claim where prescription_id = ?`, [prescriptionId], 'run');
       });
     },
 

@@ -11,6 +11,7 @@ import { contentHash } from '../domain/canonical';
 import { verifyPrescriptionSignature } from '../domain/signature';
 import { registeredKeys } from './signing-keys';
 import { checkIntake, expiresAt, lineLookupKeys, resolveLineDrugs, type RulesConfig } from '../domain/rules';
+import { classifyPush } from '../domain/review';
 import type { Drug } from '../domain/types';
 import type { WorkflowTimings } from '../engine/config';
 import { audit } from '../activities/audit';
@@ -36,8 +37,11 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
   if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
 
   const hash = contentHash(body);
-  const existing = await em.findOne(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo });
-  if (existing) return duplicateOf(deps, hospital.code, existing, hash);
+  // Same number: a duplicate, an amendment of the rejected latest version, or a conflict (domain/review.ts).
+  const verdict = classifyPush(rx.rxNo, hash, rx.amends, await em.find(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo }, { orderBy: { version: 'asc' } }));
+  if (verdict.kind === 'duplicate') return duplicateOf(deps, hospital.code, verdict.of as Prescription, hash);
+  if (verdict.kind === 'refused') throw new ApiError(verdict.status, verdict.code, verdict.message, [{ path: verdict.code === 'RX_CONFLICT' ? '$.rxNo' : '$.amends', message: verdict.message }]);
+  const amended = verdict.kind === 'amendment' ? verdict.of : null;
 
   const doctor = await em.findOne(DoctorSchema, { hospitalId, code: rx.doctor.code });
   const drugs = await catalogueCandidates(em, rx);
@@ -55,23 +59,28 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
         id: randomUUID(), hospitalId, rxNo: rx.rxNo, contentHash: hash, status: 'received', content: body, doctorId: doctor!.id,
         patientId, patientRef: rx.patient.ref, issuedAt: new Date(rx.issuedAt), expiresAt: expiresAt(rx), flags: [], pricing: null,
         workflowId: '', usedAt: null,
+        version: amended ? amended.version + 1 : 1, amendsId: amended?.id ?? null, reviewEscalations: 0,
       } as never);
       p.workflowId = workflowIdFor(p.id);
+      if (amended) audit(t, amended.id, { action: 'amended', actor: `hospital:${hospital.code}`, data: { by: p.id, version: amended.version + 1 } });
       // No violations means every line resolved to exactly one catalogue SKU.
       const resolved = resolveLineDrugs(rx, drugs);
       rx.lines.forEach((l, i) => t.create(PrescriptionLineSchema, {
         prescriptionId: p.id, lineNo: i + 1, drugCode: resolved[i].drug!.code, drugName: resolved[i].drug!.genericNameZh,
         quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days,
       } as never));
-      audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId } });
+      audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId, ...(amended ? { version: amended.version + 1, amends: amended.id } : {}) } });
       await recordHospitalEvent(t, p, { from: null, to: 'received', action: 'received', actor: `hospital:${hospital.code}` });
       return p;
     });
   } catch (e) {
     // Two pushes of the same prescription raced; the loser answers like any duplicate.
     if (e instanceof UniqueConstraintViolationException) {
-      const winner = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo });
-      return duplicateOf(deps, hospital.code, winner, hash);
+      const versions = await deps.orm.em.fork().find(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo }, { orderBy: { version: 'asc' } });
+      const again = classifyPush(rx.rxNo, hash, rx.amends, versions);
+      if (again.kind === 'duplicate') return duplicateOf(deps, hospital.code, again.of as Prescription, hash);
+      const message = again.kind === 'refused' ? again.message : `prescription ${rx.rxNo} changed while this push was stored; push again`;
+      throw new ApiError(409, again.kind === 'refused' ? again.code : 'RX_CONFLICT', message, [{ path: '$.rxNo', message }]);
     }
     throw e;
   }

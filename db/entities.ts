@@ -61,8 +61,15 @@ export const PharmacistSchema = new EntitySchema<Pharmacist>({
     username: { type: 'string', length: 60, nullable: true },
     passwordHash: { type: 'string', length: 255, nullable: true, lazy: true },
     passwordChangedAt: ts(true),
+    // The pharmacist's review (docs/review.md): licence validity, lead pharmacist, server-held signing key.
+    licenseValidFrom: { type: 'date', nullable: true },
+    licenseValidTo: { type: 'date', nullable: true },
+    lead: { type: 'boolean', default: false },
+    signingKey: { type: 'json', nullable: true },
   },
 });
+/** Licence validity (both days included), a lead pharmacist is told of SLA breaches, the SM2 key signing their decisions. */
+export interface Pharmacist { licenseValidFrom: string | null; licenseValidTo: string | null; lead: boolean; signingKey: import('../domain/review-signature').ReviewSigningKey | null }
 
 /** One API key per party; only its SHA-256 is stored. */
 export interface ApiClient { id: string; keyHash: string; role: Role; partyId: string; label: string; createdAt: Date }
@@ -124,7 +131,7 @@ export interface Prescription {
 export const PrescriptionSchema = new EntitySchema<Prescription>({
   name: 'Prescription',
   tableName: 'prescription',
-  uniques: [{ properties: ['hospitalId', 'rxNo'] }],
+  uniques: [{ properties: ['hospitalId', 'rxNo', 'version'] }],
   indexes: [{ properties: ['status', 'createdAt'] }],
   properties: {
     id: uuid(),
@@ -144,8 +151,13 @@ export const PrescriptionSchema = new EntitySchema<Prescription>({
     usedAt: ts(true),
     createdAt: created(),
     updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+    version: { type: 'integer', default: 1 },
+    amendsId: { type: 'uuid', nullable: true },
+    reviewEscalations: { type: 'integer', default: 0 },
   },
 });
+/** Versions under one number: an amendment of a rejected prescription is version n+1, amending version n. SLA escalations so far. */
+export interface Prescription { version: number; amendsId: string | null; reviewEscalations: number }
 
 export interface PrescriptionLine {
   id: string; prescriptionId: string; lineNo: number; drugCode: string; drugName: string;
@@ -184,8 +196,12 @@ export const ReviewSchema = new EntitySchema<Review>({
     reasons: { type: 'json' },
     comment: { type: 'text', nullable: true },
     decidedAt: ts(),
+    overrideReason: { type: 'text', nullable: true },
+    signature: { type: 'json', nullable: true },
   },
 });
+/** Why an approval went ahead over a blocking finding; the pharmacist's signature over the decision (docs/review.md). */
+export interface Review { overrideReason: string | null; signature: import('../domain/review-signature').ReviewSignature | null }
 
 /** Catalogue master data; Elasticsearch indexes it for search, intake reads it from here. */
 export interface DrugRow { code: string; genericNameZh: string; data: import('../domain/types').Drug; updatedAt: Date }

@@ -27,6 +27,8 @@ export function demoActors(baseUrl: string) {
     hospital: new ApiClient(baseUrl, DEMO.hospital.key),
     otherHospital: new ApiClient(baseUrl, DEMO.otherHospital.key),
     pharmacist: new ApiClient(baseUrl, DEMO.pharmacists[0].key),
+    pharmacist2: new ApiClient(baseUrl, DEMO.pharmacists[1].key), // the lead pharmacist
+    unlicensedPharmacist: new ApiClient(baseUrl, DEMO.pharmacists[2].key),
     operator: new ApiClient(baseUrl, DEMO.operatorKey),
     pharmacy: (code: string) => new ApiClient(baseUrl, DEMO.pharmacyKey(code)),
     courier: (code: string) => new ApiClient(baseUrl, DEMO.partners.find((p) => p.code === code)!.key),
@@ -49,3 +51,14 @@ export async function waitForPrescription(client: ApiClient, id: string, until: 
 export const statusIs = (...s: string[]) => (d: any) => s.includes(d.prescription.status);
 export const offered = (d: any) => d.workflow?.offer && d.prescription.status === 'matching' && d.workflow.timeline.at(-1)?.event === 'pharmacy_offered';
 export const deliveryAssigned = (d: any) => d.workflow?.delivery?.status === 'assigned' && d.prescription.status === 'in_delivery';
+
+/**
+ * A pharmacist's decision the way the console makes it: claim the prescription (a lease), then decide
+ * with reason codes. Returns the review call's answer (202 when the workflow took it); a refused claim is
+ * returned as is.
+ */
+export async function claimAndReview(pharmacist: ApiClient, id: string, body: { decision: 'approve' | 'reject'; reasons?: string[]; comment?: string; overrideReason?: string }): Promise<HttpResult> {
+  const claim = await pharmacist.post(`/v1/review-queue/${id}/claim`);
+  if (claim.status !== 200) return claim;
+  return pharmacist.post(`/v1/prescriptions/${id}/review`, { reasons: [], ...body });
+}

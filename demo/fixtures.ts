@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { hashKey, hashPassword } from '../api/auth';
 import { inspectPublicKey, type SignatureAlg } from '../domain/signature';
+import { ensureAllSigningKeys } from '../engine/pharmacist-keys';
 
 const KEYS = path.join(__dirname, 'keys');
 export const DEMO_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pem'), 'utf8');
@@ -24,6 +25,7 @@ export const DEMO = {
   pharmacists: [
     { code: 'P001', name: '陈药师（演示）', licenseNo: 'YS330100001', key: 'demo-pharmacist-key' },
     { code: 'P002', name: '赵药师（演示）', licenseNo: 'YS330100002', key: 'demo-pharmacist2-key' },
+    { code: 'P003', name: '孙药师（演示，执业证已过期）', licenseNo: 'YS330100003', key: 'demo-pharmacist3-key' },
   ],
   partners: [
     { code: 'SF-CITY', name: '顺丰同城（演示）', coldChain: true, sameDay: true, key: 'demo-courier-sf-key' },
@@ -84,4 +86,20 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
     // The operator is not a party row of its own; its key is scoped to the platform.
     await key(DEMO.operatorKey, 'operator', '00000000-0000-0000-0000-000000000000', 'operator');
   });
+}
+
+/** Licence validity and the lead role of the demo pharmacists: P002 leads (hears of SLA breaches), P003's licence has expired. */
+export const DEMO_PHARMACIST_REVIEW: Record<string, { validFrom: string; validTo: string; lead: boolean }> = {
+  P001: { validFrom: '2024-01-01', validTo: '2030-12-31', lead: false },
+  P002: { validFrom: '2024-01-01', validTo: '2030-12-31', lead: true },
+  P003: { validFrom: '2020-01-01', validTo: '2025-12-31', lead: false },
+};
+
+/** Registers the demo pharmacists for review: licence validity, lead flag, and each one's signing key. */
+export async function seedDemoPharmacistReview(orm: MikroORM, keySecret: string): Promise<void> {
+  const conn = orm.em.fork().getConnection();
+  for (const [code, r] of Object.entries(DEMO_PHARMACIST_REVIEW)) {
+    await conn.execute(`update pharmacist set license_valid_from = ?, license_valid_to = ?, lead = ? where code = ?`, [r.validFrom, r.validTo, r.lead, code]);
+  }
+  await ensureAllSigningKeys(orm, keySecret);
 }

@@ -37,8 +37,11 @@ async function main() {
   const queue = must(await a.pharmacist.get('/v1/review-queue'), [200], 'queue');
   const item = queue.items.find((i: any) => i.id === id);
   step('pharmacist', `review queue has ${queue.items.length} item(s); this one with ${item.flags.length} automated flag(s)${item.flags.length ? ': ' + item.flags.map((f: any) => f.code).join(', ') : ''}`);
-  must(await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve', comment: '用药合理，同意调配' }), [202], 'approve');
-  step('pharmacist', 'approved');
+  const claim = must(await a.pharmacist.post(`/v1/review-queue/${id}/claim`), [200], 'claim').claim;
+  step('pharmacist', `claimed it until ${claim.expiresAt} (no other pharmacist can decide meanwhile)`);
+  // Approving over a blocking finding needs an override reason; the demo prescription has none.
+  const decided = must(await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve', reasons: [], comment: '用药合理，同意调配' }), [202], 'approve');
+  step('pharmacist', `approved, signed ${decided.review.signature.alg} (key ${decided.review.signature.keyId})`);
 
   // 3–4. Insurance pre-check and matching happen in the engine; the matched pharmacy accepts.
   const atOffer = await waitForPrescription(a.hospital, id, offered);

@@ -78,6 +78,8 @@ export const PrescriptionSubmissionSchema = z.object({
     deductibleUsedFen: z.number().int().min(0).default(0),
     paidThisYearFen: z.number().int().min(0).default(0),
   }).optional(),
+  /** An amended version of a prescription a pharmacist rejected: same rxNo, naming the version it replaces (docs/review.md). */
+  amends: z.object({ version: z.number().int().min(1), prescriptionId: z.uuid().optional() }).optional(),
   signature: z.object({
     alg: z.enum(['ES256', 'SM2-SM3']),        // domain/signature.ts, docs/signing.md
     keyId: z.string().min(1).max(64),

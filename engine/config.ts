@@ -32,6 +32,8 @@ export interface WorkflowTimings {
   pickupTimeoutMs: number;        // a prescription not collected by then goes back on the shelf
   followUpDelaysMs: { adherence: number; adverse_reaction: number; refill_reminder: number };
   searchRadiusKm: number;
+  /** A review not decided by then returns the prescription to the hospital as not reviewed (absent on older workflows: never). */
+  reviewReturnMs?: number;
 }
 
 export function loadTimings(): WorkflowTimings {
@@ -51,6 +53,7 @@ export function loadTimings(): WorkflowTimings {
       refill_reminder: num('RX_FOLLOWUP_REFILL_MS', 25 * DAY),
     },
     searchRadiusKm: num('RX_SEARCH_RADIUS_KM', 10),
+    reviewReturnMs: num('RX_REVIEW_RETURN_MS', 2 * HOUR),
   };
 }
 
@@ -94,6 +97,10 @@ export interface Config {
   sessionSecret: string;
   /** Lifetime of a console session; renewed while the pharmacist keeps working (api/auth.ts). */
   sessionTtlMs: number;
+  /** How long a pharmacist's claim on a prescription in review lasts unless renewed. */
+  reviewClaimMs: number;
+  /** Key-encryption secret for the pharmacists' server-held signing keys (docs/review.md). */
+  reviewKeySecret: string;
 }
 
 // Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
@@ -129,5 +136,16 @@ export function loadConfig(): Config {
     sessionSecret: sessionSecret(),
     sessionTtlMs: num('RX_SESSION_TTL_MS', 30 * MINUTE),
     rules: loadRulesConfig(),
+    reviewClaimMs: num('RX_REVIEW_CLAIM_MS', 10 * MINUTE),
+    reviewKeySecret: reviewKeySecret(),
   };
+}
+
+/** The dev default only works outside production; production must set RX_REVIEW_KEY_SECRET (and keep it). */
+export const DEV_REVIEW_KEY_SECRET = 'rxflow-dev-only-pharmacist-key-secret';
+function reviewKeySecret(): string {
+  const v = process.env.RX_REVIEW_KEY_SECRET;
+  if (v) return v;
+  if (process.env.NODE_ENV === 'production') throw new Error('RX_REVIEW_KEY_SECRET must be set in production: it encrypts the pharmacists\' signing keys');
+  return DEV_REVIEW_KEY_SECRET;
 }

@@ -2,13 +2,14 @@
 import { loadConfig } from './config';
 import { openServices } from './runtime';
 import { seedCatalogue } from '../catalog/ingest';
-import { seedDemoParties } from '../demo/fixtures';
+import { seedDemoParties, seedDemoPharmacistReview } from '../demo/fixtures';
 import { loadClinicalKnowledge } from '../catalog/clinical';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 export async function seedAll(s: Awaited<ReturnType<typeof openServices>>) {
   const counts = await seedCatalogue(s.orm.em.fork() as EntityManager, s.es, s.config.indexPrefix);
   await seedDemoParties(s.orm);
+  await seedDemoPharmacistReview(s.orm, s.config.reviewKeySecret);
   // The automated pre-review's knowledge (catalog/data/clinical); idempotent, records the loaded versions.
   const clinical = await loadClinicalKnowledge(s.orm.em.fork() as EntityManager);
   return { ...counts, clinical };

@@ -203,11 +203,16 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
   const pre = await acts.beginReview(id);
   moved('in_review', pre);
+  // Not decided within reviewReturnMs: returned to the hospital as not reviewed (status expired, reason
+  // not_reviewed; docs/review.md). Workflows started without it keep the old rule (expire after N escalations).
+  const reviewFrom = Date.now();
+  const untilReturn = () => (t.reviewReturnMs === undefined ? Infinity : Math.max(0, reviewFrom + t.reviewReturnMs - Date.now()));
   for (let escalations = 0; ; ) {
-    const decided = await condition(() => decision !== undefined || cancelled() !== undefined, Math.min(t.reviewSlaMs, untilExpiry()));
+    const decided = await condition(() => decision !== undefined || cancelled() !== undefined, Math.min(t.reviewSlaMs, untilExpiry(), untilReturn()));
     if (cancelled()) return endCancelled();
     if (decided) break;
     if (expired()) return end('expired', 'system:rxflow', { stage: 'review' });
+    if (untilReturn() === 0) return end('expired', 'system:rxflow', { stage: 'review', reason: 'not_reviewed', escalations });
     escalations += 1;
     await acts.escalateReview(id, escalations);
     note('review_sla_breached', { escalations });

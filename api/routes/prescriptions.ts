@@ -29,6 +29,12 @@ export function summary(rx: Prescription) {
 
 const CancelBody = z.object({ reason: z.string().min(1).max(200) });
 
+/** Every version pushed under this prescription's number (an amendment of a rejected one is the next version). */
+async function versionsOf(deps: ApiDeps, rx: Prescription) {
+  const all = await deps.orm.em.fork().find(PrescriptionSchema, { hospitalId: rx.hospitalId, rxNo: rx.rxNo }, { orderBy: { version: 'asc' } });
+  return all.map((v) => ({ id: v.id, version: v.version, status: v.status, amendsId: v.amendsId, createdAt: v.createdAt }));
+}
+
 export function prescriptionRoutes(deps: ApiDeps): Router {
   const r = new Router();
 
@@ -48,15 +54,20 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     ctx.body = {
       prescription: { ...summary(rx), usedAt: rx.usedAt, flags: readFindings(rx.flags), pricing: rx.pricing, lines },
       workflow: await workflowState(deps.temporal, rx.workflowId),
+      versions: await versionsOf(deps, rx),
     };
   });
 
   r.get('/v1/prescriptions/:id/timeline', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
-    const events = await deps.orm.em.fork().find(AuditEventSchema, { prescriptionId: rx.id }, { orderBy: { id: 'asc' } });
+    // The story of the number: every version's events in order, each saying which version it belongs to.
+    const versions = await versionsOf(deps, rx);
+    const versionOf = new Map(versions.map((v) => [v.id, v.version]));
+    const events = await deps.orm.em.fork().find(AuditEventSchema, { prescriptionId: { $in: versions.map((v) => v.id) } }, { orderBy: { id: 'asc' } });
     ctx.body = {
       prescription: summary(rx),
-      timeline: events.map((e) => ({ at: e.at, action: e.action, actor: e.actor, from: e.fromStatus, to: e.toStatus, data: e.data })),
+      timeline: events.map((e) => ({ at: e.at, action: e.action, actor: e.actor, from: e.fromStatus, to: e.toStatus, data: e.data, prescriptionId: e.prescriptionId, version: versionOf.get(e.prescriptionId!) })),
+      versions,
     };
   });
 

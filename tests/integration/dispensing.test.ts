@@ -1,6 +1,6 @@
 // Check-before-dispense at the pharmacy against the real services: traceability codes, one fill,
 // re-sold pack alerts, a short line back to matching, and cancellation until dispensing.
-import { actions, actors, closeDb, sql, stockOf } from './helpers';
+import { actions, actors, approve, closeDb, sql, stockOf } from './helpers';
 import { offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder, scanPack } from '../../demo/packs';
@@ -12,7 +12,7 @@ async function offeredOrder(rx = demoPrescription({ patient: { address: { text: 
   const a = actors();
   const id = (await a.hospital.post('/v1/prescriptions', rx)).body.prescription.id as string;
   await waitForPrescription(a.hospital, id, statusIs('in_review'));
-  await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+  await approve(id);
   const d = await waitForPrescription(a.hospital, id, offered);
   const code = d.workflow.offer.pharmacyCode as string;
   const order = (await a.pharmacy(code).get('/v1/pharmacy/orders')).body.items.find((o: any) => o.prescriptionId === id);

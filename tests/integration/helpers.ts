@@ -2,7 +2,8 @@
 // and direct SQL to check what the engine wrote.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { openOrm } from '../../db/orm';
-import { demoActors, ApiClient } from '../../demo/actors';
+import { demoActors, ApiClient, claimAndReview, type HttpResult } from '../../demo/actors';
+import { isBlockingFinding } from '../../domain/review';
 import { applyTestEnv } from './env';
 
 applyTestEnv();
@@ -42,4 +43,18 @@ export async function stockOf(pharmacyCode: string, drugCode: string): Promise<{
 
 export async function actions(prescriptionId: string): Promise<string[]> {
   return (await sql(`select action from audit_event where prescription_id = ? order by id`, [prescriptionId])).map((r) => r.action);
+}
+
+export { claimAndReview } from '../../demo/actors';
+
+/**
+ * How every journey approves since reviews need a claim: claim, then approve (with an override reason
+ * only when a finding blocks). Throws with the engine's answer when it refuses.
+ */
+export async function approve(id: string, pharmacist = actors().pharmacist): Promise<HttpResult> {
+  const detail = await pharmacist.get(`/v1/review-queue/${id}`);
+  const blocking = (detail.body?.findings ?? []).some(isBlockingFinding);
+  const r = await claimAndReview(pharmacist, id, { decision: 'approve', ...(blocking ? { overrideReason: '测试：药师已评估风险 / test: risk assessed' } : {}) });
+  if (r.status !== 202) throw new Error(`approval of ${id} refused: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+  return r;
 }

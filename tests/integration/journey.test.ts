@@ -1,7 +1,7 @@
 // The whole journey over HTTP against real PostgreSQL, Temporal and Elasticsearch.
 import fs from 'node:fs';
 import path from 'node:path';
-import { actors, actions, closeDb, sql, stockOf } from './helpers';
+import { actors, actions, approve, claimAndReview, closeDb, sql, stockOf } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -14,7 +14,7 @@ async function pushAndApprove(rx = demoPrescription()) {
   expect(pushed.status).toBe(201);
   const id = pushed.body.prescription.id as string;
   await waitForPrescription(a.hospital, id, statusIs('in_review'));
-  const approved = await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+  const approved = await approve(id);
   expect(approved.status).toBe(202);
   return { id, rx };
 }
@@ -65,7 +65,7 @@ describe('a prescription carried end to end', () => {
     const done = await waitForPrescription(a.hospital, id, statusIs('completed'));
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
-      'received', 'review_queued', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
+      'received', 'review_queued', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
       'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
@@ -85,18 +85,19 @@ describe('a prescription carried end to end', () => {
     const pushed = await a.hospital.post('/v1/prescriptions', demoPrescription());
     const id = pushed.body.prescription.id;
     await waitForPrescription(a.hospital, id, statusIs('in_review'));
-    const noReason = await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: [] });
-    expect(noReason.status).toBe(400);
-    expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: ['剂量与诊断不符'] })).status).toBe(202);
+    const noReason = await claimAndReview(a.pharmacist, id, { decision: 'reject', reasons: [], comment: '剂量与诊断不符' });
+    expect(noReason.status).toBe(422);
+    expect(noReason.body.error.code).toBe('REASON_REQUIRED');
+    expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: ['DOSE'], comment: '剂量与诊断不符' })).status).toBe(202);
     await waitForPrescription(a.hospital, id, statusIs('rejected'));
     // A second decision is refused: the review is over.
     const again = await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
     expect(again.status).toBe(409);
     const acts = await actions(id);
-    expect(acts).toEqual(['received', 'review_queued', 'review_rejected', 'hospital_notified']);
+    expect(acts).toEqual(['received', 'review_queued', 'review_claimed', 'review_rejected', 'hospital_notified']);
     expect(await sql(`select * from reservation where prescription_id = ?`, [id])).toEqual([]);
     const [review] = await sql(`select decision, reasons from review where prescription_id = ?`, [id]);
-    expect(review).toEqual({ decision: 'rejected', reasons: ['剂量与诊断不符'] });
+    expect(review).toEqual({ decision: 'rejected', reasons: ['DOSE'] });
   });
 
   it('falls through to the next pharmacy when one declines, releasing the first reservation', async () => {

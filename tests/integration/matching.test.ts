@@ -10,7 +10,7 @@ import { indexStock, stockDocuments } from '../../catalog/ingest';
 import { DEFAULT_WEIGHTS, minuteOfDay } from '../../domain/matching';
 import { drugByName, demoPrescription, signAsDemoHospital } from '../../demo/prescriptions';
 import { statusIs, waitForPrescription } from '../../demo/actors';
-import { actions, actors, closeDb, sql } from './helpers';
+import { actions, actors, approve, closeDb, sql } from './helpers';
 
 const config = loadConfig();
 const es = new EsClient({ node: config.elasticsearchUrl });
@@ -79,7 +79,7 @@ describe('pharmacy matching', () => {
     const { signature: _old, ...content } = rx;
     const id = (await a.hospital.post('/v1/prescriptions', signAsDemoHospital(content))).body.prescription.id;
     await waitForPrescription(a.hospital, id, statusIs('in_review'));
-    await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+    await approve(id);
     await waitForPrescription(a.hospital, id, statusIs('unfulfillable'));
     const [ended] = await sql(`select data from audit_event where prescription_id = ? and action = 'unfulfillable'`, [id]);
     expect(ended.data).toEqual({ reason: 'no pharmacy in range stocks these lines', missingLines: ['RXT-NOSTOCK'] });
@@ -107,7 +107,7 @@ describe('pharmacy matching', () => {
     content.lines = [{ ...rx.lines[0], drugCode: 'RXT-SPLIT-A' }, { ...rx.lines[1], drugCode: 'RXT-SPLIT-B' }];
     const id = (await a.hospital.post('/v1/prescriptions', signAsDemoHospital(content))).body.prescription.id;
     await waitForPrescription(a.hospital, id, statusIs('in_review'));
-    await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+    await approve(id);
     await waitForPrescription(a.hospital, id, statusIs('unfulfillable'));
     const [ended] = await sql(`select data from audit_event where prescription_id = ? and action = 'unfulfillable'`, [id]);
     expect(ended.data.reason).toBe('no single pharmacy stocks every line');

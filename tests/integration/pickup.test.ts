@@ -2,7 +2,7 @@
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
-import { actions, actors, closeDb, sql } from './helpers';
+import { actions, actors, approve, closeDb, sql } from './helpers';
 
 afterAll(closeDb);
 
@@ -11,7 +11,7 @@ it('dispenses for pickup, waits for the patient, and records the collection with
   const rx = signAsDemoHospital(demoPrescriptionContent({ extra: { fulfilment: { mode: 'pickup' } } }));
   const id = (await a.hospital.post('/v1/prescriptions', rx)).body.prescription.id;
   await waitForPrescription(a.hospital, id, statusIs('in_review'));
-  await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+  await approve(id);
   const offered = await waitForPrescription(a.hospital, id, (d) => d.workflow?.offer && d.workflow.timeline.at(-1)?.event === 'pharmacy_offered');
   const code = offered.workflow.offer.pharmacyCode;
   const pharmacy = a.pharmacy(code);
