@@ -122,10 +122,10 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const done: unknown[] = await conn(`select 1 from audit_event where prescription_id = ? and action = 'review_sla_breached' and (data->>'escalation')::int = ?`, [prescriptionId, escalation]);
         if (done.length) return; // a retry after the first attempt committed
         await conn(`update prescription set review_escalations = greatest(review_escalations, ?) where id = ?`, [escalation, prescriptionId], 'run');
-        const [claim]: { code: string; expires_at: Date }[] = await conn(
+        const [claim]: { code: string; expires_at: Date | string }[] = await conn(
           `select ph.code, c.expires_at from review_claim c join pharmacist ph on ph.id = c.pharmacist_id where c.prescription_id = ? and c.expires_at > now()`, [prescriptionId]);
         const leads = await t.find(PharmacistSchema, { lead: true }, { orderBy: { code: 'asc' } });
-        const claimedBy = claim ? { pharmacistCode: claim.code, expiresAt: claim.expires_at.toISOString() } : null;
+        const claimedBy = claim ? { pharmacistCode: claim.code, expiresAt: new Date(claim.expires_at).toISOString() } : null;
         audit(t, prescriptionId, { action: 'review_sla_breached', actor: SYSTEM, data: { escalation, claimedBy } });
         // No pharmacist messaging channel exists yet: the notification is this event (the outbox a gateway would read).
         audit(t, prescriptionId, { action: 'lead_pharmacist_notified', actor: SYSTEM, data: { escalation, leads: leads.map((l) => l.code), channel: 'audit', claimedBy } });

@@ -25,8 +25,10 @@ const ReviewBody = z.object({
 });
 
 export interface Claim { pharmacistCode: string; pharmacistName: string; claimedAt: string; expiresAt: string }
-interface ClaimRow { pharmacist_id: string; code: string; name: string; claimed_at: Date; expires_at: Date }
-const claimOf = (r: ClaimRow): Claim => ({ pharmacistCode: r.code, pharmacistName: r.name, claimedAt: r.claimed_at.toISOString(), expiresAt: r.expires_at.toISOString() });
+interface ClaimRow { pharmacist_id: string; code: string; name: string; claimed_at: Date | string; expires_at: Date | string }
+const claimOf = (r: ClaimRow): Claim => ({ pharmacistCode: r.code, pharmacistName: r.name, claimedAt: iso(r.claimed_at), expiresAt: iso(r.expires_at) });
+/** Raw queries hand timestamps back as the driver parses them (a string here); the API says ISO 8601 UTC. */
+const iso = (d: Date | string) => new Date(d).toISOString();
 
 /** Raw SQL inside a transaction (the claim is one conditional statement; MikroORM's query builder cannot say it). */
 const sqlIn = (t: EntityManager) => <T = any>(query: string, params: unknown[] = []): Promise<T> =>
@@ -41,7 +43,7 @@ async function activeClaim(em: EntityManager, prescriptionId: string): Promise<C
 }
 
 const claimedByOther = (c: ClaimRow) =>
-  new ApiError(409, 'CLAIMED_BY_OTHER', `claimed by ${c.name} (${c.code}) until ${c.expires_at.toISOString()}`, [{ path: '$.claim', message: `${c.code} until ${c.expires_at.toISOString()}` }]);
+  new ApiError(409, 'CLAIMED_BY_OTHER', `claimed by ${c.name} (${c.code}) until ${iso(c.expires_at)}`, [{ path: '$.claim', message: `${c.code} until ${iso(c.expires_at)}` }]);
 
 export function reviewRoutes(deps: ApiDeps): Router {
   const r = new Router();
@@ -159,7 +161,7 @@ export function reviewRoutes(deps: ApiDeps): Router {
          select c.pharmacist_id, ?::text as code, ?::text as name, c.claimed_at, c.expires_at, c.claimed_at < now() as renewed from c`,
         [rx.id, pharmacist.id, deps.config.reviewClaimMs / 1000, pharmacist.code, pharmacist.name]);
       if (!row) return { won: false as const };
-      if (!row.renewed) audit(t, rx.id, { action: 'review_claimed', actor: `pharmacist:${pharmacist.code}`, data: { expiresAt: row.expires_at.toISOString() } });
+      if (!row.renewed) audit(t, rx.id, { action: 'review_claimed', actor: `pharmacist:${pharmacist.code}`, data: { expiresAt: iso(row.expires_at) } });
       return { won: true as const, row };
     });
     if (!result.won) {
@@ -196,7 +198,7 @@ export function reviewRoutes(deps: ApiDeps): Router {
     const claim = await activeClaim(em, rx.id);
     if (!claim || claim.pharmacist_id !== pharmacist.id) {
       throw new ApiError(409, 'CLAIM_REQUIRED', claim
-        ? `claim the prescription first: it is claimed by ${claim.name} (${claim.code}) until ${claim.expires_at.toISOString()}`
+        ? `claim the prescription first: it is claimed by ${claim.name} (${claim.code}) until ${iso(claim.expires_at)}`
         : 'claim the prescription first (POST /v1/review-queue/:id/claim); you hold no active claim on it');
     }
     const problems = checkDecision(body, readFindings(rx.flags));
