@@ -91,6 +91,19 @@ describe('prescription workflow branches', () => {
     expect(named(calls, 'priceInsurance')).toHaveLength(0); // nothing proceeds without a pharmacist
   });
 
+  it('escalates on each SLA breach, then returns the prescription as not reviewed at reviewReturnMs', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => (await start(tq, input({ reviewSlaMs: 300, reviewReturnMs: 3000, reviewMaxEscalations: 100 }))).result());
+    expect(outcome).toBe('expired');
+    // How many SLA periods fit depends on how fast the worker runs; each is escalated once, in order.
+    const escalations = named(calls, 'escalateReview').map((c) => c[2] as number);
+    expect(escalations.length).toBeGreaterThanOrEqual(1);
+    expect(escalations).toEqual(escalations.map((_, i) => i + 1));
+    expect(named(calls, 'finish')[0].slice(2)).toEqual(['expired', 'system:rxflow', { stage: 'review', reason: 'not_reviewed', escalations: escalations.length }]);
+    expect(named(calls, 'notifyHospital')[0].slice(2)).toEqual(['expired', { stage: 'review', reason: 'not_reviewed', escalations: escalations.length }]);
+    expect(named(calls, 'priceInsurance')).toHaveLength(0);
+  });
+
   it('expires at the end of the prescription\'s validity even while the SLA has not run out', async () => {
     const calls: Call[] = [];
     const outcome = await withWorker(calls, {}, async (tq) => (await start(tq, input({}, 300))).result());
