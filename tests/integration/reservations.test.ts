@@ -8,7 +8,7 @@ import { createActivities } from '../../activities';
 import { loadConfig } from '../../engine/config';
 import { offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
-import { actors, closeDb, sql, stockOf } from './helpers';
+import { actors, approve, closeDb, sql, stockOf } from './helpers';
 
 const config = loadConfig();
 let acts: ReturnType<typeof createActivities>;
@@ -67,7 +67,7 @@ describe('stock reservations', () => {
     const a = actors();
     const live = (await a.hospital.post('/v1/prescriptions', demoPrescription())).body.prescription.id;
     await waitForPrescription(a.hospital, live, statusIs('in_review'));
-    await a.pharmacist.post(`/v1/prescriptions/${live}/review`, { decision: 'approve' });
+    await approve(live);
     await waitForPrescription(a.hospital, live, offered);
     await sql(`update reservation set expires_at = now() - interval '1 minute' where prescription_id = ?`, [live]);
 

@@ -6,7 +6,7 @@ import { demoPrescriptionContent, drugByName, signAsDemoHospital } from '../../d
 import { scanOrder } from '../../demo/packs';
 import { substitutionKey } from '../../domain/matching';
 import type { Drug } from '../../domain/types';
-import { actors, apiUrl, closeDb, sql, stockOf } from './helpers';
+import { actors, apiUrl, approve, closeDb, sql, stockOf } from './helpers';
 
 afterAll(closeDb);
 
@@ -44,7 +44,7 @@ async function approved(rx: Record<string, any>) {
   const a = actors();
   const id = (await a.hospital.post('/v1/prescriptions', rx)).body.prescription.id as string;
   await waitForPrescription(a.hospital, id, statusIs('in_review'));
-  await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+  await approve(id);
   return id;
 }
 
