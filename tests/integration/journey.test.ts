@@ -91,8 +91,10 @@ describe('a prescription carried end to end', () => {
     expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: ['DOSE'], comment: '剂量与诊断不符' })).status).toBe(202);
     await waitForPrescription(a.hospital, id, statusIs('rejected'));
     // A second decision is refused: the review is over.
-    const again = await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' });
+    const again = await claimAndReview(a.pharmacist, id, { decision: 'approve' });
     expect(again.status).toBe(409);
+    // The hospital is told right after the rejection is recorded: wait for that step, then read the trail.
+    for (let i = 0; i < 100 && !(await actions(id)).includes('hospital_notified'); i++) await new Promise((r) => setTimeout(r, 200));
     const acts = await actions(id);
     expect(acts).toEqual(['received', 'review_queued', 'review_claimed', 'review_rejected', 'hospital_notified']);
     expect(await sql(`select * from reservation where prescription_id = ?`, [id])).toEqual([]);
