@@ -127,9 +127,7 @@ describe('the session on the JSON API', () => {
 
     // The claim (the review contract of issue 3), then the decision, both with the token.
     const claim = await http('POST', `/v1/review-queue/${id}/claim`, { cookie: mine.cookie, csrf: mine.csrf });
-    // TODO(integrator): once the claims branch is merged the claim endpoint exists; drop the 404 case.
-    if (claim.status === 404) expect(claim.body.error.code).toBe('ROUTE_NOT_FOUND');
-    else expect(claim.status).toBe(200);
+    expect(claim.status).toBe(200);
     const ok = await http('POST', `/v1/prescriptions/${id}/review`, { cookie: mine.cookie, csrf: mine.csrf, body: { decision: 'approve' } });
     expect(ok.status).toBe(202);
     await waitForPrescription(a.hospital, id, (d) => d.prescription.status !== 'in_review');

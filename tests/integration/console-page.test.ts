@@ -106,16 +106,8 @@ it('logs in, opens a pushed prescription from the queue, reads its findings and 
   expect(await page.locator('#submit-decision').isDisabled()).toBe(true);
   await page.click('#claim');
   const claimState = page.locator('#claim-state');
-  await expectText(claimState, /已由您认领|认领功能不可用/);
-  if (/认领功能不可用/.test((await claimState.textContent())!)) {
-    // TODO(integrator): the claim endpoint comes with the claims branch. Until it is merged the console says
-    // it is missing and lets the pharmacist decide; after the merge this branch must not run — delete it
-    // (and the `missing` allowance below) so the test insists on the claim.
-    await expectText(claimState, /ROUTE_NOT_FOUND/);
-  } else {
-    await expectText(claimState, /^已由您认领，至 \d\d:\d\d$/);
-    await expect(page.locator('#release').isVisible()).resolves.toBe(true);
-  }
+  await expectText(claimState, /^已由您认领，至 \d\d:\d\d$/);
+  await expect(page.locator('#release').isVisible()).resolves.toBe(true);
   expect(await page.locator('#submit-decision').isDisabled()).toBe(false);
 
   // Approving over a blocking finding needs the override reason.
@@ -155,8 +147,7 @@ it('logs in, opens a pushed prescription from the queue, reads its findings and 
   await expectText(page.locator('#login-form h2'), 'Pharmacist login');
 
   expect(problems).toEqual(['HTTP 401 GET /v1/review-queue']); // our own probe after logout
-  // TODO(integrator): after merging the review endpoints this list must be empty.
-  expect(missing.every((m) => ['/v1/review/reason-codes', '/v1/review-queue/:id/claim'].includes(m))).toBe(true);
+  expect(missing).toEqual([]); // the review endpoints (claim, reason codes) all answered
   await context.close();
 });
 

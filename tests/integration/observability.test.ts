@@ -2,7 +2,7 @@
 // activities, the workflow) and never carry the patient's details, and Prometheus series for its
 // stages, the pharmacy's answer, the delivery and the engine's own database and search calls.
 import fs from 'node:fs';
-import { actors, apiUrl, closeDb } from './helpers';
+import { actors, apiUrl, approve, closeDb } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -30,7 +30,7 @@ it('logs every step of a prescription by its id, with no health data, and its me
   expect(pushed.status).toBe(201);
   const id = pushed.body.prescription.id as string;
   await waitForPrescription(a.hospital, id, statusIs('in_review'));
-  expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' })).status).toBe(202);
+  expect((await approve(id)).status).toBe(202); // claim, then approve
   const atOffer = await waitForPrescription(a.hospital, id, offered);
   const pharmacy = a.pharmacy(atOffer.workflow.offer.pharmacyCode);
   const order = (await pharmacy.get('/v1/pharmacy/orders')).body.items.find((o: any) => o.prescriptionId === id);

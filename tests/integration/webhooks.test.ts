@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { actors, closeDb, sql } from './helpers';
+import { actors, claimAndReview, closeDb, sql } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
@@ -68,7 +68,8 @@ const push = (o: Parameters<typeof demoPrescriptionContent>[0] = {}, edit: (c: a
   return hospital.post('/v1/prescriptions', signAsDemoHospital(content, DEMO.otherHospital.signingKeyId));
 };
 // The one place a pharmacist decides in this file.
-const review = (id: string, body: Record<string, unknown>) => actors().pharmacist.post(`/v1/prescriptions/${id}/review`, body);
+// Reviews need a claim first (docs/review.md): claim, then decide.
+const review = (id: string, body: { decision: 'approve' | 'reject'; reasons?: string[]; comment?: string }) => claimAndReview(actors().pharmacist, id, body);
 const deliveries = async (query: string, client: ApiClient = hospital) => (await client.get(`/v1/webhook/deliveries?${query}`)).body.items as any[];
 
 beforeAll(async () => {
@@ -176,9 +177,9 @@ describe('hospital callbacks', () => {
     const pushed = await push();
     const id = pushed.body.prescription.id as string;
     await waitForPrescription(hospital, id, statusIs('in_review'));
-    expect((await review(id, { decision: 'reject', reasons: ['剂量与诊断不符'], comment: '请核对剂量' })).status).toBe(202);
+    expect((await review(id, { decision: 'reject', reasons: ['DOSE'], comment: '请核对剂量' })).status).toBe(202);
     const rejected = await until('the rejection callback', () => receiver.acked(id).find((r) => r.event.type === 'rxflow.prescription.rejected'));
-    expect(rejected.event.data).toMatchObject({ status: 'rejected', previousStatus: 'in_review', reasons: ['剂量与诊断不符'], comment: '请核对剂量', pharmacist: DEMO.pharmacists[0].code });
+    expect(rejected.event.data).toMatchObject({ status: 'rejected', previousStatus: 'in_review', reasons: ['DOSE'], comment: '请核对剂量', pharmacist: DEMO.pharmacists[0].code });
 
     const rxNo = `REFUSED-${randomUUID().slice(0, 8)}`;
     const refused = await push({ rxNo }, (c) => { c.visit.type = 'first'; });
