@@ -60,7 +60,7 @@ it('exports one trace from the HTTP push through the workflow to its activities'
     cwd: root,
     env: {
       ...process.env,
-      NODE_ENV: 'production', RX_LOG_FILE: '', RX_LOG_LEVEL: 'info', RX_SESSION_SECRET: 'tracing-test-session-secret-0123456789abcdef',
+      NODE_ENV: 'production', RX_LOG_FILE: '', RX_LOG_LEVEL: 'info', RX_SESSION_SECRET: 'tracing-test-session-secret-0123456789abcdef', RX_REVIEW_KEY_SECRET: 'tracing-test-review-key-secret',
       RX_API_PORT: String(port), RX_TASK_QUEUE: `rxflow-tracing-${process.pid}`,
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, OTEL_SERVICE_NAME: 'rxflow-test',
     },
