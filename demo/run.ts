@@ -91,7 +91,10 @@ Where to look:
   Pharmacist console  ${api}/console   (log in as P001 or chen, password demo-pharmacist-pass; docs/console.md)
   Prescription slip   ${config.filesDir}/${id}-slip.pdf
                       (or ${api}/v1/prescriptions/${id}/slip.pdf with the hospital key)
-  Logs                ./rx logs engine | ./rx logs temporal | pg | es
+  Operator's view     ./rxflow inspect ${id}   (./rxflow stuck, ./rxflow help; docs/operations.md)
+  Hospital's events   curl -H 'Authorization: Bearer demo-hospital-key' '${api}/v1/events?limit=20'   (docs/events.md)
+  Metrics             ${api}/metrics   (Grafana: docs/grafana/rxflow-dashboard.json; docs/observability.md)
+  Logs                ./rx logs engine (JSON lines; jq 'select(.prescriptionId == "${id}")') | ./rx logs temporal | pg | es
 The stack stays up: push your own prescriptions with the curl examples in the README; ./rx down stops it.
 `);
 }
