@@ -20,6 +20,9 @@ import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
 import { webhookRoutes } from './routes/webhooks';
 import { consoleRoutes } from './routes/console';
+import { openApiDocument, routesOf } from './openapi';
+
+const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
 import { eventRoutes } from './routes/events';
 
@@ -66,9 +69,14 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
+  // The API's description, from the mounted routers and the zod schemas that validate the bodies.
+  open.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument(routesOf(open, consolePages, v1), API_VERSION);
+  });
   app.use(open.routes());
   // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.
-  app.use(consoleRoutes(deps).routes());
+  const consolePages = consoleRoutes(deps);
+  app.use(consolePages.routes());
 
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm, deps.config));

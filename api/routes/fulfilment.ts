@@ -13,20 +13,20 @@ import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
 import type { ApiDeps } from '../app';
 
-const DeclineBody = z.object({ reason: z.string().min(1).max(200) });
-const DispenseBody = z.object({
+export const DeclineBody = z.object({ reason: z.string().min(1).max(200) });
+export const DispenseBody = z.object({
   pharmacistName: z.string().min(1).max(60),
   lines: z.array(z.object({
     lineNo: z.number().int().positive(),
     packs: z.array(z.object({ traceCode: z.string().min(1).max(80), batchNo: z.string().min(1).max(40), expiryDate: z.iso.date() })).min(1).max(100),
   })).min(1).max(10),
 });
-const StockBody = z.object({
+export const StockBody = z.object({
   items: z.array(z.object({ drugCode: z.string().min(1).max(40), onHand: z.number().int().min(0).max(1_000_000), priceFen: z.number().int().min(0).max(100_000_000) })).min(1).max(1000),
 });
-const CollectedBody = z.object({ proof: z.object({ kind: z.enum(['signature', 'code', 'id_card']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }) });
-const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
-const StatusBody = z.object({
+export const CollectedBody = z.object({ proof: z.object({ kind: z.enum(['signature', 'code', 'id_card']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }) });
+export const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
+export const StatusBody = z.object({
   status: z.enum(DELIVERY_STATUSES).exclude(['assigned']),
   note: z.string().max(200).optional(),
   proof: z.object({ kind: z.enum(['signature', 'photo', 'code']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }).optional(),

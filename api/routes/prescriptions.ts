@@ -27,7 +27,7 @@ export function summary(rx: Prescription) {
   return { id: rx.id, rxNo: rx.rxNo, status: rx.status, workflowId: rx.workflowId, issuedAt: rx.issuedAt, expiresAt: rx.expiresAt, createdAt: rx.createdAt };
 }
 
-const CancelBody = z.object({ reason: z.string().min(1).max(200) });
+export const CancelBody = z.object({ reason: z.string().min(1).max(200) });
 
 /** Every version pushed under this prescription's number (an amendment of a rejected one is the next version). */
 async function versionsOf(deps: ApiDeps, rx: Prescription) {

@@ -17,7 +17,7 @@ import { summary, visiblePrescription } from './prescriptions';
 import { countBySeverity, readFindings } from '../../domain/review-checks';
 import type { ApiDeps } from '../app';
 
-const ReviewBody = z.object({
+export const ReviewBody = z.object({
   decision: z.enum(['approve', 'reject']),
   reasons: z.array(z.string().min(1).max(40)).max(10).default([]),
   comment: z.string().max(2000).optional(),

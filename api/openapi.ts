@@ -1,0 +1,81 @@
+// The OpenAPI 3.1 description of the API, served at GET /openapi.json. Paths come from the routers as
+// they are mounted (so a new route is described, or at least listed, the day it is added); request
+// bodies come from the same zod schemas that validate them at the edge, so the document cannot drift
+// from what the API accepts.
+import type Router from '@koa/router';
+import { z, type ZodType } from 'zod';
+import { PrescriptionSubmissionSchema } from '../domain/prescription';
+import { CollectedBody, DeclineBody, DispenseBody, ShortBody, StatusBody, StockBody } from './routes/fulfilment';
+import { CancelBody } from './routes/prescriptions';
+import { ReviewBody } from './routes/review';
+
+export interface RouteInfo { method: string; path: string }
+
+/** Every method + path a router serves (its middleware layers have no methods and are skipped). */
+export function routesOf(...routers: Router[]): RouteInfo[] {
+  const out = new Map<string, RouteInfo>();
+  for (const router of routers) {
+    for (const layer of router.stack as { path: string; methods: string[] }[]) {
+      for (const method of layer.methods.filter((m) => m !== 'HEAD')) out.set(`${method} ${layer.path}`, { method, path: layer.path });
+    }
+  }
+  return [...out.values()].sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));
+}
+
+/** Request bodies by "METHOD /path", described from their validating schemas. */
+const BODIES: Record<string, { schema: ZodType; summary: string }> = {
+  'POST /v1/prescriptions': { schema: PrescriptionSubmissionSchema, summary: 'Push a signed prescription (201 created, 200 duplicate of an earlier push)' },
+  'POST /v1/prescriptions/:id/review': { schema: ReviewBody, summary: 'A pharmacist approves or rejects (needs the claim)' },
+  'POST /v1/prescriptions/:id/cancel': { schema: CancelBody, summary: 'The hospital cancels a prescription not yet dispensed' },
+  'POST /v1/pharmacy/orders/:orderId/decline': { schema: DeclineBody, summary: 'The pharmacy declines an offered order' },
+  'POST /v1/pharmacy/orders/:orderId/dispense': { schema: DispenseBody, summary: 'Check-before-dispense by traceability code, and dispense' },
+  'POST /v1/pharmacy/orders/:orderId/short': { schema: ShortBody, summary: 'The pharmacy reports lines it cannot fill' },
+  'POST /v1/pharmacy/orders/:orderId/collected': { schema: CollectedBody, summary: 'The patient collected a pickup order, with proof' },
+  'PUT /v1/pharmacy/stock': { schema: StockBody, summary: 'Set stock and prices by SKU, all or nothing' },
+  'POST /v1/deliveries/:id/status': { schema: StatusBody, summary: 'A delivery partner posts a status update' },
+};
+
+const ERROR = {
+  type: 'object', required: ['error'],
+  properties: {
+    error: {
+      type: 'object', required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', description: 'machine-readable, e.g. VALIDATION_FAILED, RX_RULES_VIOLATED, SIGNATURE_INVALID (docs/intake-rules.md)' },
+        message: { type: 'string', description: 'for people' },
+        details: { type: 'array', items: { type: 'object', properties: { path: { type: 'string', description: 'JSON path, e.g. $.lines[0].quantity' }, code: { type: 'string' }, message: { type: 'string' } }, required: ['message'] } },
+      },
+    },
+  },
+};
+
+const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+export function openApiDocument(routes: RouteInfo[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const { method, path } of routes) {
+    const body = BODIES[`${method} ${path}`];
+    const params = [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    (paths[toOpenApiPath(path)] ??= {})[method.toLowerCase()] = {
+      ...(body ? { summary: body.summary } : {}),
+      ...(params.length ? { parameters: params } : {}),
+      ...(path.startsWith('/v1/') ? { security: [{ apiKey: [] }, { consoleSession: [] }] } : {}),
+      ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(body.schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) } } } } : {}),
+      responses: {
+        default: { description: 'success, or an error in the one shape', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'rxflow', version, description: 'Prescription routing and e-pharmacy fulfilment. Every error answers in the Error shape.' },
+    paths,
+    components: {
+      schemas: { Error: ERROR },
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'each party\'s API key (hospital, pharmacy, courier, pharmacist, operator)' },
+        consoleSession: { type: 'apiKey', in: 'cookie', name: 'rx_session', description: 'the pharmacist console\'s session; unsafe methods also need X-CSRF-Token' },
+      },
+    },
+  };
+}
