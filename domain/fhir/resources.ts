@@ -1,0 +1,118 @@
+// A stored prescription as FHIR R4 resources, whichever format it arrived in: one MedicationRequest per
+// line and one Task for rxflow's work of filling it, both carrying the current status (./status.ts).
+// Id scheme: MedicationRequest `<prescription uuid>-<line no>`, Task `<prescription uuid>`.
+import type { Bundle, MedicationRequest, Task } from 'fhir/r4';
+import type { PrescriptionStatus } from '../prescription-status';
+import { fhirStatusOf } from './status';
+import { SYSTEM } from './systems';
+
+export interface PrescriptionView {
+  id: string;
+  rxNo: string;
+  status: PrescriptionStatus;
+  issuedAt: Date;
+  expiresAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+  /** The signed submission as stored (domain/prescription.ts shape). */
+  content: Record<string, any>;
+  lines: { lineNo: number; drugCode: string; drugName: string; quantity: number; dosage: string; frequency: string; route: string; days: number }[];
+  /** The pharmacist's reasons, when rejected. */
+  rejectionReasons?: string[];
+}
+
+export const medicationRequestId = (prescriptionId: string, lineNo: number) => `${prescriptionId}-${lineNo}`;
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** `<uuid>` (the whole prescription) or `<uuid>-<line no>` (one line); null for anything else. */
+export function parseMedicationRequestId(id: string): { prescriptionId: string; lineNo: number | null } | null {
+  const m = new RegExp(`^(${UUID})(?:-([1-9][0-9]{0,2}))?$`, 'i').exec(id);
+  return m ? { prescriptionId: m[1].toLowerCase(), lineNo: m[2] ? Number(m[2]) : null } : null;
+}
+
+const TIMING_CODES = new Set(['QD', 'BID', 'TID', 'QID', 'Q12H', 'Q8H', 'Q6H', 'Q4H', 'AM', 'PM', 'BED']);
+
+function reasonText(v: PrescriptionView): string | undefined {
+  const base = fhirStatusOf(v.status).reason;
+  if (!base) return undefined;
+  return v.rejectionReasons?.length ? `${base}: ${v.rejectionReasons.join('; ')}` : base;
+}
+
+export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
+  const s = fhirStatusOf(v.status);
+  const c = v.content;
+  const why = reasonText(v);
+  return v.lines.map((l): MedicationRequest => {
+    const cl = (c.lines?.[l.lineNo - 1] ?? {}) as Record<string, any>;
+    const id = medicationRequestId(v.id, l.lineNo);
+    const freq = String(l.frequency).toUpperCase();
+    return {
+      resourceType: 'MedicationRequest',
+      id,
+      meta: { lastUpdated: v.updatedAt.toISOString() },
+      identifier: [{ system: SYSTEM.prescriptionLineId, value: id }],
+      groupIdentifier: { system: SYSTEM.rxNo, value: v.rxNo },
+      status: s.medicationRequest,
+      ...(why ? { statusReason: { text: why } } : {}),
+      intent: 'order',
+      medicationCodeableConcept: { coding: [{ system: SYSTEM.drugCode, code: l.drugCode, display: l.drugName }], text: l.drugName },
+      // The hospital's own patient id only: the FHIR face repeats no personal data the caller did not send.
+      subject: { identifier: { system: SYSTEM.patientRef, value: c.patient?.ref } },
+      authoredOn: c.issuedAt ?? v.issuedAt.toISOString(),
+      requester: { identifier: { system: SYSTEM.doctorCode, value: c.doctor?.code }, display: c.doctor?.name },
+      reasonCode: (c.diagnoses ?? []).map((d: { code: string; name: string }) => ({ coding: [{ system: SYSTEM.icd10, code: d.code, display: d.name }], text: d.name })),
+      ...(c.chronic ? { courseOfTherapyType: { coding: [{ system: SYSTEM.courseOfTherapy, code: 'continuous' }] } } : {}),
+      dosageInstruction: [{
+        sequence: 1,
+        text: `${l.dosage} ${l.frequency} ${l.route}`,
+        timing: {
+          ...(TIMING_CODES.has(freq) ? { code: { coding: [{ system: SYSTEM.timingAbbreviation, code: freq }] } } : {}),
+          ...(cl.timesPerDay ? { repeat: { frequency: cl.timesPerDay, period: 1, periodUnit: 'd' as const } } : {}),
+        },
+        route: { text: l.route },
+        ...(cl.doseMg ? { doseAndRate: [{ doseQuantity: { value: cl.doseMg, unit: 'mg', system: SYSTEM.ucum, code: 'mg' } }] } : {}),
+      }],
+      dispenseRequest: {
+        validityPeriod: { start: v.issuedAt.toISOString(), end: v.expiresAt.toISOString() },
+        quantity: { value: l.quantity },
+        expectedSupplyDuration: { value: l.days, unit: 'd', system: SYSTEM.ucum, code: 'd' },
+      },
+      substitution: { allowedBoolean: cl.allowSubstitution === true },
+    };
+  });
+}
+
+export function toTask(v: PrescriptionView): Task {
+  const s = fhirStatusOf(v.status);
+  const why = reasonText(v);
+  return {
+    resourceType: 'Task',
+    id: v.id,
+    meta: { lastUpdated: v.updatedAt.toISOString() },
+    identifier: [{ system: SYSTEM.prescriptionId, value: v.id }],
+    groupIdentifier: { system: SYSTEM.rxNo, value: v.rxNo },
+    basedOn: v.lines.map((l) => ({ reference: `MedicationRequest/${medicationRequestId(v.id, l.lineNo)}` })),
+    // A Task has one focus: the first line stands for the prescription; basedOn lists every line.
+    focus: { reference: `MedicationRequest/${medicationRequestId(v.id, v.lines[0]?.lineNo ?? 1)}` },
+    status: s.task,
+    ...(why ? { statusReason: { text: why } } : {}),
+    businessStatus: { coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }], text: s.zh },
+    intent: 'order',
+    code: { coding: [{ system: SYSTEM.taskCode, code: 'fulfill' }], text: 'Fill the prescription' },
+    for: { identifier: { system: SYSTEM.patientRef, value: v.content.patient?.ref } },
+    requester: { identifier: { system: SYSTEM.doctorCode, value: v.content.doctor?.code }, display: v.content.doctor?.name },
+    authoredOn: v.createdAt.toISOString(),
+    lastModified: v.updatedAt.toISOString(),
+  };
+}
+
+/** A searchset Bundle, as FHIR search answers. */
+export function searchSet(resources: (MedicationRequest | Task)[], selfUrl: string): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: resources.length,
+    link: [{ relation: 'self', url: selfUrl }],
+    entry: resources.map((r) => ({ fullUrl: `${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
+  };
+}
