@@ -25,6 +25,7 @@ import { openApiDocument, routesOf } from './openapi';
 const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
 import { eventRoutes } from './routes/events';
+import { fhirApi } from './routes/fhir';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -35,6 +36,8 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(requestLog);
   app.use(httpMetrics);
   app.use(errorHandler);
+  // FHIR R4 (docs/fhir.md): its own body parser (application/fhir+json) and OperationOutcome errors.
+  app.use(fhirApi(deps));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
 
   const open = new Router();

@@ -1,0 +1,176 @@
+// The FHIR R4 face of the API (docs/fhir.md): hospitals push a signed Bundle, which is mapped to the
+// internal prescription and handed to the SAME intake as a JSON push; anyone who may read a prescription
+// reads it as MedicationRequest(s) and a Task. Errors are OperationOutcomes carrying the house codes.
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { Middleware, ParameterizedContext } from 'koa';
+import type { Bundle, CapabilityStatement, FhirResource } from 'fhir/r4';
+import { DrugSchema, PrescriptionLineSchema, ReviewSchema, type Prescription } from '../../db/entities';
+import { catalogueOf, mapFhirBundle, medicationCodings } from '../../domain/fhir/intake';
+import { operationOutcome } from '../../domain/fhir/outcome';
+import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type PrescriptionView } from '../../domain/fhir/resources';
+import { RXFLOW_FHIR_NS, SYSTEM } from '../../domain/fhir/systems';
+import type { Drug } from '../../domain/types';
+import { authenticate, requireRole, type Principal } from '../auth';
+import { ApiError, bodyError, errorHandler, notFound } from '../errors';
+import { intakePrescription } from '../intake';
+import { visiblePrescription } from './prescriptions';
+import type { ApiDeps } from '../app';
+
+export const FHIR_BASE = '/fhir/R4';
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** The house error handler, its answer rewritten as an OperationOutcome (the house code stays in it). */
+const fhirErrors: Middleware = async (ctx, next) => {
+  await errorHandler(ctx, next);
+  const err = (ctx.body as { error?: { code: string; message: string; details: [] } } | undefined)?.error;
+  if (ctx.status >= 400 && err?.code) {
+    ctx.body = operationOutcome(ctx.status, err);
+    ctx.type = FHIR_JSON;
+  }
+};
+
+function send(ctx: ParameterizedContext, resource: FhirResource, status = 200): void {
+  ctx.status = status;
+  ctx.type = FHIR_JSON;
+  ctx.body = resource;
+}
+
+/** Drugs the Bundle's codings name, by any of the systems rxflow resolves; the catalogue is never loaded whole. */
+async function drugsFor(deps: ApiDeps, bundle: unknown): Promise<Drug[]> {
+  const codings = medicationCodings(bundle);
+  const of = (system: string) => [...new Set(codings.filter((c) => c.system === system).map((c) => c.code))];
+  const [codes, insurance, approval] = [of(SYSTEM.drugCode), of(SYSTEM.insuranceDrugCode), of(SYSTEM.approvalNumber)];
+  if (!codes.length && !insurance.length && !approval.length) return [];
+  const knex = deps.orm.em.fork().getKnex();
+  const list = (xs: string[]) => (xs.length ? xs : ['']).map(() => '?').join(',');
+  const rows: { data: Drug }[] = await knex('drug').select('data')
+    .whereIn('code', codes.length ? codes : [''])
+    .orWhereRaw(`data->>'insuranceCode' in (${list(insurance)})`, insurance.length ? insurance : [''])
+    .orWhereRaw(`data->>'approvalNumber' in (${list(approval)})`, approval.length ? approval : ['']);
+  return rows.map((r) => (typeof r.data === 'string' ? JSON.parse(r.data) : r.data));
+}
+
+async function viewOf(deps: ApiDeps, rx: Prescription): Promise<PrescriptionView> {
+  const em = deps.orm.em.fork();
+  const lines = await em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
+  const review = rx.status === 'rejected' ? await em.findOne(ReviewSchema, { prescriptionId: rx.id }) : null;
+  return {
+    id: rx.id, rxNo: rx.rxNo, status: rx.status, issuedAt: rx.issuedAt, expiresAt: rx.expiresAt, createdAt: rx.createdAt, updatedAt: rx.updatedAt,
+    content: rx.content, lines, rejectionReasons: review?.reasons ?? undefined,
+  };
+}
+
+const INTAKE_TAG = `${RXFLOW_FHIR_NS}/CodeSystem/intake-outcome`;
+
+export function fhirRoutes(deps: ApiDeps): Router {
+  const r = new Router({ prefix: FHIR_BASE });
+  const readers = requireRole('hospital', 'pharmacist', 'operator');
+
+  // Primary: POST /fhir/R4/Bundle. POST /fhir/R4 (a transaction to the base) is the same intake.
+  const push: Middleware = async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const bundle = ctx.request.body;
+    const mapped = mapFhirBundle(bundle, catalogueOf(await drugsFor(deps, bundle)));
+    if (!mapped.ok) {
+      throw new ApiError(400, 'FHIR_BUNDLE_INVALID', `the Bundle does not map to a prescription: ${mapped.issues.length} problem(s)`,
+        mapped.issues.map((i) => ({ path: i.path, code: i.code, message: i.message })));
+    }
+    let result;
+    try {
+      result = await intakePrescription(
+        { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings },
+        principal.partyId, mapped.prescription);
+    } catch (e) {
+      // Intake speaks of the mapped prescription ($.lines[0].drugCode); the FHIR client hears of its Bundle.
+      if (e instanceof ApiError) throw new ApiError(e.status, e.code, e.message, e.details.map((d) => ({ ...d, path: mapped.paths.toFhir(d.path) })));
+      throw e;
+    }
+    const { prescription, duplicate } = result;
+    const view = await viewOf(deps, prescription);
+    const task = toTask(view);
+    const answer: Bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      meta: { tag: [{ system: INTAKE_TAG, code: duplicate ? 'duplicate' : 'created', display: duplicate ? 'already received; nothing new was created' : 'created' }] },
+      identifier: { system: SYSTEM.prescriptionId, value: prescription.id },
+      entry: [task, ...toMedicationRequests(view)].map((resource) => ({ fullUrl: `${ctx.origin}${FHIR_BASE}/${resource.resourceType}/${resource.id}`, resource })),
+    };
+    ctx.set('Location', `${FHIR_BASE}/Task/${prescription.id}`);
+    send(ctx, answer, duplicate ? 200 : 201);
+  };
+  r.post('/Bundle', requireRole('hospital'), push);
+  r.post('/', requireRole('hospital'), push);
+
+  // MedicationRequest/<uuid>-<n> is one line; MedicationRequest/<uuid> is every line of the prescription (a searchset).
+  r.get('/MedicationRequest/:id', readers, async (ctx) => {
+    const ref = parseMedicationRequestId(ctx.params.id);
+    if (!ref) throw notFound('MedicationRequest');
+    const view = await viewOf(deps, await visiblePrescription(deps, ctx.state.principal, ref.prescriptionId));
+    const mrs = toMedicationRequests(view);
+    if (ref.lineNo === null) return send(ctx, searchSet(mrs, `${ctx.origin}${FHIR_BASE}`, ctx.href));
+    const one = mrs.find((m) => m.id === ctx.params.id.toLowerCase());
+    if (!one) throw notFound('MedicationRequest');
+    send(ctx, one);
+  });
+
+  // Search by the one parameter rxflow supports; an unknown or another tenant's focus is 404, as a read would be.
+  r.get('/Task', readers, async (ctx) => {
+    const focus = typeof ctx.query.focus === 'string' ? ctx.query.focus : undefined;
+    const id = focus && /(?:^|\/)MedicationRequest\/([^/]+)$/.exec(focus)?.[1];
+    if (!focus) throw new ApiError(400, 'FHIR_SEARCH_UNSUPPORTED', 'search Task by focus=MedicationRequest/<id>', [{ path: 'focus', message: 'required' }]);
+    const ref = id ? parseMedicationRequestId(id) : null;
+    if (!ref) throw notFound('MedicationRequest');
+    const view = await viewOf(deps, await visiblePrescription(deps, ctx.state.principal, ref.prescriptionId));
+    if (ref.lineNo !== null && !view.lines.some((l) => l.lineNo === ref.lineNo)) throw notFound('MedicationRequest');
+    send(ctx, searchSet([toTask(view)], `${ctx.origin}${FHIR_BASE}`, ctx.href));
+  });
+
+  r.get('/Task/:id', readers, async (ctx) => {
+    const ref = parseMedicationRequestId(ctx.params.id);
+    if (!ref || ref.lineNo !== null) throw notFound('Task');
+    send(ctx, toTask(await viewOf(deps, await visiblePrescription(deps, ctx.state.principal, ref.prescriptionId))));
+  });
+
+  return r;
+}
+
+/** What this server does, for FHIR clients that ask first. Public, like any FHIR server's metadata. */
+function capabilityStatement(): CapabilityStatement {
+  return {
+    resourceType: 'CapabilityStatement', status: 'active', date: '2026-11-24', kind: 'instance', fhirVersion: '4.0.1',
+    format: ['application/fhir+json'],
+    implementation: { description: 'rxflow e-prescription intake and status (docs/fhir.md)' },
+    rest: [{
+      mode: 'server',
+      security: { description: 'Authorization: Bearer <API key>; hospitals push and read their own prescriptions, pharmacists and operators read any' },
+      resource: [
+        { type: 'Bundle', interaction: [{ code: 'create' }] },
+        { type: 'MedicationRequest', interaction: [{ code: 'read' }] },
+        { type: 'Task', interaction: [{ code: 'read' }, { code: 'search-type' }], searchParam: [{ name: 'focus', type: 'reference' }] },
+      ],
+      interaction: [{ code: 'transaction' }],
+    }],
+  };
+}
+
+/**
+ * The whole /fhir/R4 face as one middleware, mounted before the JSON body parser: it parses
+ * application/fhir+json itself and answers every error, even an unknown route, as an OperationOutcome.
+ */
+export function fhirApi(deps: ApiDeps): Middleware {
+  // extendTypes is merged into the defaults index by index (lodash.merge), so application/json is restated.
+  const parse = bodyParser({ enableTypes: ['json'], extendTypes: { json: ['application/json', 'application/fhir+json'] }, jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError });
+  const auth = authenticate(deps.orm);
+  const routes = fhirRoutes(deps);
+  const handle = routes.routes();
+  const allowed = routes.allowedMethods();
+  return async (ctx, next) => {
+    if (ctx.path !== FHIR_BASE && !ctx.path.startsWith(`${FHIR_BASE}/`)) return next();
+    await fhirErrors(ctx, async () => {
+      if (ctx.method === 'GET' && ctx.path === `${FHIR_BASE}/metadata`) return send(ctx, capabilityStatement());
+      // Router middleware wants its own context type; it is the same Koa context.
+      await parse(ctx, () => auth(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined))));
+    });
+  };
+}
