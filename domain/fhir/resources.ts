@@ -107,12 +107,12 @@ export function toTask(v: PrescriptionView): Task {
 }
 
 /** A searchset Bundle, as FHIR search answers. */
-export function searchSet(resources: (MedicationRequest | Task)[], selfUrl: string): Bundle {
+export function searchSet(resources: (MedicationRequest | Task)[], baseUrl: string, selfUrl: string): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     total: resources.length,
     link: [{ relation: 'self', url: selfUrl }],
-    entry: resources.map((r) => ({ fullUrl: `${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
+    entry: resources.map((r) => ({ fullUrl: `${baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
   };
 }
