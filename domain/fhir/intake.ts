@@ -171,12 +171,14 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
     if (r.id) byRef.set(`${r.resourceType}/${r.id}`, entry);
   });
   const ofType = (t: string) => entries.filter((e) => e.resource.resourceType === t);
+  const lookup = (reference: string) => byRef.get(reference) ?? byRef.get(reference.replace(/^.*\/([A-Za-z]+\/[^/]+)$/, '$1'));
+  /** Two lines naming one resource by fullUrl and by Type/id agree: compare what the reference resolves to. */
+  const target = (reference: unknown) => (typeof reference === 'string' ? lookup(reference)?.path ?? reference : reference ?? undefined);
 
   /** The entry a reference points to, checked for type; undefined (with an issue) when it does not resolve. */
   const deref = (ref: Reference | undefined, path: string, types: string[], internal?: string): Entry | undefined => {
     if (!ref?.reference) { issue(path, 'FHIR_REQUIRED', `a reference to ${types.join(' or ')} in the Bundle is required`, internal); return undefined; }
-    const rel = ref.reference.replace(/^.*\/([A-Za-z]+\/[^/]+)$/, '$1');
-    const hit = byRef.get(ref.reference) ?? byRef.get(rel);
+    const hit = typeof ref.reference === 'string' ? lookup(ref.reference) : undefined;
     if (!hit) { issue(`${path}.reference`, 'FHIR_UNRESOLVED_REFERENCE', `${ref.reference} is not in the Bundle (references resolve by fullUrl or Type/id)`, internal); return undefined; }
     if (!types.includes(hit.resource.resourceType)) {
       issue(`${path}.reference`, 'FHIR_WRONG_REFERENCE_TYPE', `${ref.reference} is a ${hit.resource.resourceType}; expected ${types.join(' or ')}`, internal);
@@ -226,7 +228,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   }
 
   // The visit: a follow-up Encounter referencing the offline diagnosis it continues.
-  const encRef = agree('$.visit', (mr) => mr.encounter?.reference, 'encounter');
+  const encRef = agree('$.visit', (mr) => target(mr.encounter?.reference), 'encounter');
   if (first && !encRef) issue(`${first.path}.encounter`, 'FHIR_REQUIRED', 'a reference to the follow-up visit\'s Encounter is required (online prescribing is for follow-up visits only)', '$.visit');
   const enc = encRef ? deref(encRef.entry.resource.encounter, `${encRef.entry.path}.encounter`, ['Encounter'], '$.visit') : undefined;
   const conditions = ofType('Condition');
@@ -264,7 +266,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   const seenDx = new Set<string>();
   const addDx = (cc: CodeableConcept | undefined, path: string) => {
     const codings = arr(cc?.coding);
-    const c = codings.find((x) => x?.system?.startsWith(SYSTEM.icd10)) ?? codings.find((x) => x?.code);
+    const c = codings.find((x) => typeof x?.system === 'string' && x.system.startsWith(SYSTEM.icd10)) ?? codings.find((x) => x?.code);
     const code = c?.code;
     if (code && seenDx.has(code)) return;
     if (code) seenDx.add(code);
@@ -278,7 +280,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   rx.diagnoses = diagnoses;
 
   // The prescriber: every line's requester, the same Practitioner.
-  const req = agree('$.doctor', (mr) => mr.requester?.reference, 'requester');
+  const req = agree('$.doctor', (mr) => target(mr.requester?.reference), 'requester');
   if (first && !req) issue(`${first.path}.requester`, 'FHIR_REQUIRED', 'requester (the prescribing Practitioner) is required', '$.doctor');
   const prac = req ? deref(req.entry.resource.requester, `${req.entry.path}.requester`, ['Practitioner'], '$.doctor') : undefined;
   if (prac) {
@@ -294,7 +296,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   }
 
   // The patient: every line's subject, the same Patient.
-  const subj = agree('$.patient', (mr) => mr.subject?.reference, 'subject');
+  const subj = agree('$.patient', (mr) => target(mr.subject?.reference), 'subject');
   if (first && !subj) issue(`${first.path}.subject`, 'FHIR_REQUIRED', 'subject (the Patient) is required', '$.patient');
   const pat = subj ? deref(subj.entry.resource.subject, `${subj.entry.path}.subject`, ['Patient'], '$.patient') : undefined;
   const ctx: Ctx = { issue, deref, paths, mark };
@@ -312,7 +314,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   if (reason) rx.longTermReason = reason.value;
 
   // Insurance: the Coverage the lines name.
-  const cov = agree('$.insurance', (mr) => arr(mr.insurance)[0]?.reference, 'insurance[0]');
+  const cov = agree('$.insurance', (mr) => target(arr(mr.insurance)[0]?.reference), 'insurance[0]');
   if (cov) {
     const c = deref(cov.entry.resource.insurance[0], `${cov.entry.path}.insurance[0]`, ['Coverage'], '$.insurance');
     if (c) rx.insurance = mapCoverage(c, paths);
@@ -334,7 +336,7 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
       // The prescriber signs; a signature by anyone else is refused before any key is looked at.
       if (prac && sig.who?.reference) {
         const who = deref(sig.who, 'Bundle.signature.who', ['Practitioner']);
-        if (who && who !== prac) issue('Bundle.signature.who.reference', 'FHIR_SIGNATURE_SIGNER', `the signature must be the prescriber's (${req!.value}); it names ${sig.who.reference}`);
+        if (who && who !== prac) issue('Bundle.signature.who.reference', 'FHIR_SIGNATURE_SIGNER', `the signature must be the prescriber's (${req!.entry.resource.requester.reference}); it names ${sig.who.reference}`);
       } else if (!sig.who?.reference) issue('Bundle.signature.who', 'FHIR_REQUIRED', 'Bundle.signature.who must reference the prescribing Practitioner');
     }
   }
@@ -494,7 +496,7 @@ function mapLine(e: Entry, i: number, catalogue: DrugCatalogue, { issue, deref, 
   const dosages = arr(mr.dosageInstruction);
   const dPath = `${e.path}.dosageInstruction[0]`;
   for (const k of ['dosage', 'doseMg', 'frequency', 'timesPerDay', 'route']) paths.set(`${base}.${k}`, dPath);
-  if (!dosages.length) {
+  if (!isObj(dosages[0])) {
     issue(dPath, 'FHIR_REQUIRED', 'dosageInstruction (dose, timing, route) is required', `${base}.dosage`);
     for (const k of ['frequency', 'timesPerDay', 'route']) mark(`${base}.${k}`);
   } else {
@@ -521,7 +523,7 @@ function mapLine(e: Entry, i: number, catalogue: DrugCatalogue, { issue, deref, 
     else if (code && TIMES_PER_DAY[code]) perDay = TIMES_PER_DAY[code];
     if (perDay === undefined) issue(`${dPath}.timing`, 'FHIR_REQUIRED', `timing needs repeat.frequency/period/periodUnit (d or h) or a code in ${SYSTEM.timingAbbreviation} (QD, BID, TID, QID, Q8H, ...)`, `${base}.timesPerDay`);
     else if (!Number.isInteger(perDay) || perDay < 1) issue(`${dPath}.timing`, 'FHIR_UNSUPPORTED_VALUE', `${perDay} administrations a day; rxflow lines take a whole number per day (at least 1)`, `${base}.timesPerDay`);
-    else { line.timesPerDay = perDay; line.frequency = code ? code.toLowerCase() : FREQUENCY_OF[perDay] ?? `${perDay}/d`; }
+    else { line.timesPerDay = perDay; line.frequency = code ? String(code).toLowerCase() : FREQUENCY_OF[perDay] ?? `${perDay}/d`; }
     if (perDay === undefined || !Number.isInteger(perDay) || perDay < 1) mark(`${base}.frequency`);
     paths.set(`${base}.route`, `${dPath}.route`);
     const route = d.route ? d.route.text ?? arr(d.route.coding).find((c) => c?.display)?.display ?? ROUTES[arr(d.route.coding).find((c) => c?.system === SYSTEM.snomed)?.code ?? ''] : undefined;

@@ -308,3 +308,40 @@ describe('FHIR OperationOutcome', () => {
     expect(operationOutcome(503, { code: 'DEPENDENCY_UNAVAILABLE', message: 'x' }).issue[0]).toMatchObject({ severity: 'fatal', code: 'transient' });
   });
 });
+
+describe('FHIR intake robustness', () => {
+  it('agrees that a fullUrl and a Type/id naming one resource are the same reference', () => {
+    const b = fhirBundleFor(demoPrescriptionContent());
+    const p = b.entry![idx(b, 'Patient')];
+    (p.resource as any).id = 'p1';
+    (b.entry!.filter((e) => e.resource?.resourceType === 'MedicationRequest')[1].resource as MedicationRequest).subject = { reference: 'Patient/p1' };
+    expect(unsigned(b).ok).toBe(true);
+  });
+
+  it('answers issues, never throws, for malformed Bundles', () => {
+    // Deterministic mutations of valid signed Bundles: every element replaced by each odd value in turn.
+    const odd: unknown[] = [null, 'x', 7, [], {}, [null], { reference: 7 }, true, [7], ['x'], { coding: 'x' }, { coding: [7] }];
+    let n = 0;
+    for (const type of ['document', 'transaction'] as const) {
+      const base = signBundle(fhirBundleFor(demoPrescriptionContent({ patient: { guardian: { name: '张丽', relation: '女儿', phone: '13900000000' }, pregnant: true } }), { type }),
+        'k', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, demoCatalogue);
+      const paths: (string | number)[][] = [];
+      const walk = (v: unknown, at: (string | number)[]) => {
+        if (at.length) paths.push(at);
+        if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...at, Array.isArray(v) ? Number(k) : k]);
+      };
+      walk(base, []);
+      for (const path of paths) {
+        for (const value of odd) {
+          const b = clone(base) as any;
+          let o = b;
+          for (const k of path.slice(0, -1)) o = o[k];
+          o[path.at(-1)!] = value;
+          expect(() => mapFhirBundle(b, demoCatalogue)).not.toThrow();
+          n++;
+        }
+      }
+    }
+    expect(n).toBeGreaterThan(5000);
+  });
+});
