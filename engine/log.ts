@@ -72,10 +72,13 @@ export const requestLog: Middleware = async (ctx, next) => {
     await next();
   } finally {
     // The prescription the path names, or the one a push created (its Location).
-    const named = /\/(?:prescriptions|review-queue)\/([0-9a-f-]{36})(?:\/|$)/;
+    // FHIR names it too: Task/<uuid>, MedicationRequest/<uuid>[-<line>] (docs/fhir.md).
+    const named = /\/(?:prescriptions|review-queue|Task|MedicationRequest)\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/-]|$)/;
     const id = named.exec(ctx.path)?.[1] ?? named.exec(ctx.response.get('Location'))?.[1];
     const principal = ctx.state.principal as { role?: string; label?: string } | undefined;
-    const error = (ctx.body as { error?: { code?: string } } | undefined)?.error?.code;
+    const error = (ctx.body as { error?: { code?: string } } | undefined)?.error?.code
+      // An OperationOutcome (the FHIR routes) keeps the house code in its first issue.
+      ?? (ctx.body as { resourceType?: string; issue?: { details?: { coding?: { code?: string }[] } }[] } | undefined)?.issue?.[0]?.details?.coding?.[0]?.code;
     const fields = {
       component: 'api', method: ctx.method, route: (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? null, status: ctx.status,
       ms: Math.round((performance.now() - t0) * 10) / 10,

@@ -1,6 +1,7 @@
 // FHIR R4 through the real API: a signed Bundle becomes a prescription and its workflow through the same
 // intake as JSON; a repeated push is a duplicate; MedicationRequest and Task follow the status as the
 // pharmacist and the hospital act; errors come back as OperationOutcomes with FHIR paths.
+import fs from 'node:fs';
 import type { Bundle, MedicationRequest, OperationOutcome, Task } from 'fhir/r4';
 import { actions, actors, apiUrl, closeDb, sql } from './helpers';
 import { DEMO } from '../../demo/fixtures';
@@ -78,6 +79,11 @@ describe('FHIR intake', () => {
     }
     expect((await sql(`select count(*)::int as n from prescription where rx_no = ?`, [content.rxNo]))[0].n).toBe(1);
     expect((await actions(id)).filter((x) => x === 'received')).toHaveLength(1);
+
+    // Operators find FHIR requests by prescription as they find JSON ones (engine/log.ts).
+    await mr(`${id}-1`);
+    const logged = fs.readFileSync(process.env.RX_LOG_FILE!, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.prescriptionId === id && l.component === 'api');
+    expect(logged.map((l) => [l.route, l.status])).toEqual(expect.arrayContaining([['/fhir/R4/Bundle', 201], ['/fhir/R4/Bundle', 200], ['/fhir/R4/MedicationRequest/:id', 200]]));
   });
 
   it('takes a transaction at the base URL and drugs coded by insurance code or approval number', async () => {
@@ -126,6 +132,8 @@ describe('FHIR intake', () => {
     const t = JSON.parse(JSON.stringify(bundle)) as Bundle;
     (t.entry!.find((x) => x.resource?.resourceType === 'MedicationRequest')!.resource as MedicationRequest).dispenseRequest!.quantity!.value = 5;
     const tampered = await push(t);
+    const errorLine = fs.readFileSync(process.env.RX_LOG_FILE!, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.route === '/fhir/R4/Bundle' && l.status === 422).at(-1);
+    expect(errorLine.error).toBe('SIGNATURE_INVALID');
     expect(expectOutcome(tampered, 422, 'SIGNATURE_INVALID').details).toEqual([{ path: 'Bundle.signature', message: expect.any(String) }]);
     expect(tampered.body.issue[0].code).toBe('security');
 
