@@ -6,7 +6,7 @@ import type { Bundle, MedicationRequest, OperationOutcome, Task } from 'fhir/r4'
 import { actions, actors, apiUrl, closeDb, sql } from './helpers';
 import { DEMO } from '../../demo/fixtures';
 import { demoCatalogue, demoFhirBundle, fhirBundleFor, signFhirAsDemoHospital } from '../../demo/fhir';
-import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
+import { demoPrescriptionContent, drugByName, signAsDemoHospital } from '../../demo/prescriptions';
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { FHIR_STATUS } from '../../domain/fhir/status';
 import { houseErrorOf } from '../../domain/fhir/outcome';
@@ -87,13 +87,31 @@ describe('FHIR intake', () => {
   });
 
   it('takes a transaction at the base URL and drugs coded by insurance code or approval number', async () => {
+    // Drugs no other test copies: a copy shares the original's codes and would make them ambiguous.
+    const drugs = [{ name: '氯沙坦钾片' }, { name: '二甲双胍' }];
     for (const coding of ['insurance', 'approval'] as const) {
-      const { bundle, content } = demoFhirBundle({ coding, type: coding === 'insurance' ? 'transaction' : 'document' });
+      const { bundle, content } = demoFhirBundle({ drugs, coding, type: coding === 'insurance' ? 'transaction' : 'document' });
       const r = await fhir<Bundle>('POST', '', H, bundle);
       expect(r.status).toBe(201);
       const lines = await sql(`select drug_code from prescription_line where prescription_id = ? order by line_no`, [prescriptionIdOf(r.body)]);
       expect(lines.map((l) => l.drug_code)).toEqual(content.lines.map((l: any) => l.drugCode));
     }
+  });
+
+  it('refuses an approval number two catalogue SKUs share, and takes the rxflow code for it', async () => {
+    // Another pack size under the same approval number (国药准字 is per product, not per pack).
+    const irbesartan = drugByName('厄贝沙坦片');
+    await sql(`insert into drug (code, generic_name_zh, data, updated_at)
+      select 'RXT-FHIR-IRB28', generic_name_zh, data || '{"code":"RXT-FHIR-IRB28","spec":"0.15g×28片","insuranceCode":"XTFHIR28"}'::jsonb, now()
+      from drug where code = ? on conflict do nothing`, [irbesartan.code]);
+    const drugs = [{ name: '厄贝沙坦片' }];
+    const content = demoPrescriptionContent({ drugs });
+    const ambiguous = signFhirAsDemoHospital(fhirBundleFor(content, { coding: 'rxflow' }));
+    const line = ambiguous.entry!.findIndex((e) => e.resource?.resourceType === 'MedicationRequest');
+    (ambiguous.entry![line].resource as MedicationRequest).medicationCodeableConcept = { coding: [{ system: SYSTEM.approvalNumber, code: irbesartan.approvalNumber }] };
+    const refused = expectOutcome(await push(ambiguous), 400, 'FHIR_BUNDLE_INVALID');
+    expect(refused.details).toContainEqual({ path: `Bundle.entry[${line}].resource.medicationCodeableConcept.coding[0]`, code: 'FHIR_AMBIGUOUS_DRUG', message: expect.stringMatching(/RXT-FHIR-IRB28/) });
+    expect((await push(signFhirAsDemoHospital(fhirBundleFor(content, { coding: 'rxflow' })))).status).toBe(201);
   });
 
   it('treats a FHIR push of a prescription already pushed as JSON as the same prescription', async () => {
