@@ -7,7 +7,7 @@ import drugsJson from '../catalog/data/drugs.json';
 import type { Drug } from '../domain/types';
 import { catalogueOf } from '../domain/fhir/intake';
 import { signBundle } from '../domain/fhir/sign';
-import { EXTENSION, PREGNANCY, SYSTEM } from '../domain/fhir/systems';
+import { EXTENSION, LACTATION, PREGNANCY, SYSTEM } from '../domain/fhir/systems';
 import { DEMO, DEMO_PRIVATE_KEY } from './fixtures';
 import { demoPrescriptionContent, type DemoRxOptions } from './prescriptions';
 
@@ -74,6 +74,24 @@ export function fhirBundleFor(c: Record<string, any>, o: FhirBundleOptions = {})
       valueCodeableConcept: { coding: [{ system: SYSTEM.snomed, code: PREGNANCY.pregnant }] },
     });
   }
+  if (p.lactating !== undefined) {
+    add(url(), {
+      resourceType: 'Observation', status: 'final', subject: { reference: patientUrl },
+      code: { coding: [{ system: SYSTEM.loinc, code: LACTATION.observation, display: 'Breastfeeding status' }] },
+      valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: p.lactating ? LACTATION.yes : LACTATION.no }] },
+    });
+  }
+  const measured = (code: string, value: number, unit: string, at?: string) => add(url(), {
+    resourceType: 'Observation', status: 'final', subject: { reference: patientUrl },
+    code: { coding: [{ system: SYSTEM.loinc, code }] },
+    ...(at ? { effectiveDateTime: at } : {}),
+    valueQuantity: { value, unit, system: SYSTEM.ucum, code: unit },
+  });
+  if (p.weightKg !== undefined) measured('29463-7', p.weightKg, 'kg');
+  const at = p.renal?.measuredOn;
+  if (p.renal?.egfr !== undefined) measured('62238-1', p.renal.egfr, 'mL/min/{1.73_m2}', at);
+  if (p.renal?.crcl !== undefined) measured('2164-2', p.renal.crcl, 'mL/min', at);
+  if (p.renal?.creatinineUmolL !== undefined) measured('14682-9', p.renal.creatinineUmolL, 'umol/L', at);
   if (c.insurance) {
     const ins = c.insurance;
     const money = (url: string, fen: number | undefined) => (fen === undefined ? [] : [{ url, valueMoney: { value: fen / 100, currency: 'CNY' } }]);

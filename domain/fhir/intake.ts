@@ -9,7 +9,7 @@ import type {
 } from 'fhir/r4';
 import { PrescriptionSubmissionSchema } from '../prescription';
 import type { Drug } from '../types';
-import { EXTENSION, PREGNANCY, SYSTEM } from './systems';
+import { EXTENSION, LACTATION, MEASUREMENTS, PREGNANCY, SYSTEM } from './systems';
 
 export const BUNDLE_TYPES = ['transaction', 'collection', 'document'] as const;
 
@@ -438,6 +438,63 @@ function mapPatient(pat: Entry, entries: Entry[], { issue, deref, paths, mark }:
     if (hasCode(o.valueCodeableConcept, SYSTEM.snomed, PREGNANCY.pregnant)) out.pregnant = true;
     else if (hasCode(o.valueCodeableConcept, SYSTEM.snomed, PREGNANCY.notPregnant)) out.pregnant = false;
     else issue(`${e.path}.valueCodeableConcept`, 'FHIR_INVALID_VALUE', `pregnancy status needs SNOMED ${PREGNANCY.pregnant} (pregnant) or ${PREGNANCY.notPregnant} (not pregnant)`, '$.patient.pregnant');
+  }
+  Object.assign(out, clinicalObservations(entries.filter((x) => x.resource.resourceType === 'Observation' && about(x, 'subject')), { issue, paths, mark, deref }));
+  return out;
+}
+
+/** Lactation, weight and renal function from Observations; absent stays absent (unknown), as in the JSON schema. */
+function clinicalObservations(observations: Entry[], { issue, paths }: Ctx): Record<string, unknown> {
+  const out: Record<string, any> = {};
+  // Of several Observations of one kind, the latest effective one counts; without a date, the Bundle's first.
+  const when = (o: Observation) => (typeof o.effectiveDateTime === 'string' ? o.effectiveDateTime : '');
+  const latest = new Map<string, { e: Entry; at: string }>();
+  const consider = (key: string, e: Entry) => {
+    const at = when(e.resource);
+    const cur = latest.get(key);
+    if (!cur || at > cur.at) latest.set(key, { e, at });
+  };
+  for (const e of observations) {
+    const codes = arr((e.resource as Observation).code?.coding).filter((c) => c?.system === SYSTEM.loinc).map((c) => String(c.code));
+    if (codes.includes(LACTATION.observation)) consider('lactating', e);
+    const m = codes.find((c) => MEASUREMENTS[c]);
+    if (m) consider(MEASUREMENTS[m].field, e);
+  }
+  const lact = latest.get('lactating')?.e;
+  if (lact) {
+    const v = (lact.resource as Observation).valueCodeableConcept;
+    paths.set('$.patient.lactating', `${lact.path}.valueCodeableConcept`);
+    if (hasCode(v, SYSTEM.loinc, LACTATION.yes)) out.lactating = true;
+    else if (hasCode(v, SYSTEM.loinc, LACTATION.no)) out.lactating = false;
+    else issue(`${lact.path}.valueCodeableConcept`, 'FHIR_INVALID_VALUE', `breastfeeding status needs LOINC ${LACTATION.yes} (currently) or ${LACTATION.no} (not currently)`, '$.patient.lactating');
+  }
+  const renal: Record<string, unknown> = {};
+  let measuredOn = '';
+  let renalPath = '';
+  for (const field of ['weightKg', 'egfr', 'crcl', 'creatinineUmolL'] as const) {
+    const hit = latest.get(field);
+    if (!hit) continue;
+    const o = hit.e.resource as Observation;
+    const code = arr(o.code?.coding).map((c) => String(c?.code)).find((c) => MEASUREMENTS[c]?.field === field)!;
+    const q = o.valueQuantity;
+    const internal = field === 'weightKg' ? '$.patient.weightKg' : `$.patient.renal.${field}`;
+    paths.set(internal, `${hit.e.path}.valueQuantity`);
+    const factor = MEASUREMENTS[code].units[String(q?.code ?? q?.unit ?? '')];
+    if (typeof q?.value !== 'number' || !factor) {
+      issue(`${hit.e.path}.valueQuantity`, 'FHIR_INVALID_VALUE', `LOINC ${code} needs valueQuantity in ${Object.keys(MEASUREMENTS[code].units).join(' or ')}`, internal);
+      continue;
+    }
+    const value = Number((q.value * factor).toFixed(1));
+    if (field === 'weightKg') out.weightKg = value;
+    else {
+      renal[field] = value;
+      renalPath ||= hit.e.path;
+      if (hit.at.slice(0, 10) > measuredOn) { measuredOn = hit.at.slice(0, 10); paths.set('$.patient.renal.measuredOn', `${hit.e.path}.effectiveDateTime`); }
+    }
+  }
+  if (Object.keys(renal).length) {
+    paths.set('$.patient.renal', renalPath);
+    out.renal = { ...renal, ...(measuredOn ? { measuredOn } : {}) };
   }
   return out;
 }

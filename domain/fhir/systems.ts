@@ -63,3 +63,22 @@ export const EXTENSION = {
 
 /** LOINC 82810-3 Pregnancy status; SNOMED 77386006 Pregnant / 60001007 Not pregnant. */
 export const PREGNANCY = { observation: '82810-3', pregnant: '77386006', notPregnant: '60001007' } as const;
+
+/** LOINC 63895-7 Breastfeeding status; answers LA29252-6 currently / LA29253-4 not currently breastfeeding. */
+export const LACTATION = { observation: '63895-7', yes: 'LA29252-6', no: 'LA29253-4' } as const;
+
+/**
+ * Quantitative Observations the pre-review uses (docs/review-checks.md), by LOINC code: the internal
+ * field, and the factor from each accepted UCUM unit to the internal unit.
+ */
+export const MEASUREMENTS: Record<string, { field: 'weightKg' | 'egfr' | 'crcl' | 'creatinineUmolL'; units: Record<string, number> }> = {
+  '29463-7': { field: 'weightKg', units: { kg: 1, g: 0.001 } },                                   // Body weight
+  '33914-3': { field: 'egfr', units: { 'mL/min/{1.73_m2}': 1, 'mL/min/1.73m2': 1 } },            // eGFR, MDRD
+  '48642-3': { field: 'egfr', units: { 'mL/min/{1.73_m2}': 1, 'mL/min/1.73m2': 1 } },            // eGFR, MDRD (non-black)
+  '48643-1': { field: 'egfr', units: { 'mL/min/{1.73_m2}': 1, 'mL/min/1.73m2': 1 } },            // eGFR, MDRD (black)
+  '62238-1': { field: 'egfr', units: { 'mL/min/{1.73_m2}': 1, 'mL/min/1.73m2': 1 } },            // eGFR, CKD-EPI
+  '98979-8': { field: 'egfr', units: { 'mL/min/{1.73_m2}': 1, 'mL/min/1.73m2': 1 } },            // eGFR, CKD-EPI 2021
+  '2164-2': { field: 'crcl', units: { 'mL/min': 1 } },                                            // Creatinine clearance
+  '14682-9': { field: 'creatinineUmolL', units: { 'umol/L': 1 } },                                // Creatinine, serum (moles)
+  '2160-0': { field: 'creatinineUmolL', units: { 'mg/dL': 88.42, 'umol/L': 1 } },                 // Creatinine, serum (mass)
+};

@@ -69,6 +69,23 @@ describe('FHIR intake mapping', () => {
     expect(rx.lines[0]).toMatchObject({ timesPerDay: 3, frequency: 'tid', dosage: '0.5g', doseMg: 500, route: '口服', days: 7 });
   });
 
+  it('reads lactation, weight and renal function from Observations, the latest of each kind', () => {
+    const clinical = { lactating: true, weightKg: 62.5, renal: { egfr: 48, creatinineUmolL: 120, measuredOn: '2026-11-20' } };
+    const content = demoPrescriptionContent({ patient: { gender: 'F', ...clinical } });
+    const b = fhirBundleFor(content);
+    expect(unsigned(b)).toMatchObject({ ok: true, prescription: content });
+    // An older eGFR in another unit system, and a serum creatinine in mg/dL: the latest counts, converted.
+    const patientUrl = b.entry![idx(b, 'Patient')].fullUrl!;
+    const obs = (code: string, value: number, unit: string, at: string) => ({ resource: { resourceType: 'Observation', status: 'final', subject: { reference: patientUrl },
+      code: { coding: [{ system: SYSTEM.loinc, code }] }, effectiveDateTime: at, valueQuantity: { value, unit, system: SYSTEM.ucum, code: unit } } as any });
+    b.entry!.push(obs('33914-3', 90, 'mL/min/{1.73_m2}', '2025-01-01'), obs('2160-0', 1.5, 'mg/dL', '2026-11-22'));
+    const m = unsigned(b);
+    expect(m.ok && (m.prescription as any).patient.renal).toEqual({ egfr: 48, creatinineUmolL: 132.6, measuredOn: '2026-11-22' });
+    // A quantity in a unit rxflow cannot convert is named, not guessed.
+    b.entry!.push(obs('29463-7', 130, '[lb_av]', '2026-11-23'));
+    expect(issuesOf(unsigned(b))).toEqual([{ path: `Bundle.entry[${b.entry!.length - 1}].resource.valueQuantity`, code: 'FHIR_INVALID_VALUE', message: expect.stringMatching(/kg/) }]);
+  });
+
   it('lists the medication codings a Bundle asks about, so the API loads only those drugs', () => {
     const b = fhirBundleFor(demoPrescriptionContent(), { coding: 'insurance' });
     expect(medicationCodings(b)).toEqual([
@@ -323,7 +340,8 @@ describe('FHIR intake robustness', () => {
     const odd: unknown[] = [null, 'x', 7, [], {}, [null], { reference: 7 }, true, [7], ['x'], { coding: 'x' }, { coding: [7] }];
     let n = 0;
     for (const type of ['document', 'transaction'] as const) {
-      const base = signBundle(fhirBundleFor(demoPrescriptionContent({ patient: { guardian: { name: '张丽', relation: '女儿', phone: '13900000000' }, pregnant: true } }), { type }),
+      const patient = { guardian: { name: '张丽', relation: '女儿', phone: '13900000000' }, pregnant: true, lactating: false, weightKg: 60, renal: { egfr: 50, crcl: 55, creatinineUmolL: 110, measuredOn: '2026-11-01' } };
+      const base = signBundle(fhirBundleFor(demoPrescriptionContent({ patient }), { type }),
         'k', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, demoCatalogue);
       const paths: (string | number)[][] = [];
       const walk = (v: unknown, at: (string | number)[]) => {
