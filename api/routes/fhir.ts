@@ -161,7 +161,7 @@ function capabilityStatement(): CapabilityStatement {
 export function fhirApi(deps: ApiDeps): Middleware {
   // extendTypes is merged into the defaults index by index (lodash.merge), so application/json is restated.
   const parse = bodyParser({ enableTypes: ['json'], extendTypes: { json: ['application/json', 'application/fhir+json'] }, jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError });
-  const auth = authenticate(deps.orm);
+  const auth = authenticate(deps.orm, deps.config);
   const routes = fhirRoutes(deps);
   const handle = routes.routes();
   const allowed = routes.allowedMethods();
