@@ -4,7 +4,7 @@
 import type { Bundle, Signature } from 'fhir/r4';
 import type { KeyObject } from 'node:crypto';
 import { canonicalContent } from '../canonical';
-import { signPrescription } from '../signature';
+import { signPrescription, type SignOptions } from '../signature';
 import { mapFhirBundle, type DrugCatalogue } from './intake';
 import { EXTENSION, SYSTEM } from './systems';
 
@@ -21,9 +21,10 @@ export function signingInput(bundle: Bundle, catalogue: DrugCatalogue): string {
   return canonicalContent(mappedContent(bundle, catalogue));
 }
 
-export function signBundle(bundle: Bundle, keyId: string, privateKey: KeyObject | string, catalogue: DrugCatalogue, when = new Date()): Bundle {
+/** Signs with ES256 unless opts.alg says SM2-SM3 (options as domain/signature.ts's signPrescription). */
+export function signBundle(bundle: Bundle, keyId: string, privateKey: KeyObject | string, catalogue: DrugCatalogue, when = new Date(), opts: SignOptions = {}): Bundle {
   const content = mappedContent(bundle, catalogue);
-  const { signature } = signPrescription(content, keyId, privateKey);
+  const { signature } = signPrescription(content, keyId, privateKey, opts);
   const prescriber = bundle.entry?.find((e) => e.resource?.resourceType === 'MedicationRequest')?.resource as { requester?: { reference?: string } } | undefined;
   const sig: Signature = {
     // ASTM E1762 "Author's Signature": the prescriber authors and signs the order.

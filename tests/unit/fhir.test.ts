@@ -2,6 +2,8 @@
 // from a stored prescription. Pure: the catalogue is the demo catalogue's data file.
 import type { Bundle, MedicationRequest } from 'fhir/r4';
 import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { mapFhirBundle, catalogueOf, medicationCodings, PathMap, type FhirMapping } from '../../domain/fhir/intake';
 import { signBundle, signingInput } from '../../domain/fhir/sign';
 import { FHIR_STATUS, MEDICATION_REQUEST_STATUSES, TASK_STATUSES, TERMINAL_TASK_STATUSES, fhirStatusOf } from '../../domain/fhir/status';
@@ -11,7 +13,7 @@ import { EXTENSION, SYSTEM } from '../../domain/fhir/systems';
 import { PRESCRIPTION_STATUSES, canTransition, isTerminal } from '../../domain/prescription-status';
 import { PrescriptionSubmissionSchema } from '../../domain/prescription';
 import { canonicalContent } from '../../domain/canonical';
-import { verifyPrescriptionSignature, type RegisteredKey } from '../../domain/signature';
+import { generateSigningKey, verifyPrescriptionSignature, type RegisteredKey } from '../../domain/signature';
 import { checkIntake } from '../../domain/rules';
 import { demoCatalogue, demoFhirBundle, fhirBundleFor } from '../../demo/fhir';
 import { demoPrescriptionContent, drugByName } from '../../demo/prescriptions';
@@ -224,6 +226,15 @@ describe('FHIR signature carriage', () => {
     expect(signingInput(b, demoCatalogue)).toBe(canonicalContent(m.prescription));
   });
 
+  it('carries an SM2-SM3 signature the same way', () => {
+    const sm2 = generateSigningKey('SM2-SM3');
+    const smKeys: RegisteredKey[] = [{ ...keys[0], keyId: 'sm1', alg: 'SM2-SM3', publicKeyPem: sm2.publicKeyPem }];
+    const b = signBundle(fhirBundleFor(demoPrescriptionContent()), 'sm1', sm2.privateKeyPem, demoCatalogue, new Date(), { alg: 'SM2-SM3' });
+    expect(b.signature!.extension![0]).toEqual({ url: EXTENSION.signatureAlg, valueCode: 'SM2-SM3' });
+    const m = mapFhirBundle(b, demoCatalogue);
+    expect(m.ok && verifyPrescriptionSignature(m.prescription, smKeys, new Date())).toEqual({ ok: true });
+  });
+
   it('fails verification when a signed element is changed, and not when an unmapped one is', () => {
     const b = signBundle(fhirBundleFor(demoPrescriptionContent()), 'k1', pair.privateKey, demoCatalogue);
     const tampered = clone(b);
@@ -361,5 +372,23 @@ describe('FHIR intake robustness', () => {
       }
     }
     expect(n).toBeGreaterThan(5000);
+  });
+});
+
+describe('docs/fhir.md', () => {
+  const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/fhir.md'), 'utf8');
+  it('lists every mapping issue code and every code the FHIR routes answer', () => {
+    const src = (f: string) => fs.readFileSync(path.resolve(__dirname, '../..', f), 'utf8');
+    const issueCodes = [...src('domain/fhir/intake.ts').matchAll(/\| '(FHIR_[A-Z_]+)'/g)].map((m) => m[1]);
+    const routeCodes = [...src('api/routes/fhir.ts').matchAll(/ApiError\(\s*\d{3},\s*'([A-Z_]+)'/g)].map((m) => m[1]);
+    expect(issueCodes.length).toBeGreaterThan(10);
+    expect([...issueCodes, ...routeCodes].filter((c) => !doc.includes(`\`${c}\``))).toEqual([]);
+  });
+
+  it('shows the status table exactly as domain/fhir/status.ts maps it', () => {
+    for (const s of PRESCRIPTION_STATUSES) {
+      const f = FHIR_STATUS[s];
+      expect(doc).toContain(`| \`${s}\` | ${f.medicationRequest} | ${f.task} | ${f.en} / ${f.zh} |`);
+    }
   });
 });
