@@ -127,6 +127,12 @@ export function fhirBundleFor(c: Record<string, any>, o: FhirBundleOptions = {})
         ...(c.fulfilment ? [{ url: EXTENSION.fulfilmentMode, valueCode: c.fulfilment.mode }] : []),
       ],
       ...(c.insurance ? { insurance: [{ reference: coverageUrl }] } : {}),
+      ...(c.amends ? {
+        priorPrescription: {
+          ...(c.amends.prescriptionId ? { reference: `MedicationRequest/${c.amends.prescriptionId}-1` } : {}),
+          extension: [{ url: EXTENSION.amendsVersion, valueInteger: c.amends.version }],
+        },
+      } : {}),
       dosageInstruction: [{
         text: `${l.dosage} ${l.frequency} ${l.route}`,
         timing: {

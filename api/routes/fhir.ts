@@ -57,7 +57,7 @@ async function viewOf(deps: ApiDeps, rx: Prescription): Promise<PrescriptionView
   const review = rx.status === 'rejected' ? await em.findOne(ReviewSchema, { prescriptionId: rx.id }) : null;
   return {
     id: rx.id, rxNo: rx.rxNo, status: rx.status, issuedAt: rx.issuedAt, expiresAt: rx.expiresAt, createdAt: rx.createdAt, updatedAt: rx.updatedAt,
-    content: rx.content, lines, rejectionReasons: review?.reasons ?? undefined,
+    content: rx.content, lines, ...(review ? { rejection: { reasons: review.reasons, comment: review.comment } } : {}),
   };
 }
 

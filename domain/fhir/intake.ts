@@ -305,6 +305,21 @@ export function mapFhirBundle(input: unknown, catalogue: DrugCatalogue, opts: Ma
   // Lines.
   rx.lines = requests.map((e, i) => mapLine(e, i, catalogue, ctx));
 
+  // An amended version of a rejected prescription: priorPrescription names the version it replaces, by
+  // rxflow's MedicationRequest id (optional) and the version number (required, an extension).
+  const prior = agree('$.amends', (mr) => (mr.priorPrescription ? JSON.stringify(mr.priorPrescription) : undefined), 'priorPrescription');
+  if (prior) {
+    const ref = prior.entry.resource.priorPrescription as Reference;
+    const at = `${prior.entry.path}.priorPrescription`;
+    const version = ext(ref, EXTENSION.amendsVersion)?.valueInteger;
+    paths.set('$.amends.version', `${at}.extension`);
+    paths.set('$.amends.prescriptionId', `${at}.reference`);
+    const id = typeof ref.reference === 'string' ? /(?:^|\/)MedicationRequest\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:-[0-9]+)?$/i.exec(ref.reference)?.[1] : undefined;
+    if (ref.reference !== undefined && !id) issue(`${at}.reference`, 'FHIR_INVALID_VALUE', 'priorPrescription.reference must be rxflow\'s MedicationRequest/<prescription uuid>[-<line>] of the version amended', '$.amends.prescriptionId');
+    if (version === undefined) issue(`${at}.extension`, 'FHIR_REQUIRED', `the version amended goes in the extension ${EXTENSION.amendsVersion} (valueInteger)`, '$.amends.version');
+    rx.amends = { version, ...(id ? { prescriptionId: id.toLowerCase() } : {}) };
+  }
+
   // Prescription-level extensions and codes.
   const mode = agree('$.fulfilment', (mr) => ext(mr, EXTENSION.fulfilmentMode)?.valueCode, 'extension');
   if (mode) rx.fulfilment = { mode: mode.value };

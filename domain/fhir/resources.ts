@@ -1,7 +1,7 @@
 // A stored prescription as FHIR R4 resources, whichever format it arrived in: one MedicationRequest per
 // line and one Task for rxflow's work of filling it, both carrying the current status (./status.ts).
 // Id scheme: MedicationRequest `<prescription uuid>-<line no>`, Task `<prescription uuid>`.
-import type { Bundle, MedicationRequest, Task } from 'fhir/r4';
+import type { Bundle, CodeableConcept, MedicationRequest, Task } from 'fhir/r4';
 import type { PrescriptionStatus } from '../prescription-status';
 import { fhirStatusOf } from './status';
 import { SYSTEM } from './systems';
@@ -17,8 +17,8 @@ export interface PrescriptionView {
   /** The signed submission as stored (domain/prescription.ts shape). */
   content: Record<string, any>;
   lines: { lineNo: number; drugCode: string; drugName: string; quantity: number; dosage: string; frequency: string; route: string; days: number }[];
-  /** The pharmacist's reasons, when rejected. */
-  rejectionReasons?: string[];
+  /** The pharmacist's decision, when rejected: reason codes (docs/review.md) and free text. */
+  rejection?: { reasons: string[]; comment?: string | null };
 }
 
 export const medicationRequestId = (prescriptionId: string, lineNo: number) => `${prescriptionId}-${lineNo}`;
@@ -32,16 +32,22 @@ export function parseMedicationRequestId(id: string): { prescriptionId: string; 
 
 const TIMING_CODES = new Set(['QD', 'BID', 'TID', 'QID', 'Q12H', 'Q8H', 'Q6H', 'Q4H', 'AM', 'PM', 'BED']);
 
-function reasonText(v: PrescriptionView): string | undefined {
+/** Why, for the negative outcomes: the pharmacist's reason codes as codings, their comment in the text. */
+function statusReason(v: PrescriptionView): CodeableConcept | undefined {
   const base = fhirStatusOf(v.status).reason;
   if (!base) return undefined;
-  return v.rejectionReasons?.length ? `${base}: ${v.rejectionReasons.join('; ')}` : base;
+  const r = v.rejection;
+  const detail = [r?.reasons.join(', '), r?.comment].filter(Boolean).join(' — ');
+  return {
+    ...(r?.reasons.length ? { coding: r.reasons.map((code) => ({ system: SYSTEM.reviewReason, code })) } : {}),
+    text: detail ? `${base}: ${detail}` : base,
+  };
 }
 
 export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
   const s = fhirStatusOf(v.status);
   const c = v.content;
-  const why = reasonText(v);
+  const why = statusReason(v);
   return v.lines.map((l): MedicationRequest => {
     const cl = (c.lines?.[l.lineNo - 1] ?? {}) as Record<string, any>;
     const id = medicationRequestId(v.id, l.lineNo);
@@ -53,7 +59,7 @@ export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
       identifier: [{ system: SYSTEM.prescriptionLineId, value: id }],
       groupIdentifier: { system: SYSTEM.rxNo, value: v.rxNo },
       status: s.medicationRequest,
-      ...(why ? { statusReason: { text: why } } : {}),
+      ...(why ? { statusReason: why } : {}),
       intent: 'order',
       medicationCodeableConcept: { coding: [{ system: SYSTEM.drugCode, code: l.drugCode, display: l.drugName }], text: l.drugName },
       // The hospital's own patient id only: the FHIR face repeats no personal data the caller did not send.
@@ -84,7 +90,7 @@ export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
 
 export function toTask(v: PrescriptionView): Task {
   const s = fhirStatusOf(v.status);
-  const why = reasonText(v);
+  const why = statusReason(v);
   return {
     resourceType: 'Task',
     id: v.id,
@@ -95,7 +101,7 @@ export function toTask(v: PrescriptionView): Task {
     // A Task has one focus: the first line stands for the prescription; basedOn lists every line.
     focus: { reference: `MedicationRequest/${medicationRequestId(v.id, v.lines[0]?.lineNo ?? 1)}` },
     status: s.task,
-    ...(why ? { statusReason: { text: why } } : {}),
+    ...(why ? { statusReason: why } : {}),
     businessStatus: { coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }], text: s.zh },
     intent: 'order',
     code: { coding: [{ system: SYSTEM.taskCode, code: 'fulfill' }], text: 'Fill the prescription' },

@@ -25,6 +25,8 @@ export const SYSTEM = {
   visitType: `${RXFLOW_FHIR_NS}/CodeSystem/visit-type`,
   /** rxflow's internal prescription status (domain/prescription-status.ts); Task.businessStatus. */
   prescriptionStatus: `${RXFLOW_FHIR_NS}/CodeSystem/prescription-status`,
+  /** The pharmacist's rejection reason codes (docs/review.md); MedicationRequest/Task.statusReason. */
+  reviewReason: `${RXFLOW_FHIR_NS}/CodeSystem/review-reason`,
   /** rxflow's machine-readable error codes (the house `code`); OperationOutcome.issue.details. */
   errorCode: `${RXFLOW_FHIR_NS}/CodeSystem/error-code`,
 
@@ -51,6 +53,8 @@ export const EXTENSION = {
   fulfilmentMode: `${RXFLOW_FHIR_NS}/StructureDefinition/fulfilment-mode`,
   /** On MedicationRequest: why a chronic prescription runs longer than the ordinary limit. */
   longTermReason: `${RXFLOW_FHIR_NS}/StructureDefinition/long-term-reason`,
+  /** On MedicationRequest.priorPrescription: the version this amendment replaces (valueInteger; docs/review.md). */
+  amendsVersion: `${RXFLOW_FHIR_NS}/StructureDefinition/amends-version`,
   /** On Coverage: outpatient | chronic_special (门诊慢特病). */
   insuranceVisitType: `${RXFLOW_FHIR_NS}/StructureDefinition/insurance-visit-type`,
   /** On Coverage: deductible already used this year (valueMoney, CNY). */

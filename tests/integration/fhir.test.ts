@@ -3,7 +3,7 @@
 // pharmacist and the hospital act; errors come back as OperationOutcomes with FHIR paths.
 import fs from 'node:fs';
 import type { Bundle, MedicationRequest, OperationOutcome, Task } from 'fhir/r4';
-import { actions, actors, apiUrl, closeDb, sql } from './helpers';
+import { actions, actors, apiUrl, approve, claimAndReview, closeDb, sql } from './helpers';
 import { DEMO } from '../../demo/fixtures';
 import { demoCatalogue, demoFhirBundle, fhirBundleFor, signFhirAsDemoHospital } from '../../demo/fhir';
 import { demoPrescriptionContent, drugByName, signAsDemoHospital } from '../../demo/prescriptions';
@@ -199,8 +199,8 @@ describe('FHIR status', () => {
     const inReview = await taskOf(id);
     expect(inReview.task).toMatchObject({ id, status: 'received', businessStatus: { coding: [{ code: 'in_review' }], text: '审方中' }, focus: { reference: `MedicationRequest/${id}-1` } });
 
-    // The pharmacist approves through the existing review API; the Task moves on with the workflow.
-    expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'approve' })).status).toBe(202);
+    // The pharmacist claims and approves through the review API; the Task moves on with the workflow.
+    await approve(id);
     const after = await waitForTask(id, ['approved', 'priced', 'matching']);
     const code = after.businessStatus!.coding![0].code as keyof typeof FHIR_STATUS;
     expect(after.status).toBe(FHIR_STATUS[code].task);
@@ -216,14 +216,25 @@ describe('FHIR status', () => {
     expect((await fhir<Task>('GET', `/Task/${id}`, H)).body.status).toBe('cancelled');
   });
 
-  it('shows a pharmacist\'s rejection with its reasons', async () => {
+  it('shows a pharmacist\'s rejection with its reasons, and takes the amended version as a new one', async () => {
     const a = actors();
-    const id = prescriptionIdOf((await push(demoFhirBundle().bundle)).body);
+    const { bundle, content } = demoFhirBundle();
+    const id = prescriptionIdOf((await push(bundle)).body);
     await waitForPrescription(a.hospital, id, statusIs('in_review'));
-    expect((await a.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: ['剂量与诊断不符'] })).status).toBe(202);
+    expect((await claimAndReview(a.pharmacist, id, { decision: 'reject', reasons: ['EXCESS_QUANTITY'], comment: '剂量与诊断不符' })).status).toBe(202);
     const task = await waitForTask(id, ['rejected']);
-    expect(task).toMatchObject({ status: 'rejected', statusReason: { text: expect.stringMatching(/剂量与诊断不符/) } });
-    expect((await mr(`${id}-1`)).body).toMatchObject({ status: 'cancelled', statusReason: { text: expect.stringMatching(/剂量与诊断不符/) } });
+    const why = { coding: [{ system: SYSTEM.reviewReason, code: 'EXCESS_QUANTITY' }], text: expect.stringMatching(/EXCESS_QUANTITY — 剂量与诊断不符/) };
+    expect(task).toMatchObject({ status: 'rejected', statusReason: why });
+    expect((await mr(`${id}-1`)).body).toMatchObject({ status: 'cancelled', statusReason: why });
+
+    // Amend -> resubmit: same number, fewer days, priorPrescription naming version 1 (docs/review.md).
+    const amended = { ...content, lines: content.lines.map((l: any) => ({ ...l, days: 5 })), amends: { version: 1, prescriptionId: id } };
+    const again = await push(signFhirAsDemoHospital(fhirBundleFor(amended)));
+    expect(again.status).toBe(201);
+    const v2 = prescriptionIdOf(again.body);
+    expect(v2).not.toBe(id);
+    expect(await sql(`select version, amends_id from prescription where id = ?`, [v2])).toEqual([{ version: 2, amends_id: id }]);
+    expect((await waitForTask(v2, ['in_review'])).status).toBe('received');
   });
 
   it('shows a hospital only its own prescriptions; other parties as GET /v1/prescriptions/:id does', async () => {

@@ -88,6 +88,21 @@ describe('FHIR intake mapping', () => {
     expect(issuesOf(unsigned(b))).toEqual([{ path: `Bundle.entry[${b.entry!.length - 1}].resource.valueQuantity`, code: 'FHIR_INVALID_VALUE', message: expect.stringMatching(/kg/) }]);
   });
 
+  it('reads an amendment from priorPrescription: the version it replaces, and which prescription', () => {
+    const prior = '6f1c2d9e-3b4a-4c5d-8e7f-0123456789ab';
+    const b = fhirBundleFor(demoPrescriptionContent({ extra: { amends: { version: 1, prescriptionId: prior } } }));
+    const m = unsigned(b);
+    expect(m.ok && (m.prescription as any).amends).toEqual({ version: 1, prescriptionId: prior });
+    const i = idx(b, 'MedicationRequest');
+    const mr = res(b, 'MedicationRequest') as MedicationRequest;
+    mr.priorPrescription = { reference: 'Patient/1' };
+    expect(issuesOf(unsigned(b)).map((x) => [x.path, x.code])).toEqual([
+      [`Bundle.entry[${i + 1}].resource.priorPrescription`, 'FHIR_INCONSISTENT'],
+      [`Bundle.entry[${i}].resource.priorPrescription.reference`, 'FHIR_INVALID_VALUE'],
+      [`Bundle.entry[${i}].resource.priorPrescription.extension`, 'FHIR_REQUIRED'],
+    ]);
+  });
+
   it('lists the medication codings a Bundle asks about, so the API loads only those drugs', () => {
     const b = fhirBundleFor(demoPrescriptionContent(), { coding: 'insurance' });
     expect(medicationCodings(b)).toEqual([
@@ -295,7 +310,7 @@ describe('FHIR resources of a stored prescription', () => {
   const content = demoPrescriptionContent({ rxNo: 'RX-FHIR-1' });
   const view: PrescriptionView = {
     id, rxNo: 'RX-FHIR-1', status: 'rejected', issuedAt: new Date(content.issuedAt), expiresAt: new Date(Date.parse(content.issuedAt) + 86_400_000),
-    createdAt: new Date(), updatedAt: new Date(), content, rejectionReasons: ['剂量过大'],
+    createdAt: new Date(), updatedAt: new Date(), content, rejection: { reasons: ['EXCESS_QUANTITY'], comment: '剂量过大' },
     lines: content.lines.map((l: any, i: number) => ({ lineNo: i + 1, drugCode: l.drugCode, drugName: DRUGS.get(l.drugCode)!.genericNameZh, quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days })),
   };
 
@@ -303,7 +318,7 @@ describe('FHIR resources of a stored prescription', () => {
     const mrs = toMedicationRequests(view);
     expect(mrs.map((m) => m.id)).toEqual([`${id}-1`, `${id}-2`]);
     expect(mrs[0]).toMatchObject({
-      status: 'cancelled', statusReason: { text: expect.stringMatching(/剂量过大/) }, intent: 'order',
+      status: 'cancelled', statusReason: { coding: [{ system: SYSTEM.reviewReason, code: 'EXCESS_QUANTITY' }], text: expect.stringMatching(/EXCESS_QUANTITY — 剂量过大/) }, intent: 'order',
       groupIdentifier: { value: 'RX-FHIR-1' }, medicationCodeableConcept: { coding: [{ system: SYSTEM.drugCode, code: content.lines[0].drugCode }] },
       dispenseRequest: { quantity: { value: 1 }, expectedSupplyDuration: { value: 7, code: 'd' } },
       dosageInstruction: [{ timing: { code: { coding: [{ code: 'QD' }] }, repeat: { frequency: 1, period: 1, periodUnit: 'd' } }, route: { text: '口服' } }],
