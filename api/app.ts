@@ -25,7 +25,7 @@ import { openApiDocument, routesOf } from './openapi';
 const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
 import { eventRoutes } from './routes/events';
-import { fhirApi } from './routes/fhir';
+import { fhirApi, fhirRoutes } from './routes/fhir';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -37,7 +37,8 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(httpMetrics);
   app.use(errorHandler);
   // FHIR R4 (docs/fhir.md): its own body parser (application/fhir+json) and OperationOutcome errors.
-  app.use(fhirApi(deps));
+  const fhir = fhirRoutes(deps);
+  app.use(fhirApi(deps, fhir));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
 
   const open = new Router();
@@ -74,7 +75,7 @@ export function createApp(deps: ApiDeps): Koa {
   });
   // The API's description, from the mounted routers and the zod schemas that validate the bodies.
   open.get('/openapi.json', (ctx) => {
-    ctx.body = openApiDocument(routesOf(open, consolePages, v1), API_VERSION);
+    ctx.body = openApiDocument(routesOf(open, consolePages, v1, fhir), API_VERSION);
   });
   app.use(open.routes());
   // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.

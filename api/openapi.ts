@@ -61,9 +61,16 @@ export function openApiDocument(routes: RouteInfo[], version: string): Record<st
       ...(params.length ? { parameters: params } : {}),
       ...(path.startsWith('/v1/') ? { security: [{ apiKey: [] }, { consoleSession: [] }] } : {}),
       ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(body.schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) } } } } : {}),
-      responses: {
-        default: { description: 'success, or an error in the one shape', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-      },
+      // FHIR R4 speaks FHIR: resources, and errors as OperationOutcome carrying the house codes (docs/fhir.md).
+      ...(path.startsWith('/fhir/') ? {
+        security: [{ apiKey: [] }, { consoleSession: [] }],
+        ...(method === 'POST' ? { summary: 'Push a signed FHIR R4 Bundle (201 created, 200 duplicate); docs/fhir.md', requestBody: { required: true, content: { 'application/fhir+json': { schema: { type: 'object', description: 'a FHIR R4 Bundle' } } } } } : {}),
+        responses: { default: { description: 'a FHIR R4 resource, or an OperationOutcome with the house error code (docs/fhir.md)', content: { 'application/fhir+json': { schema: { type: 'object' } } } } },
+      } : {
+        responses: {
+          default: { description: 'success, or an error in the one shape', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        },
+      }),
     };
   }
   return {

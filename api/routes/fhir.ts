@@ -158,11 +158,10 @@ function capabilityStatement(): CapabilityStatement {
  * The whole /fhir/R4 face as one middleware, mounted before the JSON body parser: it parses
  * application/fhir+json itself and answers every error, even an unknown route, as an OperationOutcome.
  */
-export function fhirApi(deps: ApiDeps): Middleware {
+export function fhirApi(deps: ApiDeps, routes: Router = fhirRoutes(deps)): Middleware {
   // extendTypes is merged into the defaults index by index (lodash.merge), so application/json is restated.
   const parse = bodyParser({ enableTypes: ['json'], extendTypes: { json: ['application/json', 'application/fhir+json'] }, jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError });
   const auth = authenticate(deps.orm, deps.config);
-  const routes = fhirRoutes(deps);
   const handle = routes.routes();
   const allowed = routes.allowedMethods();
   return async (ctx, next) => {

@@ -178,6 +178,10 @@ describe('FHIR intake', () => {
     const { bundle } = demoFhirBundle();
     const plain = await fhir('POST', '/Bundle', H, bundle, 'application/json');
     expect([plain.status, plain.body.issue]).toEqual([201, undefined]);
+    // Listed in the API's description, with the FHIR media type.
+    const openapi = await (await fetch(`${apiUrl()}/openapi.json`)).json() as any;
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/fhir/R4/Bundle', '/fhir/R4/MedicationRequest/{id}', '/fhir/R4/Task', '/fhir/R4/Task/{id}']));
+    expect(Object.keys(openapi.paths['/fhir/R4/Bundle'].post.requestBody.content)).toEqual(['application/fhir+json']);
     const meta = await fhir('GET', '/metadata', null);
     expect(meta.status).toBe(200);
     expect(meta.body as unknown).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' });
