@@ -19,6 +19,10 @@ import { automatedReview, countBySeverity, knowledgeVersions } from '../domain/r
 import { knowledgeReader } from '../catalog/clinical';
 import { precheck, type PrecheckResult } from '../domain/insurance';
 import { coverageOf } from '../domain/insurance-plans';
+import { coverageFrom, type InsuranceBlock } from '../domain/insurance-plans';
+import { reversalOf } from '../domain/insurance';
+import { readPolicies } from '../catalog/insurance';
+import { InsurerUnavailable, rulesInsurer, type InsurerAdapter, type InsurerPrecheckRequest } from './insurer';
 import { ageInYears } from '../domain/rules';
 import { canDeliveryTransition, type DeliveryStatus } from '../domain/prescription-status';
 import { chinaMinuteOfDay, substitutionKey, type LineFill, type PharmacyCandidate } from '../domain/matching';
@@ -41,7 +45,12 @@ export interface ActivityDeps {
   indexPrefix: string;
   filesDir: string;
   cjkFont: string;
+  /** Who answers the insurance pre-check (activities/insurer.ts); the built-in rules engine when absent. */
+  insurer?: InsurerAdapter;
 }
+
+/** The pre-check's answer, or why the prescription is held waiting for the insurer (docs/insurance.md). */
+export type PricingOutcome = PrecheckResult & { held?: { kind: string; reason: string } };
 
 export interface ReviewDecision {
   pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string;
@@ -56,7 +65,7 @@ export interface DeliveryUpdate { deliveryId: string; partnerCode: string; statu
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont }: ActivityDeps) {
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
@@ -76,6 +85,25 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const file = path.join(filesDir, name);
     await fs.writeFile(file, data);
     return file;
+  }
+
+  /**
+   * The pre-check's input without the lines: the policy version in effect on the prescription's date (China
+   * time) and the year's usage — the hospital's figures plus what rxflow settled for the member since the
+   * prescription was issued. The built-in plans when no policy is loaded.
+   */
+  async function coverageFor(rx: { id: string; issuedAt: Date }, insurance: InsuranceBlock | undefined) {
+    const run = (q: string, params: unknown[] = []) => orm.em.fork().getConnection().execute(q, params);
+    const versions = await readPolicies(run);
+    if (!versions.length) return coverageOf(insurance);
+    const onDate = chinaDate(rx.issuedAt);
+    if (!insurance?.memberId) return coverageFrom(versions, insurance, onDate);
+    const [settled] = await run(
+      `select coalesce(sum(deductible_applied_fen), 0)::int as deductible, coalesce(sum(insurer_pays_fen), 0)::int as insurer,
+              coalesce(sum(commercial_pays_fen) filter (where commercial_plan_id = ?), 0)::int as commercial
+         from settlement where plan_id = ? and member_id = ? and plan_year = ? and reversed_at is null and prescription_id <> ? and created_at > ?`,
+      [insurance.commercial?.planId ?? null, insurance.planId, insurance.memberId, Number(onDate.slice(0, 4)), rx.id, rx.issuedAt]);
+    return coverageFrom(versions, insurance, onDate, { deductibleFen: settled.deductible, insurerFen: settled.insurer, commercialFen: settled.commercial });
   }
 
   /** Releases every held reservation of a prescription and gives the units back to available stock. */
@@ -197,19 +225,49 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       return file;
     },
 
-    /** Insurance pre-check before anything is dispensed: insurer and patient shares per line, in fen. */
-    async priceInsurance(prescriptionId: string): Promise<PrecheckResult> {
-      const { content, lines, drugs } = await loadRx(prescriptionId);
-      const result = precheck({
-        ...coverageOf(content.insurance),
+    /**
+     * Insurance pre-check before anything is dispensed: insurer and patient shares per line, in fen, from
+     * the insurer adapter. An insurer that cannot answer (its deadline, retries and errors are the adapter's)
+     * is not waited on: with `fallback: 'self_pay'` and the patient's consent on the prescription the
+     * prescription is priced as self-pay; otherwise it is held (not priced) and the workflow decides.
+     */
+    async priceInsurance(prescriptionId: string, opts?: { fallback?: 'self_pay' | 'hold' } | null): Promise<PricingOutcome> {
+      const { rx, content, lines, drugs } = await loadRx(prescriptionId);
+      if (rx.pricing && rx.status !== 'approved') return rx.pricing as PricingOutcome; // a retry after it was written
+      const insurance = content.insurance as InsuranceBlock | undefined;
+      const coverage = await coverageFor(rx, insurance);
+      const request = (region: string): InsurerPrecheckRequest => ({
+        requestId: `rxflow-precheck-${prescriptionId}`, prescriptionId, rxNo: rx.rxNo, region, prescribedOn: chinaDate(rx.issuedAt),
+        member: { planId: insurance!.planId, memberId: insurance!.memberId ?? '', visitType: coverage.visitType, deductibleUsedFen: insurance!.deductibleUsedFen ?? 0, paidThisYearFen: insurance!.paidThisYearFen ?? 0 },
+        ...(insurance?.commercial ? { commercial: { planId: insurance.commercial.planId, memberId: insurance.commercial.memberId ?? '', usedFen: insurance.commercial.usedFen ?? 0 } } : {}),
         lines: lines.map((l) => {
           const d = drugs.get(l.drugCode)!;
-          return { lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: d.insuranceClass, unitPriceFen: d.priceFen, quantity: l.quantity };
+          return { lineNo: l.lineNo, drugCode: l.drugCode, insuranceCode: d.insuranceCode, insuranceClass: d.insuranceClass, unitPriceFen: d.priceFen, quantity: l.quantity };
         }),
       });
+      let result: PrecheckResult;
+      if (!insurance) {
+        result = { ...precheck({ ...coverage, lines: request('').lines }), engine: 'rules' }; // self-pay: nobody to ask
+      } else {
+        const hospital = await em().findOneOrFail(HospitalSchema, { id: rx.hospitalId });
+        try {
+          result = await insurer.precheck(request(hospital.regionCode), coverage);
+        } catch (e) {
+          if (!(e instanceof InsurerUnavailable)) throw e;
+          const failure = { kind: e.kind, reason: e.message, attempts: e.attempts, engine: insurer.engine };
+          if (opts?.fallback === 'self_pay' && insurance.selfPayConsent) {
+            result = { ...precheck({ ...coverage, plan: null, selfPayRule: 'INSURER_UNAVAILABLE', lines: request('').lines }), engine: insurer.engine, fallback: { kind: 'self_pay', reason: e.message } };
+            await tx(async (t) => audit(t, prescriptionId, { action: 'insurer_unavailable', actor: SYSTEM, data: { ...failure, outcome: 'self_pay' } }));
+          } else {
+            const why = opts?.fallback === 'self_pay' ? 'no self-pay consent on the prescription' : 'RX_INSURER_FALLBACK=hold';
+            await tx(async (t) => audit(t, prescriptionId, { action: 'insurer_unavailable', actor: SYSTEM, data: { ...failure, outcome: 'held', why } }));
+            return { planId: insurance.planId, lines: [], totalFen: 0, insurerPaysFen: 0, patientPaysFen: 0, held: { kind: e.kind, reason: `${e.message}; held (${why})` } };
+          }
+        }
+      }
       await tx(async (t) => {
-        const rx = await transition(t, prescriptionId, 'priced', { action: 'insurance_prechecked', actor: SYSTEM, data: { ...result } });
-        rx.pricing = result;
+        const locked = await transition(t, prescriptionId, 'priced', { action: 'insurance_prechecked', actor: SYSTEM, data: { ...result } });
+        locked.pricing = result;
       });
       return result;
     },
@@ -219,9 +277,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
      * (domain/matching.ts) on what the patient would pay there after insurance. When nobody can fill the basket, says which lines nobody in range has, or the split that would.
      */
     async findPharmacies(prescriptionId: string, radiusKm: number, exclude: string[]): Promise<{ candidates: PharmacyCandidate[]; cannotFill: CannotFill | null }> {
-      const { content, lines, drugs } = await loadRx(prescriptionId);
+      const { rx, content, lines, drugs } = await loadRx(prescriptionId);
       await tx(async (t) => { await transition(t, prescriptionId, 'matching', { action: 'matching_started', actor: SYSTEM, data: { radiusKm } }); });
-      const coverage = coverageOf(content.insurance);
+      const coverage = await coverageFor(rx, content.insurance as InsuranceBlock | undefined);
       const request = {
         mode: content.fulfilment?.mode ?? 'delivery',
         lines: lines.map((l, i) => ({
@@ -238,7 +296,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         exclude,
         patientPays: (unitPrices) => precheck({
           ...coverage,
-          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
+          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: l.drugCode, insuranceClass: drugs.get(l.drugCode)!.insuranceClass, insuranceCode: drugs.get(l.drugCode)!.insuranceCode, unitPriceFen: unitPrices.get(l.drugCode)!, quantity: l.quantity })),
         }).patientPaysFen,
       }, shelves);
       // Nobody at all on the first search: say why, so the hospital and patient can act on it.
@@ -349,6 +407,13 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       const check = checkDispensing(lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), quantity: l.quantity, days: l.days })), input.lines, today);
       if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
+      // The settlement follows the pre-check's basis: a self-pay fallback (the insurer did not answer, the
+      // patient consented) is settled as self-pay; otherwise the policy in effect and the year's usage.
+      const insurance = content.insurance as InsuranceBlock | undefined;
+      const selfPayFallback = (loaded.pricing as PrecheckResult | null)?.fallback?.kind === 'self_pay';
+      const coverage = selfPayFallback
+        ? { ...coverageOf(undefined), selfPayRule: 'INSURER_UNAVAILABLE' as const }
+        : await coverageFor(loaded, insurance);
 
       return tx(async (t): Promise<DispenseOutcome> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
@@ -392,12 +457,21 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
         const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
         const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
-        const settled = precheck({
-          ...coverageOf(content.insurance),
-          lines: lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: drugs.get(l.drugCode)!.insuranceClass, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length })),
-        });
-        t.create(SettlementSchema, { prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null } as never);
-        audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen } });
+        // A substitute SKU is reimbursed under its own list entry (its insurance code), at the prescribed line's class when the list does not name it.
+        const sku = async (code: string) => drugs.get(code) ?? ((await t.findOne(DrugSchema, { code }))?.data as Drug | undefined);
+        const settledLines = [];
+        for (const l of lines) {
+          const filled = await sku(fillOf(l));
+          settledLines.push({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: filled?.insuranceClass ?? drugs.get(l.drugCode)!.insuranceClass, insuranceCode: filled?.insuranceCode ?? drugs.get(l.drugCode)!.insuranceCode, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length });
+        }
+        const settled = precheck({ ...coverage, lines: settledLines });
+        t.create(SettlementSchema, {
+          prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null,
+          memberId: settled.planId ? insurance?.memberId ?? null : null, planYear: Number(chinaDate(loaded.issuedAt).slice(0, 4)), policyVersion: settled.policyVersion ?? null,
+          visitType: settled.visitType ?? null, commercialPlanId: settled.commercialPlanId ?? null, commercialPaysFen: settled.commercialPaysFen ?? 0,
+          deductibleAppliedFen: settled.deductibleAppliedFen ?? 0, engine: 'rules',
+        } as never);
+        audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, commercialPaysFen: settled.commercialPaysFen ?? 0, patientPaysFen: settled.patientPaysFen, policyVersion: settled.policyVersion ?? null, ...(selfPayFallback ? { fallback: 'self_pay' } : {}) } });
         return { ok: true, findings: check.findings };
       });
     },
@@ -500,11 +574,18 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async finish(prescriptionId: string, to: 'completed' | 'cancelled' | 'unfulfillable' | 'returned' | 'expired', actor: string, data: Record<string, unknown> = {}): Promise<void> {
       await tx(async (t) => {
         await transition(t, prescriptionId, to, { action: to, actor, data });
-        if (to === 'returned') {
+        // Any end but completion after a settlement (returned today; a cancellation or expiry should a
+        // later rule allow one after dispensing) reverses it: a reversal record, the settlement marked.
+        if (to !== 'completed') {
           const settlement = await t.findOne(SettlementSchema, { prescriptionId, reversedAt: null });
           if (settlement) {
             settlement.reversedAt = new Date();
-            audit(t, prescriptionId, { action: 'settlement_reversed', actor, data: { totalFen: settlement.totalFen } });
+            const r = reversalOf(settlement);
+            await sqlIn(t)(
+              `insert into settlement_reversal (settlement_id, prescription_id, reason, actor, total_fen, insurer_pays_fen, commercial_pays_fen, patient_pays_fen, lines)
+               values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (settlement_id) do nothing`,
+              [settlement.id, prescriptionId, to, actor, r.totalFen, r.insurerPaysFen, r.commercialPaysFen, r.patientPaysFen, JSON.stringify(r.lines)], 'run');
+            audit(t, prescriptionId, { action: 'settlement_reversed', actor, data: { totalFen: settlement.totalFen, insurerPaysFen: settlement.insurerPaysFen, commercialPaysFen: settlement.commercialPaysFen ?? 0, reason: to } });
           }
         }
       });
@@ -529,6 +610,11 @@ async function workflowRunning(client: TemporalClient, workflowId: string): Prom
 function sqlIn(t: EntityManager) {
   return <T = any>(query: string, params: unknown[] = [], method: 'all' | 'run' = 'all'): Promise<T> =>
     t.getConnection().execute(query, params, method, t.getTransactionContext()) as Promise<T>;
+}
+
+/** A date as the prescription's region reads it (China time, UTC+8): which policy version and which year. */
+function chinaDate(d: Date): string {
+  return new Date(d.getTime() + 8 * 3600_000).toISOString().slice(0, 10);
 }
 
 class StockShortage extends Error {

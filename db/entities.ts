@@ -375,6 +375,9 @@ export const TraceAlertSchema = new EntitySchema<TraceAlert>({
 export interface Settlement {
   id: string; prescriptionId: string; planId: string | null; totalFen: number; insurerPaysFen: number; patientPaysFen: number;
   lines: unknown[]; createdAt: Date; reversedAt: Date | null;
+  // Who and which year it counts towards, and by which rules (docs/insurance.md); a reversal is its own row (settlement_reversal).
+  memberId?: string | null; planYear?: number | null; policyVersion?: number | null; visitType?: string | null;
+  commercialPlanId?: string | null; commercialPaysFen?: number; deductibleAppliedFen?: number; engine?: string;
 }
 export const SettlementSchema = new EntitySchema<Settlement>({
   name: 'Settlement',
@@ -389,6 +392,14 @@ export const SettlementSchema = new EntitySchema<Settlement>({
     lines: { type: 'json' },
     createdAt: created(),
     reversedAt: ts(true),
+    memberId: { type: 'string', length: 40, nullable: true },
+    planYear: { type: 'integer', nullable: true },
+    policyVersion: { type: 'integer', nullable: true },
+    visitType: { type: 'string', length: 20, nullable: true },
+    commercialPlanId: { type: 'string', length: 40, nullable: true },
+    commercialPaysFen: { type: 'integer', default: 0 },
+    deductibleAppliedFen: { type: 'integer', default: 0 },
+    engine: { type: 'string', length: 10, default: 'rules' },
   },
 });
 

@@ -77,6 +77,10 @@ export const PrescriptionSubmissionSchema = z.object({
     visitType: z.enum(['outpatient', 'chronic_special']).default('outpatient'),
     deductibleUsedFen: z.number().int().min(0).default(0),
     paidThisYearFen: z.number().int().min(0).default(0),
+    /** The patient agreed to pay out of pocket if the insurer cannot answer in time (RX_INSURER_FALLBACK=self_pay; docs/insurance.md). */
+    selfPayConsent: z.boolean().optional(),
+    /** Commercial insurance as the second payer (a plan the region's policy lists); usedFen: what it paid this year. */
+    commercial: z.object({ planId: z.string().min(1).max(40), memberId: z.string().min(1).max(40), usedFen: z.number().int().min(0).default(0) }).optional(),
   }).optional(),
   /** An amended version of a prescription a pharmacist rejected: same rxNo, naming the version it replaces (docs/review.md). */
   amends: z.object({ version: z.number().int().min(1), prescriptionId: z.uuid().optional() }).optional(),

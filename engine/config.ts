@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { minuteOfDay } from '../domain/matching';
 import { DEFAULT_RULES, type RulesConfig } from '../domain/rules';
+import type { InsurerConfig } from '../activities/insurer';
 
 const ROOT = path.resolve(__dirname, '..');
 const num = (name: string, fallback: number) => {
@@ -34,6 +35,10 @@ export interface WorkflowTimings {
   searchRadiusKm: number;
   /** A review not decided by then returns the prescription to the hospital as not reviewed (absent on older workflows: never). */
   reviewReturnMs?: number;
+  /** The insurer pre-check (docs/insurance.md): how long one may take, and what happens when it cannot answer (absent on older workflows: the rules engine, no fallback). */
+  insurerTimeoutMs?: number;
+  insurerFallback?: 'self_pay' | 'hold';
+  insurerHoldRetryMs?: number;
 }
 
 export function loadTimings(): WorkflowTimings {
@@ -54,6 +59,26 @@ export function loadTimings(): WorkflowTimings {
     },
     searchRadiusKm: num('RX_SEARCH_RADIUS_KM', 10),
     reviewReturnMs: num('RX_REVIEW_RETURN_MS', 2 * HOUR),
+    insurerTimeoutMs: loadInsurerConfig().timeoutMs,
+    insurerFallback: loadInsurerConfig().fallback,
+    insurerHoldRetryMs: loadInsurerConfig().holdRetryMs,
+  };
+}
+
+/** Who answers the insurance pre-check and what happens when it cannot (docs/insurance.md). */
+export function loadInsurerConfig(): InsurerConfig {
+  const kind = process.env.RX_INSURER || 'rules';
+  if (kind !== 'rules' && kind !== 'http') throw new Error(`RX_INSURER must be rules or http, got ${kind}`);
+  const fallback = process.env.RX_INSURER_FALLBACK || 'self_pay';
+  if (fallback !== 'self_pay' && fallback !== 'hold') throw new Error(`RX_INSURER_FALLBACK must be self_pay or hold, got ${fallback}`);
+  return {
+    kind,
+    url: process.env.RX_INSURER_URL || undefined,
+    apiKey: process.env.RX_INSURER_API_KEY || undefined,
+    timeoutMs: num('RX_INSURER_TIMEOUT_MS', 10 * SECOND),
+    retries: num('RX_INSURER_RETRIES', 2),
+    fallback,
+    holdRetryMs: num('RX_INSURER_HOLD_RETRY_MS', 10 * MINUTE),
   };
 }
 
@@ -101,6 +126,8 @@ export interface Config {
   reviewClaimMs: number;
   /** Key-encryption secret for the pharmacists' server-held signing keys (docs/review.md). */
   reviewKeySecret: string;
+  /** The insurance pre-check's adapter (RX_INSURER, RX_INSURER_URL, …); the rules engine when absent. */
+  insurer?: InsurerConfig;
 }
 
 // Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
@@ -138,6 +165,7 @@ export function loadConfig(): Config {
     rules: loadRulesConfig(),
     reviewClaimMs: num('RX_REVIEW_CLAIM_MS', 10 * MINUTE),
     reviewKeySecret: reviewKeySecret(),
+    insurer: loadInsurerConfig(),
   };
 }
 

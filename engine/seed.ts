@@ -4,6 +4,7 @@ import { openServices } from './runtime';
 import { seedCatalogue } from '../catalog/ingest';
 import { seedDemoParties, seedDemoPharmacistReview } from '../demo/fixtures';
 import { loadClinicalKnowledge } from '../catalog/clinical';
+import { loadInsurancePolicies } from '../catalog/insurance';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 export async function seedAll(s: Awaited<ReturnType<typeof openServices>>) {
@@ -12,7 +13,9 @@ export async function seedAll(s: Awaited<ReturnType<typeof openServices>>) {
   await seedDemoPharmacistReview(s.orm, s.config.reviewKeySecret);
   // The automated pre-review's knowledge (catalog/data/clinical); idempotent, records the loaded versions.
   const clinical = await loadClinicalKnowledge(s.orm.em.fork() as EntityManager);
-  return { ...counts, clinical };
+  // The insurance policy tables (catalog/data/insurance, docs/insurance.md); idempotent, a loaded version never changes.
+  const insurance = await loadInsurancePolicies(s.orm.em.fork() as EntityManager);
+  return { ...counts, clinical, insurance };
 }
 
 if (require.main === module) {

@@ -227,7 +227,26 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   moved('approved', { by: decision!.pharmacistCode });
 
   // ---- 2. insurance pre-check (医保) ---------------------------------------------------------------
-  const pricing = await acts.priceInsurance(id);
+  // The insurer adapter has its own deadline (RX_INSURER_TIMEOUT_MS); the activity's timeout bounds an
+  // attempt that hangs anyway. Without an answer: self-pay with the patient's consent (decided in the
+  // activity), or held — the hospital and patient told, the insurer asked again until it answers, the
+  // prescription expires or is cancelled (docs/insurance.md). Workflows started before have no fallback.
+  const pricer = t.insurerTimeoutMs === undefined ? acts : proxyActivities<Activities>({
+    startToCloseTimeout: t.insurerTimeoutMs + 30_000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+  let pricing = await pricer.priceInsurance(id, t.insurerFallback ? { fallback: t.insurerFallback } : undefined);
+  if (pricing.held) {
+    await acts.notifyHospital(id, 'insurance_held', { reason: pricing.held.reason });
+    await acts.notifyPatient(id, 'insurance_held', { reason: pricing.held.reason });
+    note('insurance_held', { reason: pricing.held.reason });
+    while (pricing.held) {
+      await condition(() => cancelled() !== undefined, Math.min(t.insurerHoldRetryMs ?? 600_000, untilExpiry()));
+      if (cancelled()) return endCancelled();
+      if (expired()) return end('expired', 'system:rxflow', { stage: 'insurance', reason: 'insurer_unavailable' });
+      pricing = await pricer.priceInsurance(id, { fallback: t.insurerFallback });
+    }
+  }
   moved('priced', { totalFen: pricing.totalFen, insurerPaysFen: pricing.insurerPaysFen, patientPaysFen: pricing.patientPaysFen });
   const slip = await documents.renderPrescriptionSlip(id);
   note('slip_rendered', { file: slip });
