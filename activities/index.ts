@@ -89,8 +89,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
   /**
    * The pre-check's input without the lines: the policy version in effect on the prescription's date (China
-   * time) and the year's usage — the hospital's figures plus what rxflow settled for the member since the
-   * prescription was issued. The built-in plans when no policy is loaded.
+   * time) and the year's usage — the hospital's figures (usage settled outside rxflow) plus every unreversed
+   * settlement rxflow wrote for the member in that plan year. The built-in plans when no policy is loaded.
    */
   async function coverageFor(rx: { id: string; issuedAt: Date }, insurance: InsuranceBlock | undefined) {
     const run = (q: string, params: unknown[] = []) => orm.em.fork().getConnection().execute(q, params);
@@ -101,8 +101,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const [settled] = await run(
       `select coalesce(sum(deductible_applied_fen), 0)::int as deductible, coalesce(sum(insurer_pays_fen), 0)::int as insurer,
               coalesce(sum(commercial_pays_fen) filter (where commercial_plan_id = ?), 0)::int as commercial
-         from settlement where plan_id = ? and member_id = ? and plan_year = ? and reversed_at is null and prescription_id <> ? and created_at > ?`,
-      [insurance.commercial?.planId ?? null, insurance.planId, insurance.memberId, Number(onDate.slice(0, 4)), rx.id, rx.issuedAt]);
+         from settlement where plan_id = ? and member_id = ? and plan_year = ? and reversed_at is null and prescription_id <> ?`,
+      [insurance.commercial?.planId ?? null, insurance.planId, insurance.memberId, Number(onDate.slice(0, 4)), rx.id]);
     return coverageFrom(versions, insurance, onDate, { deductibleFen: settled.deductible, insurerFen: settled.insurer, commercialFen: settled.commercial });
   }
 

@@ -26,6 +26,7 @@ const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
 import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
+import { insuranceRoutes } from './routes/insurance';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -93,6 +94,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The event feed: replay from a cursor, long-poll and Server-Sent Events (docs/events.md).
   const feed = eventRoutes(deps);
   v1.use(feed.routes(), feed.allowedMethods());
+  // Insurance: settlement and reversal per prescription, the loaded policy versions (docs/insurance.md).
+  const insurance = insuranceRoutes(deps);
+  v1.use(insurance.routes(), insurance.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

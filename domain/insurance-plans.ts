@@ -73,12 +73,12 @@ export interface InsuranceBlock {
   selfPayConsent?: boolean; commercial?: { planId: string; memberId?: string; usedFen?: number };
 }
 
-/** What rxflow itself settled for this member since the hospital's figures were taken (same plan, same year). */
+/** What rxflow itself settled (not reversed) for this member in the plan year; the hospital's figures are usage outside rxflow. */
 export interface SettledSince { deductibleFen: number; insurerFen: number; commercialFen: number }
 
 /**
  * The pre-check's input without the lines, from the versioned policies: the plan and list in effect on the
- * prescription's date, the year's usage as the hospital declared it plus what rxflow settled since, and the
+ * prescription's date, the year's usage as the hospital declared it plus what rxflow settled, and the
  * commercial plan when the prescription names one the region sells. Self-pay without an insurance block
  * or when no version covers the plan on that date.
  */
