@@ -232,3 +232,53 @@ describe('prescription workflow branches', () => {
     expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['ready_for_pickup', 'returned']);
   });
 });
+
+describe('insurance pre-check held for an insurer that does not answer (docs/insurance.md)', () => {
+  const held = { planId: 'P', lines: [], totalFen: 0, insurerPaysFen: 0, patientPaysFen: 0, held: { kind: 'timeout', reason: 'no answer in 400 ms' } };
+  const approveWhenInReview = async (h: Awaited<ReturnType<typeof start>>) => {
+    await until(async () => (await h.query(stateQuery)).status === 'in_review');
+    await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+  };
+
+  it('tells the hospital and patient once, asks again on a timer, and proceeds when the insurer answers', async () => {
+    const calls: Call[] = [];
+    let asked = 0;
+    const outcome = await withWorker(calls, { priceInsurance: () => (++asked < 3 ? held : { planId: 'P', lines: [], totalFen: 100, insurerPaysFen: 70, patientPaysFen: 30 }) }, async (tq) => {
+      const h = await start(tq, input({ insurerTimeoutMs: 400, insurerFallback: 'hold', insurerHoldRetryMs: 100 }));
+      await approveWhenInReview(h);
+      await until(async () => (await h.query(stateQuery)).status === 'matching');
+      await h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'test done' }] });
+      return h.result();
+    });
+    expect(outcome).toBe('cancelled');
+    expect(named(calls, 'priceInsurance').map((c) => c[2])).toEqual([{ fallback: 'hold' }, { fallback: 'hold' }, { fallback: 'hold' }]);
+    expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['insurance_held', 'cancelled']);
+    expect(named(calls, 'notifyPatient').map((c) => c[2])).toEqual(['insurance_held', 'cancelled']);
+    expect(named(calls, 'findPharmacies').length).toBeGreaterThanOrEqual(1); // priced at the third ask, then matching
+  });
+
+  it('expires at the end of the prescription\'s validity while still held', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, { priceInsurance: () => held }, async (tq) => {
+      const h = await start(tq, input({ insurerTimeoutMs: 400, insurerFallback: 'hold', insurerHoldRetryMs: 60_000, reviewSlaMs: 60_000 }, 8_000));
+      await approveWhenInReview(h);
+      return h.result();
+    });
+    expect(outcome).toBe('expired');
+    expect(named(calls, 'finish')[0].slice(2)).toEqual(['expired', 'system:rxflow', { stage: 'insurance', reason: 'insurer_unavailable' }]);
+    expect(named(calls, 'findPharmacies')).toHaveLength(0);
+    expect(named(calls, 'renderPrescriptionSlip')).toHaveLength(0);
+  });
+
+  it('a workflow without insurer timings asks once, as before (no fallback option sent)', async () => {
+    const calls: Call[] = [];
+    await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input());
+      await approveWhenInReview(h);
+      await until(async () => (await h.query(stateQuery)).status === 'matching');
+      await h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'test done' }] });
+      return h.result();
+    });
+    expect(named(calls, 'priceInsurance')).toEqual([['priceInsurance', expect.any(String), undefined]]);
+  });
+});
