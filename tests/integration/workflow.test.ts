@@ -246,7 +246,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
     const outcome = await withWorker(calls, { priceInsurance: () => (++asked < 3 ? held : { planId: 'P', lines: [], totalFen: 100, insurerPaysFen: 70, patientPaysFen: 30 }) }, async (tq) => {
       const h = await start(tq, input({ insurerTimeoutMs: 400, insurerFallback: 'hold', insurerHoldRetryMs: 100 }));
       await approveWhenInReview(h);
-      await until(async () => (await h.query(stateQuery)).status === 'matching');
+      await until(async () => (await h.query(stateQuery)).status === 'matching', 60_000); // three asks and their timers first: generous under load
       await h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'test done' }] });
       return h.result();
     });
@@ -260,7 +260,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
   it('expires at the end of the prescription\'s validity while still held', async () => {
     const calls: Call[] = [];
     const outcome = await withWorker(calls, { priceInsurance: () => held }, async (tq) => {
-      const h = await start(tq, input({ insurerTimeoutMs: 400, insurerFallback: 'hold', insurerHoldRetryMs: 60_000, reviewSlaMs: 60_000 }, 8_000));
+      const h = await start(tq, input({ insurerTimeoutMs: 400, insurerFallback: 'hold', insurerHoldRetryMs: 60_000, reviewSlaMs: 60_000 }, 15_000)); // room to approve under load before validity ends
       await approveWhenInReview(h);
       return h.result();
     });
@@ -275,7 +275,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
     await withWorker(calls, {}, async (tq) => {
       const h = await start(tq, input());
       await approveWhenInReview(h);
-      await until(async () => (await h.query(stateQuery)).status === 'matching');
+      await until(async () => (await h.query(stateQuery)).status === 'matching', 60_000);
       await h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'test done' }] });
       return h.result();
     });
