@@ -41,12 +41,11 @@ it('retries a busy insurer with the same idempotency key, and a replayed key is 
 });
 
 it('gives up at its deadline with InsurerUnavailable(timeout), however slow the insurer is', async () => {
-  sim.behaviour.delayMs = 5_000;
-  const started = Date.now();
+  sim.behaviour.delayMs = 60_000; // had the client waited, the insurer would have answered (and the test timed out)
   const e = await client(300).precheck(request(), null as never).catch((x) => x);
   expect(e).toBeInstanceOf(InsurerUnavailable);
   expect(e.kind).toBe('timeout');
-  expect(Date.now() - started).toBeLessThan(4_000); // far below the insurer's delay: the deadline ended it
+  expect(sim.priced).toBe(0);
 });
 
 it('stops retrying when the insurer stays down, and does not retry a refusal', async () => {
