@@ -19,33 +19,35 @@ import { recordHospitalEvent, recordIntakeRefusal } from '../activities/hospital
 import { workflowIdFor } from '../workflows/prescription';
 import { ApiError, fromZod, jsonPath } from './errors';
 import { startPrescriptionWorkflow } from './workflows';
+import { PhaseTimer } from './timing';
 
 export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings; rules?: RulesConfig }
 export interface IntakeResult { prescription: Prescription; duplicate: boolean }
 
-async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
+async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown, timer: PhaseTimer): Promise<IntakeResult> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'VALIDATION_FAILED', 'the body must be a JSON object');
-  const parsed = PrescriptionSubmissionSchema.safeParse(raw);
+  const parsed = timer.time('validation', () => PrescriptionSubmissionSchema.safeParse(raw));
   if (!parsed.success) throw fromZod(parsed.error);
   const rx = parsed.data;
   const body = raw as Record<string, unknown>;
   const now = new Date();
   const em = deps.orm.em.fork();
 
-  const hospital = await em.findOneOrFail(HospitalSchema, { id: hospitalId });
-  const sig = verifyPrescriptionSignature(body, await registeredKeys(em, hospitalId, now), now);
+  const hospital = await timer.time('database', () => em.findOneOrFail(HospitalSchema, { id: hospitalId }));
+  const keys = await timer.time('database', () => registeredKeys(em, hospitalId, now));
+  const sig = timer.time('signature', () => verifyPrescriptionSignature(body, keys, now));
   if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
 
   const hash = contentHash(body);
   // Same number: a duplicate, an amendment of the rejected latest version, or a conflict (domain/review.ts).
-  const verdict = classifyPush(rx.rxNo, hash, rx.amends, await em.find(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo }, { orderBy: { version: 'asc' } }));
+  const verdict = classifyPush(rx.rxNo, hash, rx.amends, await timer.time('database', () => em.find(PrescriptionSchema, { hospitalId, rxNo: rx.rxNo }, { orderBy: { version: 'asc' } })));
   if (verdict.kind === 'duplicate') return duplicateOf(deps, hospital.code, verdict.of as Prescription, hash);
   if (verdict.kind === 'refused') throw new ApiError(verdict.status, verdict.code, verdict.message, [{ path: verdict.code === 'RX_CONFLICT' ? '$.rxNo' : '$.amends', message: verdict.message }]);
   const amended = verdict.kind === 'amendment' ? verdict.of : null;
 
-  const doctor = await em.findOne(DoctorSchema, { hospitalId, code: rx.doctor.code });
-  const drugs = await catalogueCandidates(em, rx);
-  const violations = checkIntake(rx, { now, doctor, drugs, config: deps.rules });
+  const doctor = await timer.time('database', () => em.findOne(DoctorSchema, { hospitalId, code: rx.doctor.code }));
+  const drugs = await timer.time('database', () => catalogueCandidates(em, rx));
+  const violations = timer.time('validation', () => checkIntake(rx, { now, doctor, drugs, config: deps.rules }));
   if (violations.length) {
     throw new ApiError(422, 'RX_RULES_VIOLATED', `the prescription breaks ${violations.length} prescribing rule(s): ${violations.map((v) => v.code).join(', ')}`,
       violations.map((v) => ({ path: jsonPath(v.path), code: v.code, message: v.message })));
@@ -53,7 +55,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
 
   let created: Prescription;
   try {
-    created = await em.transactional(async (t) => {
+    created = await timer.time('database', () => em.transactional(async (t) => {
       const patientId = await upsertPatient(t, hospitalId, rx.patient);
       const p = t.create(PrescriptionSchema, {
         id: randomUUID(), hospitalId, rxNo: rx.rxNo, contentHash: hash, status: 'received', content: body, doctorId: doctor!.id,
@@ -72,7 +74,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
       audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId, ...(amended ? { version: amended.version + 1, amends: amended.id } : {}) } });
       await recordHospitalEvent(t, p, { from: null, to: 'received', action: 'received', actor: `hospital:${hospital.code}` });
       return p;
-    });
+    }));
   } catch (e) {
     // Two pushes of the same prescription raced; the loser answers like any duplicate.
     if (e instanceof UniqueConstraintViolationException) {
@@ -84,7 +86,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown)
     }
     throw e;
   }
-  await start(deps, hospital.code, created);
+  await timer.time('workflow_start', () => start(deps, hospital.code, created));
   return { prescription: created, duplicate: false };
 }
 
@@ -136,9 +138,9 @@ async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): P
  * Intake, and a refusal the hospital's systems hear about by callback too (the push may have come from
  * a batch job nobody watches). Refusals with no prescription number cannot be matched by the hospital.
  */
-export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown): Promise<IntakeResult> {
+export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown, timer = new PhaseTimer()): Promise<IntakeResult> {
   try {
-    return await intakeChecked(deps, hospitalId, raw);
+    return await intakeChecked(deps, hospitalId, raw, timer);
   } catch (e) {
     const rxNo = (raw as { rxNo?: unknown } | null)?.rxNo;
     if (e instanceof ApiError && (e.status === 422 || e.status === 400) && typeof rxNo === 'string' && rxNo.length > 0 && rxNo.length <= 64) {

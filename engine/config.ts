@@ -177,3 +177,27 @@ function reviewKeySecret(): string {
   if (process.env.NODE_ENV === 'production') throw new Error('RX_REVIEW_KEY_SECRET must be set in production: it encrypts the pharmacists\' signing keys');
   return DEV_REVIEW_KEY_SECRET;
 }
+
+/**
+ * Temporal worker tuning (RX_WORKER_*): unset means the SDK's defaults. Measured in bench/e2e.ts
+ * (docs/benchmarks-e2e.md); the engine's worker and the benchmark's ceiling worker read the same variables.
+ */
+export interface WorkerTuning {
+  maxConcurrentWorkflowTaskExecutions?: number;
+  maxConcurrentActivityTaskExecutions?: number;
+  maxCachedWorkflows?: number;
+  maxConcurrentWorkflowTaskPolls?: number;
+  maxConcurrentActivityTaskPolls?: number;
+}
+
+export function loadWorkerTuning(): WorkerTuning {
+  const opt = (name: string) => (process.env[name] ? num(name, 0) : undefined);
+  const t: WorkerTuning = {
+    maxConcurrentWorkflowTaskExecutions: opt('RX_WORKER_MAX_WORKFLOW_TASKS'),
+    maxConcurrentActivityTaskExecutions: opt('RX_WORKER_MAX_ACTIVITIES'),
+    maxCachedWorkflows: opt('RX_WORKER_MAX_CACHED_WORKFLOWS'),
+    maxConcurrentWorkflowTaskPolls: opt('RX_WORKER_WORKFLOW_POLLERS'),
+    maxConcurrentActivityTaskPolls: opt('RX_WORKER_ACTIVITY_POLLERS'),
+  };
+  return Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as WorkerTuning;
+}

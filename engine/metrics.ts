@@ -116,3 +116,7 @@ export function instrumentKnex(knex: { on(event: string, fn: (...args: any[]) =>
   knex.on('query-response', done('ok'));
   knex.on('query-error', done('error'));
 }
+export const intakePhaseDuration = new Histogram({
+  name: 'rxflow_intake_phase_seconds', help: 'Time inside intake by phase: signature, validation (schema + rules), database, workflow_start',
+  labelNames: ['phase'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+});

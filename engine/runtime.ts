@@ -16,7 +16,7 @@ import { createActivities } from '../activities';
 import { insurerFromConfig } from '../activities/insurer';
 import { createApp } from '../api/app';
 import { ensureCurrentIndices } from '../catalog/reindex';
-import type { Config } from './config';
+import { loadWorkerTuning, type Config } from './config';
 import { instrumentElasticsearch, instrumentKnex } from './metrics';
 import { observeActivities, startTracing } from './telemetry';
 import { log } from './log';
@@ -76,6 +76,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     },
     interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },
     sinks: startTracing()?.worker.sinks as never,
+    ...loadWorkerTuning(),
   });
   const running = worker.run();
   await startSweeper(s);

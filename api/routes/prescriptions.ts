@@ -9,6 +9,7 @@ import type { Principal } from '../auth';
 import { requireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { intakePrescription } from '../intake';
+import { PhaseTimer } from '../timing';
 import { sendUpdate, workflowState } from '../workflows';
 import type { ApiDeps } from '../app';
 import { readFindings } from '../../domain/review-checks';
@@ -40,9 +41,12 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
 
   r.post('/v1/prescriptions', requireRole('hospital'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
+    const timer = new PhaseTimer();
     const { prescription, duplicate } = await intakePrescription(
       { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings, rules: deps.config.rules },
-      principal.partyId, ctx.request.body);
+      principal.partyId, ctx.request.body, timer);
+    ctx.set('Server-Timing', timer.header());
+    timer.observe();
     ctx.status = duplicate ? 200 : 201;
     ctx.set('Location', `/v1/prescriptions/${prescription.id}`);
     ctx.body = { prescription: summary(prescription), duplicate };
