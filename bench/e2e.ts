@@ -1,0 +1,240 @@
+// The end-to-end benchmark (issue 7): prescriptions carried from push to `completed` by simulated parties
+// over the HTTP API, against the orchestration's own ceiling — workflows/bench-ceiling.ts, the same
+// activities, updates and timers doing nothing — measured in the same run, with 1, 2, 4… worker processes.
+// A benchmark, not a test: nothing asserts.
+//
+//   node --import tsx bench/e2e.ts [--db postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_e2e] [--prefix rxe2e]
+//        [--workers 1,2,4] [--concurrency 32] [--rate <per s>] [--duration 30] [--warmup 5] [--runs 1]
+//        [--tuning 'default;<name>:RX_WORKER_MAX_WORKFLOW_TASKS=40,RX_WORKER_MAX_ACTIVITIES=100'] [--ceiling-local]
+//        [--keep] [--out .stack/bench-results]
+//
+// What it does: resets the benchmark database and indices (unless --keep) and seeds the demo catalogue with
+// its stock topped up; starts the API (RX_ROLE=api) once; then for each tuning, worker count and run, in
+// this order: N engine workers (RX_ROLE=worker) + rxflow load, then N ceiling workers + the same load on the
+// ceiling (and with --ceiling-local the ceiling again with local activities). Each phase: start-up timed
+// (command → ready line), idle memory, a warm-up, the measured load, peak memory, a drain. Prints the
+// table (medians over runs; ratio rxflow ÷ ceiling taken within each run, then the median) and writes
+// everything to <out>/e2e-<timestamp>.json.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client as EsClient } from '@elastic/elasticsearch';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { loadConfig, loadTimings } from '../engine/config';
+import { openServices } from '../engine/runtime';
+import { seedAll } from '../engine/seed';
+import { openOrm } from '../db/orm';
+import { openPool } from './postgis-baseline';
+import {
+  BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
+  historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, type CarryContext, type LoadResult, type Proc,
+} from './e2e-lib';
+
+function args() {
+  const a = process.argv.slice(2);
+  const get = (name: string, fallback: string) => {
+    const i = a.indexOf(`--${name}`);
+    return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
+  };
+  const tuning = get('tuning', 'default').split(';').filter(Boolean).map((t) => {
+    const [name, vars = ''] = t.includes(':') ? [t.slice(0, t.indexOf(':')), t.slice(t.indexOf(':') + 1)] : [t, ''];
+    return { name, env: Object.fromEntries(vars.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])) };
+  });
+  return {
+    db: get('db', 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_e2e'),
+    prefix: get('prefix', 'rxe2e'),
+    es: get('es', process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:19200'),
+    temporal: get('temporal', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:17233'),
+    workers: get('workers', '1,2,4').split(',').map(Number),
+    concurrency: Number(get('concurrency', '32')),
+    rate: a.includes('--rate') ? Number(get('rate', '0')) : null,
+    duration: Number(get('duration', '30')),
+    warmup: Number(get('warmup', '5')),
+    runs: Number(get('runs', '1')),
+    tuning,
+    ceilingLocal: a.includes('--ceiling-local'),
+    keep: a.includes('--keep'),
+    tick: Number(get('tick', '20')),
+    out: get('out', path.join(ROOT, '.stack', 'bench-results')),
+  };
+}
+
+const log = (s: string) => console.error(`[e2e ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+interface PhaseRow {
+  engine: 'rxflow' | 'ceiling' | 'ceiling-local';
+  tuning: string; workers: number; run: number; mode: string;
+  completed: number; perSecond: number; errors: number; firstErrors: string[];
+  pushMs?: ReturnType<typeof summarise>;
+  toMatchedMs: ReturnType<typeof summarise>;
+  toCompletedMs: ReturnType<typeof summarise>;
+  conflictRetries?: number;
+  startupMs: number[]; rssIdleMiB: number[]; rssPeakMiB: number[]; apiRssPeakMiB?: number;
+  loadavg: number[];
+}
+
+async function main() {
+  const o = args();
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const runId = stamp.replace(/\D/g, '').slice(2, 14);
+  const queue = `rxe2e-${runId}`;
+  const ceilingQueue = `rxe2e-ceiling-${runId}`;
+  const filesDir = path.join(ROOT, '.stack', 'bench-e2e-files', runId);
+  Object.assign(process.env, {
+    DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue,
+    RX_MATCH_AT: '10:30', RX_FILES_DIR: filesDir, ...BENCH_FOLLOWUPS,
+  });
+  const config = loadConfig();
+  const timings = loadTimings();
+  const baseEnv: Record<string, string> = {
+    DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue,
+    RX_MATCH_AT: '10:30', RX_FILES_DIR: filesDir, ...BENCH_FOLLOWUPS,
+  };
+
+  // ---- the database and indices, from nothing, with the demo catalogue and its shelves topped up
+  if (!o.keep) {
+    log(`resetting ${o.db.replace(/\/\/[^@]*@/, '//')} and ${o.prefix}-* …`);
+    const orm = await openOrm(o.db);
+    await orm.em.getConnection().execute('drop schema if exists public cascade; create schema public;');
+    await orm.close();
+    const es = new EsClient({ node: o.es });
+    const existing = Object.keys(await es.indices.get({ index: `${o.prefix}-*`, allow_no_indices: true }));
+    if (existing.length) await es.indices.delete({ index: existing });
+    await es.close();
+  }
+  const services = await openServices(config);
+  if (!o.keep) await seedAll(services);
+  const pool = openPool(o.db, 4);
+  // Stock never runs out during a run (the benchmark measures carrying, not selling out).
+  await pool.query(`update stock set on_hand = 1000000 where on_hand < 1000000`);
+  const temporal: TemporalClient = services.temporal;
+  const env = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), loadavgBefore: os.loadavg() },
+    node: process.version,
+    postgres: (await pool.query<{ v: string }>('select version() v')).rows[0].v,
+    elasticsearch: (Object.values((await services.es.nodes.info({ metric: 'jvm' })).nodes)[0] as { version?: string }).version,
+    temporal: (await temporal.workflowService.getSystemInfo({})).serverVersion,
+    timings: { ...timings },
+  };
+
+  // ---- the API, once for the whole run
+  log('starting the API (RX_ROLE=api) …');
+  const api = await startProcess('api', 'engine/main.ts', { ...baseEnv, RX_ROLE: 'api', RX_API_PORT: '0' }, /\[rxflow\] ready/);
+  const apiUrl = /API (http:\/\/\S+?);/.exec(api.ready)![1];
+  await new Promise((r) => setTimeout(r, 2000));
+  const apiStart = { startupMs: api.readyMs, rssIdleMiB: rssMiB(api.child.pid) };
+  log(`API ${apiUrl} ready in ${api.readyMs} ms, ${apiStart.rssIdleMiB} MiB`);
+
+  const watcher = new RxWatcher(pool, o.tick).start();
+  const rows: PhaseRow[] = [];
+  const shapes: Record<string, Record<string, number>> = {};
+  let seq = 0;
+
+  async function phase(engine: PhaseRow['engine'], tuning: { name: string; env: Record<string, string> }, n: number, run: number): Promise<PhaseRow> {
+    const script = engine === 'rxflow' ? 'engine/main.ts' : 'bench/ceiling-worker.ts';
+    const pattern = engine === 'rxflow' ? /\[rxflow\] ready/ : /\[ceiling\] ready/;
+    const workers: Proc[] = [];
+    for (let w = 0; w < n; w++) {
+      workers.push(await startProcess(`${engine}-worker-${w}`, script, { ...baseEnv, ...tuning.env, RX_ROLE: 'worker', RX_TASK_QUEUE: engine === 'rxflow' ? queue : ceilingQueue }, pattern));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssIdleMiB = workers.map((w) => rssMiB(w.child.pid));
+    const ctx: CarryContext = { parties: benchParties(apiUrl), watcher, retries: { conflicts: 0 } };
+    type Done = { id: string; pushAt: number; doneAt: number; matchedAt?: number; pushedMs?: number };
+    const journey: (i: number) => Promise<Done> = engine === 'rxflow'
+      ? (i: number) => carryPrescription(ctx, benchPrescription(runId, seq * 1_000_000 + i))
+      : (i: number) => carryCeiling(temporal, ceilingQueue, `ceiling-${runId}-${seq}-${i}`, ceilingTimings(timings), engine === 'ceiling-local');
+    const load = <T>(seconds: number, j: (i: number) => Promise<T>): Promise<LoadResult<T>> =>
+      o.rate ? fixedRate(o.rate, seconds, o.concurrency * 4, j) : closedLoop(o.concurrency, seconds, j);
+    log(`${engine} · ${tuning.name} · ${n} worker(s) · run ${run}: warm-up ${o.warmup} s`);
+    seq++;
+    if (o.warmup > 0) await load(o.warmup, journey);
+    seq++;
+    ctx.retries.conflicts = 0;
+    const loadavg = os.loadavg();
+    const sampler = rssSampler([...workers, api]);
+    log(`${engine} · ${tuning.name} · ${n} worker(s) · run ${run}: measuring ${o.duration} s ${o.rate ? `at ${o.rate}/s` : `at concurrency ${o.concurrency}`}`);
+    const res = await load(o.duration, journey);
+    const peak = sampler.stop();
+    const inWindow = res.done.filter((d) => d.doneAt <= res.endedAt);
+    let toMatched: number[];
+    if (engine === 'rxflow') {
+      const times = await journeyTimes(pool, res.done.map((d) => d.id));
+      toMatched = res.done.map((d) => (times.get(d.id)?.matchedAt ?? NaN) - d.pushAt);
+      if (!shapes.rxflow && res.done.length) shapes.rxflow = await historyShape(temporal, `rx-${res.done[0].id}`);
+    } else {
+      toMatched = res.done.map((d) => d.matchedAt! - d.pushAt);
+      if (!shapes[engine] && res.done.length) shapes[engine] = await historyShape(temporal, res.done[0].id);
+    }
+    for (const w of workers) await stopProcess(w);
+    const row: PhaseRow = {
+      engine, tuning: tuning.name, workers: n, run, mode: o.rate ? `rate ${o.rate}/s` : `closed, concurrency ${o.concurrency}`,
+      completed: inWindow.length, perSecond: Math.round((inWindow.length / o.duration) * 100) / 100, errors: res.errors, firstErrors: res.firstErrors,
+      ...(engine === 'rxflow' ? { pushMs: summarise(res.done.map((d) => d.pushedMs!)), conflictRetries: ctx.retries.conflicts } : {}),
+      toMatchedMs: summarise(toMatched),
+      toCompletedMs: summarise(res.done.map((d) => d.doneAt - d.pushAt)),
+      startupMs: workers.map((w) => w.readyMs), rssIdleMiB, rssPeakMiB: workers.map((w) => peak[w.name]),
+      ...(engine === 'rxflow' ? { apiRssPeakMiB: peak.api } : {}),
+      loadavg,
+    };
+    log(`  → ${row.perSecond}/s (${row.completed} in window, ${row.errors} errors), matched p50 ${row.toMatchedMs.p50} ms, completed p50 ${row.toCompletedMs.p50} p99 ${row.toCompletedMs.p99} ms${row.firstErrors.length ? `; first error: ${row.firstErrors[0]}` : ''}`);
+    return row;
+  }
+
+  try {
+    for (const tuning of o.tuning) {
+      for (const n of o.workers) {
+        for (let run = 1; run <= o.runs; run++) {
+          rows.push(await phase('rxflow', tuning, n, run));
+          rows.push(await phase('ceiling', tuning, n, run));
+          if (o.ceilingLocal) rows.push(await phase('ceiling-local', tuning, n, run));
+        }
+      }
+    }
+  } finally {
+    watcher.stop();
+    // The engine's reservation sweeper runs forever on its task queue: end it with the benchmark.
+    await temporal.workflow.getHandle(`rxflow-reservation-sweeper-${queue}`).terminate('benchmark finished').catch(() => {});
+    const apiPeak = rssMiB(api.child.pid);
+    await stopProcess(api);
+    (apiStart as Record<string, number>).rssEndMiB = apiPeak;
+    await pool.end();
+    await services.close();
+    rmSync(filesDir, { recursive: true, force: true });
+  }
+
+  // ---- the table: medians over runs; the ratio within each run, then its median
+  const groups = new Map<string, PhaseRow[]>();
+  for (const r of rows) groups.set(`${r.tuning}|${r.workers}|${r.engine}`, [...(groups.get(`${r.tuning}|${r.workers}|${r.engine}`) ?? []), r]);
+  const summary = [...groups.values()].map((g) => {
+    const r0 = g[0];
+    const ratios = r0.engine === 'rxflow' ? g.map((r) => r.perSecond / (rows.find((c) => c.engine === 'ceiling' && c.tuning === r.tuning && c.workers === r.workers && c.run === r.run)?.perSecond ?? NaN)) : [];
+    return {
+      engine: r0.engine, tuning: r0.tuning, workers: r0.workers, runs: g.length,
+      perSecond: median(g.map((r) => r.perSecond)), errors: g.reduce((s, r) => s + r.errors, 0),
+      matchedP50: median(g.map((r) => r.toMatchedMs.p50)), matchedP99: median(g.map((r) => r.toMatchedMs.p99)),
+      completedP50: median(g.map((r) => r.toCompletedMs.p50)), completedP99: median(g.map((r) => r.toCompletedMs.p99)),
+      ratioToCeiling: ratios.length ? Math.round(median(ratios) * 100) / 100 : null,
+      startupMs: median(g.flatMap((r) => r.startupMs)), rssIdleMiB: median(g.flatMap((r) => r.rssIdleMiB)), rssPeakMiB: median(g.flatMap((r) => r.rssPeakMiB)),
+      apiRssPeakMiB: r0.engine === 'rxflow' ? median(g.map((r) => r.apiRssPeakMiB ?? NaN)) : null,
+    };
+  });
+  const pad = (s: unknown, n: number) => String(s).padStart(n);
+  console.log(`\nrxflow end to end vs. the orchestration ceiling — ${rows[0]?.mode ?? ''}, ${o.duration} s measured after ${o.warmup} s warm-up, median of ${o.runs} run(s)`);
+  console.log(`${'tuning'.padEnd(12)} ${'engine'.padEnd(14)} ${pad('workers', 7)} ${pad('rx/s', 7)} ${pad('ratio', 6)} ${pad('match p50', 9)} ${pad('p99', 6)} ${pad('done p50', 9)} ${pad('p99', 6)} ${pad('errors', 6)} ${pad('start ms', 8)} ${pad('RSS idle', 8)} ${pad('peak', 6)} ${pad('API peak', 8)}`);
+  for (const s of summary) {
+    console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
+  }
+  console.log(`API: start-up ${apiStart.startupMs} ms, RSS idle ${apiStart.rssIdleMiB} MiB`);
+  console.log(`History per workflow (one sample each): ${Object.entries(shapes).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(' · ')}`);
+  const loadavgAfter = os.loadavg();
+  console.log(`Load average before ${env.machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavgAfter.map((x) => x.toFixed(2)).join(' ')}`);
+
+  mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, `e2e-${stamp}.json`);
+  writeFileSync(file, JSON.stringify({ options: { ...o, db: o.db.replace(/\/\/[^@]*@/, '//') }, env: { ...env, loadavgAfter }, api: apiStart, shapes, summary, rows }, null, 2));
+  console.log(`Results: ${path.relative(process.cwd(), file)}`);
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
