@@ -70,6 +70,7 @@ interface PhaseRow {
   toCompletedMs: ReturnType<typeof summarise>;
   conflictRetries?: number;
   startupMs: number[]; rssIdleMiB: number[]; rssPeakMiB: number[]; apiRssPeakMiB?: number;
+  perPrescription?: Record<string, number>;
   loadavg: number[];
 }
 
@@ -131,6 +132,19 @@ async function main() {
   const shapes: Record<string, Record<string, number>> = {};
   let seq = 0;
 
+  async function footprint(): Promise<Record<string, number>> {
+    const pg = (await pool.query<Record<string, string>>(
+      `select xact_commit, tup_inserted, tup_updated, tup_deleted, tup_fetched from pg_stat_database where datname = current_database()`)).rows[0];
+    const es = (await services.es.indices.stats({ index: `${o.prefix}-*`, metric: ['indexing', 'search'] }))._all.total;
+    return {
+      // Less the benchmark's own reads (one per watcher tick), so what is left is the engine's.
+      pgTransactions: Number(pg.xact_commit) - watcher.ticks, pgRowsInserted: Number(pg.tup_inserted), pgRowsUpdated: Number(pg.tup_updated), pgRowsDeleted: Number(pg.tup_deleted),
+      esSearches: es?.search?.query_total ?? 0, esDocsIndexed: es?.indexing?.index_total ?? 0,
+    };
+  }
+  const perPrescription = (a: Record<string, number>, b: Record<string, number>, n: number) =>
+    Object.fromEntries(Object.keys(a).map((k) => [k, n ? Math.round(((b[k] - a[k]) / n) * 10) / 10 : NaN]));
+
   async function phase(engine: PhaseRow['engine'], tuning: { name: string; env: Record<string, string> }, n: number, run: number): Promise<PhaseRow> {
     const script = engine === 'rxflow' ? 'engine/main.ts' : 'bench/ceiling-worker.ts';
     const pattern = engine === 'rxflow' ? /\[rxflow\] ready/ : /\[ceiling\] ready/;
@@ -153,10 +167,13 @@ async function main() {
     seq++;
     ctx.retries.conflicts = 0;
     const loadavg = os.loadavg();
+    const before = engine === 'rxflow' ? await footprint() : null;
     const sampler = rssSampler([...workers, api]);
     log(`${engine} · ${tuning.name} · ${n} worker(s) · run ${run}: measuring ${o.duration} s ${o.rate ? `at ${o.rate}/s` : `at concurrency ${o.concurrency}`}`);
     const res = await load(o.duration, journey);
     const peak = sampler.stop();
+    // What one prescription costs the services: PostgreSQL transactions and rows, Elasticsearch searches and re-indexings.
+    const perRx = before ? perPrescription(before, await footprint(), res.done.length + res.errors) : undefined;
     const inWindow = res.done.filter((d) => d.doneAt <= res.endedAt);
     let toMatched: number[];
     if (engine === 'rxflow') {
@@ -175,7 +192,7 @@ async function main() {
       toMatchedMs: summarise(toMatched),
       toCompletedMs: summarise(res.done.map((d) => d.doneAt - d.pushAt)),
       startupMs: workers.map((w) => w.readyMs), rssIdleMiB, rssPeakMiB: workers.map((w) => peak[w.name]),
-      ...(engine === 'rxflow' ? { apiRssPeakMiB: peak.api } : {}),
+      ...(engine === 'rxflow' ? { apiRssPeakMiB: peak.api, perPrescription: perRx } : {}),
       loadavg,
     };
     log(`  → ${row.perSecond}/s (${row.completed} in window, ${row.errors} errors), matched p50 ${row.toMatchedMs.p50} ms, completed p50 ${row.toCompletedMs.p50} p99 ${row.toCompletedMs.p99} ms${row.firstErrors.length ? `; first error: ${row.firstErrors[0]}` : ''}`);
@@ -218,6 +235,7 @@ async function main() {
       ratioToCeiling: ratios.length ? Math.round(median(ratios) * 100) / 100 : null,
       startupMs: median(g.flatMap((r) => r.startupMs)), rssIdleMiB: median(g.flatMap((r) => r.rssIdleMiB)), rssPeakMiB: median(g.flatMap((r) => r.rssPeakMiB)),
       apiRssPeakMiB: r0.engine === 'rxflow' ? median(g.map((r) => r.apiRssPeakMiB ?? NaN)) : null,
+      perPrescription: r0.perPrescription ? Object.fromEntries(Object.keys(r0.perPrescription).map((k) => [k, median(g.map((r) => r.perPrescription![k]))])) : null,
     };
   });
   const pad = (s: unknown, n: number) => String(s).padStart(n);
@@ -227,6 +245,8 @@ async function main() {
     console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
   }
   console.log(`API: start-up ${apiStart.startupMs} ms, RSS idle ${apiStart.rssIdleMiB} MiB`);
+  const cost = summary.find((s) => s.perPrescription)?.perPrescription;
+  if (cost) console.log(`Per prescription (rxflow; the benchmark's watcher reads subtracted): ${Object.entries(cost).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`History per workflow (one sample each): ${Object.entries(shapes).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(' · ')}`);
   const loadavgAfter = os.loadavg();
   console.log(`Load average before ${env.machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavgAfter.map((x) => x.toFixed(2)).join(' ')}`);
