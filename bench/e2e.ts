@@ -27,7 +27,7 @@ import { openOrm } from '../db/orm';
 import { openPool } from './postgis-baseline';
 import {
   BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
-  historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, type CarryContext, type LoadResult, type Proc,
+  cpuMs, historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, type CarryContext, type LoadResult, type Proc,
 } from './e2e-lib';
 
 function args() {
@@ -71,6 +71,7 @@ interface PhaseRow {
   conflictRetries?: number;
   startupMs: number[]; rssIdleMiB: number[]; rssPeakMiB: number[]; apiRssPeakMiB?: number;
   perPrescription?: Record<string, number>;
+  cpuPerJourneyMs: Record<string, number>;
   loadavg: number[];
 }
 
@@ -169,9 +170,18 @@ async function main() {
     const loadavg = os.loadavg();
     const before = engine === 'rxflow' ? await footprint() : null;
     const sampler = rssSampler([...workers, api]);
+    const cpu0 = { workers: workers.reduce((x, w) => x + cpuMs(w.child.pid), 0), api: cpuMs(api.child.pid), bench: process.cpuUsage() };
     log(`${engine} · ${tuning.name} · ${n} worker(s) · run ${run}: measuring ${o.duration} s ${o.rate ? `at ${o.rate}/s` : `at concurrency ${o.concurrency}`}`);
     const res = await load(o.duration, journey);
     const peak = sampler.stop();
+    const journeys = res.done.length + res.errors;
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    // CPU per journey in each kind of process: the measure least disturbed by a shared machine.
+    const cpuPerJourneyMs = {
+      workers: Math.round((workers.reduce((x, w) => x + cpuMs(w.child.pid), 0) - cpu0.workers) / journeys),
+      ...(engine === 'rxflow' ? { api: Math.round((cpuMs(api.child.pid) - cpu0.api) / journeys) } : {}),
+      benchClient: Math.round((benchCpu.user + benchCpu.system) / 1000 / journeys),
+    };
     // What one prescription costs the services: PostgreSQL transactions and rows, Elasticsearch searches and re-indexings.
     const perRx = before ? perPrescription(before, await footprint(), res.done.length + res.errors) : undefined;
     const inWindow = res.done.filter((d) => d.doneAt <= res.endedAt);
@@ -193,6 +203,7 @@ async function main() {
       toCompletedMs: summarise(res.done.map((d) => d.doneAt - d.pushAt)),
       startupMs: workers.map((w) => w.readyMs), rssIdleMiB, rssPeakMiB: workers.map((w) => peak[w.name]),
       ...(engine === 'rxflow' ? { apiRssPeakMiB: peak.api, perPrescription: perRx } : {}),
+      cpuPerJourneyMs,
       loadavg,
     };
     log(`  → ${row.perSecond}/s (${row.completed} in window, ${row.errors} errors), matched p50 ${row.toMatchedMs.p50} ms, completed p50 ${row.toCompletedMs.p50} p99 ${row.toCompletedMs.p99} ms${row.firstErrors.length ? `; first error: ${row.firstErrors[0]}` : ''}`);
@@ -235,6 +246,7 @@ async function main() {
       ratioToCeiling: ratios.length ? Math.round(median(ratios) * 100) / 100 : null,
       startupMs: median(g.flatMap((r) => r.startupMs)), rssIdleMiB: median(g.flatMap((r) => r.rssIdleMiB)), rssPeakMiB: median(g.flatMap((r) => r.rssPeakMiB)),
       apiRssPeakMiB: r0.engine === 'rxflow' ? median(g.map((r) => r.apiRssPeakMiB ?? NaN)) : null,
+      cpuPerJourneyMs: Object.fromEntries(Object.keys(r0.cpuPerJourneyMs).map((k) => [k, median(g.map((r) => r.cpuPerJourneyMs[k]))])),
       perPrescription: r0.perPrescription ? Object.fromEntries(Object.keys(r0.perPrescription).map((k) => [k, median(g.map((r) => r.perPrescription![k]))])) : null,
     };
   });
@@ -245,6 +257,7 @@ async function main() {
     console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
   }
   console.log(`API: start-up ${apiStart.startupMs} ms, RSS idle ${apiStart.rssIdleMiB} MiB`);
+  console.log(`CPU ms per journey (median over runs): ${summary.map((s) => `${s.engine}×${s.workers} ${Object.entries(s.cpuPerJourneyMs).map(([k, v]) => `${k} ${v}`).join('/')}`).join(' · ')}`);
   const cost = summary.find((s) => s.perPrescription)?.perPrescription;
   if (cost) console.log(`Per prescription (rxflow; the benchmark's watcher reads subtracted): ${Object.entries(cost).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`History per workflow (one sample each): ${Object.entries(shapes).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(' · ')}`);
