@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { prescriptionWorkflow, stateQuery, type PrescriptionWorkflowInput, type WorkflowState } from '../workflows/prescription';
 import type { UpdateDefinition } from '@temporalio/common';
 import { ApiError, type ErrorDetail } from './errors';
+import { localActivitiesEnabled } from '../engine/config';
 
 const START_DEADLINE_MS = 5_000;
 
@@ -16,7 +17,7 @@ export async function startPrescriptionWorkflow(client: Client, taskQueue: strin
     await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.start(prescriptionWorkflow, {
       taskQueue,
       workflowId,
-      args: [input],
+      args: [localActivitiesEnabled() ? { ...input, localActivities: true } : input],
       // A workflow id is used once, ever: a repeated push can never start a second workflow.
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     }));

@@ -182,13 +182,19 @@ async function until409Clears(ctx: CarryContext, what: string, call: () => Promi
  * every pack by traceability code, the courier posts picked_up, in_transit and delivered with proof.
  */
 export async function carryPrescription(ctx: CarryContext, rx: Record<string, any>): Promise<Carried> {
-  const { parties: p, watcher } = ctx;
+  const p = ctx.parties;
   const pushAt = Date.now();
   const pushed = await p.hospital.post('/v1/prescriptions', rx);
   if (pushed.status !== 201) throw new Error(`push: HTTP ${pushed.status} ${JSON.stringify(pushed.body).slice(0, 300)}`);
   const pushedMs = Date.now() - pushAt;
   const id = pushed.body.prescription.id as string;
+  await playParties(ctx, id, rx);
+  return { id, pushAt, pushedMs, doneAt: Date.now() };
+}
 
+/** The parties' part of the journey, for a prescription already pushed; resolves when it is completed. */
+export async function playParties(ctx: CarryContext, id: string, rx: Record<string, any>): Promise<void> {
+  const { parties: p, watcher } = ctx;
   // Pharmacist: claim first where claims exist (404 → this API has none), then approve.
   await watcher.waitFor(id, (s) => s.status === 'in_review');
   if (ctx.claims !== false) {
@@ -220,7 +226,6 @@ export async function carryPrescription(ctx: CarryContext, rx: Record<string, an
     await until409Clears(ctx, status, () => courier.post(`/v1/deliveries/${assigned.deliveryId}/status`, body), [202]);
   }
   await watcher.waitFor(id, (s) => s.status === 'completed');
-  return { id, pushAt, pushedMs, doneAt: Date.now() };
 }
 
 /** Database times of the moments reported, for carried prescriptions (same host clock as the driver). */

@@ -8,8 +8,10 @@
 //        [--tuning 'default;<name>:RX_WORKER_MAX_WORKFLOW_TASKS=40,RX_WORKER_MAX_ACTIVITIES=100'] [--ceiling-local]
 //        [--keep] [--out .stack/bench-results]
 //
+// A tuning is a name and RX_* variables for the API and the workers, e.g. 'local:RX_LOCAL_ACTIVITIES=1'.
+//
 // What it does: resets the benchmark database and indices (unless --keep) and seeds the demo catalogue with
-// its stock topped up; starts the API (RX_ROLE=api) once; then for each tuning, worker count and run, in
+// its stock topped up; then per tuning starts the API (RX_ROLE=api) and for each worker count and run, in
 // this order: N engine workers (RX_ROLE=worker) + rxflow load, then N ceiling workers + the same load on the
 // ceiling (and with --ceiling-local the ceiling again with local activities). Each phase: start-up timed
 // (command → ready line), idle memory, a warm-up, the measured load, peak memory, a drain. Prints the
@@ -120,13 +122,23 @@ async function main() {
     timings: { ...timings },
   };
 
-  // ---- the API, once for the whole run
-  log('starting the API (RX_ROLE=api) …');
-  const api = await startProcess('api', 'engine/main.ts', { ...baseEnv, RX_ROLE: 'api', RX_API_PORT: '0' }, /\[rxflow\] ready/);
-  const apiUrl = /API (http:\/\/\S+?);/.exec(api.ready)![1];
-  await new Promise((r) => setTimeout(r, 2000));
-  const apiStart = { startupMs: api.readyMs, rssIdleMiB: rssMiB(api.child.pid) };
-  log(`API ${apiUrl} ready in ${api.readyMs} ms, ${apiStart.rssIdleMiB} MiB`);
+  // ---- the API, once per tuning (RX_LOCAL_ACTIVITIES is read where workflows are started)
+  let api!: Proc;
+  let apiUrl = '';
+  const apiStarts: { tuning: string; startupMs: number; rssIdleMiB: number; rssEndMiB?: number }[] = [];
+  async function startApi(tuning: { name: string; env: Record<string, string> }) {
+    log(`starting the API (RX_ROLE=api, tuning ${tuning.name}) …`);
+    api = await startProcess('api', 'engine/main.ts', { ...baseEnv, ...tuning.env, RX_ROLE: 'api', RX_API_PORT: '0' }, /\[rxflow\] ready/);
+    apiUrl = /API (http:\/\/\S+?);/.exec(api.ready)![1];
+    await new Promise((r) => setTimeout(r, 2000));
+    apiStarts.push({ tuning: tuning.name, startupMs: api.readyMs, rssIdleMiB: rssMiB(api.child.pid) });
+    log(`API ${apiUrl} ready in ${api.readyMs} ms, ${apiStarts.at(-1)!.rssIdleMiB} MiB`);
+  }
+  async function stopApi() {
+    if (!api || api.child.exitCode !== null || api.child.signalCode !== null) return;
+    apiStarts.at(-1)!.rssEndMiB = rssMiB(api.child.pid);
+    await stopProcess(api);
+  }
 
   const watcher = new RxWatcher(pool, o.tick).start();
   const rows: PhaseRow[] = [];
@@ -212,6 +224,7 @@ async function main() {
 
   try {
     for (const tuning of o.tuning) {
+      await startApi(tuning);
       for (const n of o.workers) {
         for (let run = 1; run <= o.runs; run++) {
           rows.push(await phase('rxflow', tuning, n, run));
@@ -219,14 +232,13 @@ async function main() {
           if (o.ceilingLocal) rows.push(await phase('ceiling-local', tuning, n, run));
         }
       }
+      await stopApi();
     }
   } finally {
     watcher.stop();
     // The engine's reservation sweeper runs forever on its task queue: end it with the benchmark.
     await temporal.workflow.getHandle(`rxflow-reservation-sweeper-${queue}`).terminate('benchmark finished').catch(() => {});
-    const apiPeak = rssMiB(api.child.pid);
-    await stopProcess(api);
-    (apiStart as Record<string, number>).rssEndMiB = apiPeak;
+    await stopApi();
     await pool.end();
     await services.close();
     rmSync(filesDir, { recursive: true, force: true });
@@ -256,7 +268,7 @@ async function main() {
   for (const s of summary) {
     console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
   }
-  console.log(`API: start-up ${apiStart.startupMs} ms, RSS idle ${apiStart.rssIdleMiB} MiB`);
+  console.log(`API: ${apiStarts.map((a) => `${a.tuning}: start-up ${a.startupMs} ms, RSS idle ${a.rssIdleMiB} MiB, at the end ${a.rssEndMiB} MiB`).join(' · ')}`);
   console.log(`CPU ms per journey (median over runs): ${summary.map((s) => `${s.engine}×${s.workers} ${Object.entries(s.cpuPerJourneyMs).map(([k, v]) => `${k} ${v}`).join('/')}`).join(' · ')}`);
   const cost = summary.find((s) => s.perPrescription)?.perPrescription;
   if (cost) console.log(`Per prescription (rxflow; the benchmark's watcher reads subtracted): ${Object.entries(cost).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -266,7 +278,7 @@ async function main() {
 
   mkdirSync(o.out, { recursive: true });
   const file = path.join(o.out, `e2e-${stamp}.json`);
-  writeFileSync(file, JSON.stringify({ options: { ...o, db: o.db.replace(/\/\/[^@]*@/, '//') }, env: { ...env, loadavgAfter }, api: apiStart, shapes, summary, rows }, null, 2));
+  writeFileSync(file, JSON.stringify({ options: { ...o, db: o.db.replace(/\/\/[^@]*@/, '//') }, env: { ...env, loadavgAfter }, api: apiStarts, shapes, summary, rows }, null, 2));
   console.log(`Results: ${path.relative(process.cwd(), file)}`);
 }
 

@@ -201,3 +201,6 @@ export function loadWorkerTuning(): WorkerTuning {
   };
   return Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as WorkerTuning;
 }
+
+/** RX_LOCAL_ACTIVITIES=1: workflows started from now on run their database steps as local activities. Off by default. */
+export const localActivitiesEnabled = () => process.env.RX_LOCAL_ACTIVITIES === '1';

@@ -2,7 +2,7 @@
 // delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
 // for a person or partner is a condition with a timeout whose branch is handled where it is written.
 import {
-  ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, setHandler, sleep,
+  ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, proxyLocalActivities, setHandler, sleep,
 } from '@temporalio/workflow';
 import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
@@ -15,6 +15,8 @@ export interface PrescriptionWorkflowInput {
   expiresAt: string; // ISO; nothing is dispensed after it
   fulfilment?: 'delivery' | 'pickup'; // absent on workflows started before pickup existed: delivery
   timings: WorkflowTimings;
+  /** RX_LOCAL_ACTIVITIES=1 at start: the database steps run as local activities (fixed per workflow, so replay-safe). */
+  localActivities?: boolean;
 }
 
 export interface PharmacyResponse { orderId: string; pharmacyCode: string; accept: boolean; reason?: string }
@@ -50,12 +52,21 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['NoPartner', 'IllegalDeliveryTransition'] },
 });
+// The same steps as local activities: run in the worker inside the workflow task, recorded as markers,
+// no round trip through the server per step (docs/benchmarks-e2e.md). PDF rendering stays a remote activity.
+const remoteActs = acts;
+const localActs = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['NoPartner', 'IllegalDeliveryTransition'] },
+});
 const documents = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', maximumInterval: '5 minutes', maximumAttempts: 20 },
 });
 
 export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Promise<Outcome> {
+  const acts = input.localActivities ? localActs : remoteActs;
   const t = input.timings;
   const id = input.prescriptionId;
   const expiresAt = new Date(input.expiresAt).getTime();

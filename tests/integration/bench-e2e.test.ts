@@ -5,7 +5,10 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { apiUrl, closeDb, sql } from './helpers';
-import { RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, historyShape, type CarryContext } from '../../bench/e2e-lib';
+import { RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, historyShape, playParties, type CarryContext } from '../../bench/e2e-lib';
+import { intakePrescription } from '../../api/intake';
+import { openOrm } from '../../db/orm';
+import { DEMO } from '../../demo/fixtures';
 import { startCeilingWorker } from '../../bench/ceiling-worker';
 import { openPool, type PgPool } from '../../bench/postgis-baseline';
 import { loadTimings } from '../../engine/config';
@@ -48,6 +51,29 @@ describe('the benchmark building blocks', () => {
       expect(rxflowShape.updates).toBe(6); // review, pharmacy response, dispense, three delivery statuses
     } finally {
       watcher.stop();
+    }
+  });
+
+  it('carry a prescription whose workflow runs its database steps as local activities (RX_LOCAL_ACTIVITIES=1)', async () => {
+    // Started here (the API under test runs in another process without the variable), on the engine's task queue.
+    const orm = await openOrm(process.env.DATABASE_URL!);
+    const watcher = new RxWatcher(pool, 50).start();
+    process.env.RX_LOCAL_ACTIVITIES = '1';
+    try {
+      const [hospital] = await sql(`select id from hospital where code = ?`, [DEMO.hospital.code]);
+      const rx = benchPrescription(`T${process.pid}`, 2);
+      const { prescription } = await intakePrescription({ orm, temporal, taskQueue: process.env.RX_TASK_QUEUE!, timings: loadTimings() }, hospital.id, rx);
+      await playParties({ parties: benchParties(apiUrl()), watcher, retries: { conflicts: 0 } }, prescription.id, rx);
+      const [row] = await sql(`select status from prescription where id = ?`, [prescription.id]);
+      expect(row.status).toBe('completed');
+      const shape = await historyShape(temporal, prescription.workflowId);
+      expect(shape.activities).toBe(1); // the slip (PDF) stays a remote activity
+      expect(shape.localActivities).toBe(19);
+      expect(shape.updates).toBe(6);
+    } finally {
+      delete process.env.RX_LOCAL_ACTIVITIES;
+      watcher.stop();
+      await orm.close();
     }
   });
 
