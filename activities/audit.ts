@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEventSchema, PrescriptionSchema, type Prescription } from '../db/entities';
 import { LockMode } from '@mikro-orm/core';
 import { outcomes, stageDuration, transitions } from '../engine/metrics';
-import { assertTransition, isTerminal, type PrescriptionStatus } from '../domain/prescription-status';
+import { assertTransition, canTransition, isTerminal, type PrescriptionStatus } from '../domain/prescription-status';
 import { recordHospitalEvent } from './hospital-events';
 
 export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
@@ -16,13 +16,16 @@ export function audit(em: EntityManager, prescriptionId: string | null, e: Audit
 }
 
 /**
- * Moves a prescription to `to` under a row lock. Returns false (and writes nothing) when it is already
- * there, so an activity retried after a crash does not write a second event.
+ * Moves a prescription to `to` under a row lock. Writes nothing when it is already there, or has been
+ * there and moved on, so an activity retried after a crash does not write a second event.
  */
 export async function transition(em: EntityManager, id: string, to: PrescriptionStatus, e: AuditInput): Promise<Prescription> {
   const rx = await em.findOneOrFail(PrescriptionSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
   if (rx.status === to) return rx;
   const from = rx.status;
+  // A step run again after later ones (a local activity re-run when its workflow task was lost): it was
+  // done, and is not done twice. Only a move the prescription has really made before passes here.
+  if (!canTransition(from, to) && (await em.count(AuditEventSchema, { prescriptionId: id, toStatus: to })) > 0) return rx;
   assertTransition(from, to);
   // How long it stayed in `from`: since the status change that brought it there (or since intake).
   const [{ since }] = await em.getConnection().execute(

@@ -38,6 +38,8 @@ type Stage = 'start' | 'review' | 'offer' | 'accepted' | 'delivery' | 'done';
 export async function benchCeilingWorkflow(input: CeilingInput): Promise<CeilingResult> {
   const t = input.timings;
   const acts = input.localActivities ? local : remote;
+  // As in rxflow (workflows/prescription.ts): the pharmacy search and the delivery (label PDF) stay remote.
+  const decisive = remote;
   const startedAt = Date.now();
   let offeredAt = 0;
   let stage: Stage = 'start';
@@ -65,7 +67,7 @@ export async function benchCeilingWorkflow(input: CeilingInput): Promise<Ceiling
   await acts.step('recordReview', decision);
   await acts.step('priceInsurance');
   await documents.step('renderPrescriptionSlip');
-  await acts.step('findPharmacies');
+  await decisive.step('findPharmacies');
   await acts.step('reserveStock');
   await acts.step('offerToPharmacy');
   stage = 'offer';
@@ -75,7 +77,7 @@ export async function benchCeilingWorkflow(input: CeilingInput): Promise<Ceiling
   await acts.step('extendReservations');
   stage = 'accepted';
   await condition(() => dispensed, t.dispenseTimeoutMs);
-  await acts.step('dispatchDelivery');
+  await decisive.step('dispatchDelivery');
   stage = 'delivery';
   for (;;) {
     await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);

@@ -53,8 +53,11 @@ const acts = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['NoPartner', 'IllegalDeliveryTransition'] },
 });
 // The same steps as local activities: run in the worker inside the workflow task, recorded as markers,
-// no round trip through the server per step (docs/benchmarks-e2e.md). PDF rendering stays a remote activity.
+// no round trip through the server per step (docs/benchmarks-e2e.md). A local activity runs again when its
+// workflow task is lost, so only steps that decide nothing new when re-run may be local: the search for a
+// pharmacy (a decision on live stock) and the PDFs (slow) stay remote activities.
 const remoteActs = acts;
+const ALWAYS_REMOTE = new Set<string>(['findPharmacies', 'dispatchDelivery']);
 const localActs = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   localRetryThreshold: '10 seconds',
@@ -66,7 +69,9 @@ const documents = proxyActivities<Activities>({
 });
 
 export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Promise<Outcome> {
-  const acts = input.localActivities ? localActs : remoteActs;
+  const acts: typeof remoteActs = input.localActivities
+    ? new Proxy(remoteActs, { get: (_t, name) => (ALWAYS_REMOTE.has(String(name)) ? remoteActs : localActs)[name as keyof Activities] })
+    : remoteActs;
   const t = input.timings;
   const id = input.prescriptionId;
   const expiresAt = new Date(input.expiresAt).getTime();
