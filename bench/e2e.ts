@@ -29,8 +29,8 @@ import { openOrm } from '../db/orm';
 import { openPool } from './postgis-baseline';
 import {
   BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
-  cpuMs, historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, type CarryContext, type LoadResult, type Proc,
-} from './e2e-lib';
+  cpuMs, historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf, type CarryContext, type LoadResult, type Proc,
+} from './lib/e2e';
 
 function args() {
   const a = process.argv.slice(2);
@@ -128,8 +128,8 @@ async function main() {
   const apiStarts: { tuning: string; startupMs: number; rssIdleMiB: number; rssEndMiB?: number }[] = [];
   async function startApi(tuning: { name: string; env: Record<string, string> }) {
     log(`starting the API (RX_ROLE=api, tuning ${tuning.name}) …`);
-    api = await startProcess('api', 'engine/main.ts', { ...baseEnv, ...tuning.env, RX_ROLE: 'api', RX_API_PORT: '0' }, /\[rxflow\] ready/);
-    apiUrl = /API (http:\/\/\S+?);/.exec(api.ready)![1];
+    api = await startProcess('api', 'engine/main.ts', { ...baseEnv, ...tuning.env, RX_ROLE: 'api', RX_API_PORT: '0' }, ENGINE_READY);
+    apiUrl = apiUrlOf(api.ready);
     await new Promise((r) => setTimeout(r, 2000));
     apiStarts.push({ tuning: tuning.name, startupMs: api.readyMs, rssIdleMiB: rssMiB(api.child.pid) });
     log(`API ${apiUrl} ready in ${api.readyMs} ms, ${apiStarts.at(-1)!.rssIdleMiB} MiB`);
@@ -159,8 +159,8 @@ async function main() {
     Object.fromEntries(Object.keys(a).map((k) => [k, n ? Math.round(((b[k] - a[k]) / n) * 10) / 10 : NaN]));
 
   async function phase(engine: PhaseRow['engine'], tuning: { name: string; env: Record<string, string> }, n: number, run: number): Promise<PhaseRow> {
-    const script = engine === 'rxflow' ? 'engine/main.ts' : 'bench/ceiling-worker.ts';
-    const pattern = engine === 'rxflow' ? /\[rxflow\] ready/ : /\[ceiling\] ready/;
+    const script = engine === 'rxflow' ? 'engine/main.ts' : 'bench/lib/ceiling-worker.ts';
+    const pattern = engine === 'rxflow' ? ENGINE_READY : /\[ceiling\] ready/;
     const workers: Proc[] = [];
     for (let w = 0; w < n; w++) {
       workers.push(await startProcess(`${engine}-worker-${w}`, script, { ...baseEnv, ...tuning.env, RX_ROLE: 'worker', RX_TASK_QUEUE: engine === 'rxflow' ? queue : ceilingQueue }, pattern));

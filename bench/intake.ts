@@ -18,7 +18,7 @@ import { openServices } from '../engine/runtime';
 import { seedAll } from '../engine/seed';
 import { DEMO } from '../demo/fixtures';
 import { openPool } from './postgis-baseline';
-import { ROOT, benchPrescription, median, rssMiB, startProcess, stopProcess, summarise } from './e2e-lib';
+import { ROOT, benchPrescription, median, rssMiB, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf } from './lib/e2e';
 
 function args() {
   const a = process.argv.slice(2);
@@ -79,8 +79,8 @@ async function main() {
   };
 
   log('starting the API (RX_ROLE=api, no worker on its task queue) …');
-  const api = await startProcess('api', 'engine/main.ts', { DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue, RX_ROLE: 'api', RX_API_PORT: '0' }, /\[rxflow\] ready/);
-  const apiUrl = /API (http:\/\/\S+?);/.exec(api.ready)![1];
+  const api = await startProcess('api', 'engine/main.ts', { DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue, RX_ROLE: 'api', RX_API_PORT: '0' }, ENGINE_READY);
+  const apiUrl = apiUrlOf(api.ready);
   await new Promise((r) => setTimeout(r, 2000));
   const apiIdle = rssMiB(api.child.pid);
   log(`API ${apiUrl} ready in ${api.readyMs} ms, ${apiIdle} MiB`);

@@ -1,4 +1,4 @@
-// BENCHMARK ONLY — not part of the engine and not exported from workflows/index.ts; bench/ceiling-worker.ts
+// BENCHMARK ONLY — not part of the engine and not exported from workflows/index.ts; bench/lib/ceiling-worker.ts
 // bundles this file on its own task queue. The orchestration ceiling for bench/e2e.ts: the same Temporal
 // work as one prescription's happy path in workflows/prescription.ts (delivery), with every activity a
 // no-op — 20 activities, 1 start + 6 updates, the same condition timers and 3 follow-up sleeps, in the same
@@ -25,7 +25,7 @@ export const ceilingPharmacyResponse = defineUpdate<string, [unknown]>('pharmacy
 export const ceilingDispense = defineUpdate<string, [unknown]>('dispense');
 export const ceilingDelivery = defineUpdate<string, [{ status: string }]>('deliveryStatus');
 
-/** Every activity of the ceiling: takes a payload and does nothing (bench/ceiling-worker.ts). */
+/** Every activity of the ceiling: takes a payload and does nothing (bench/lib/ceiling-worker.ts). */
 export interface CeilingActivities { step(name: string, payload?: unknown): Promise<string> }
 
 // The same options as the engine's `acts` proxy; the slip has its own proxy there as here.

@@ -5,12 +5,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { apiUrl, closeDb, sql } from './helpers';
-import { RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, historyShape, playParties, type CarryContext } from '../../bench/e2e-lib';
+import { RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, historyShape, playParties, type CarryContext } from '../../bench/lib/e2e';
 import { intakePrescription } from '../../api/intake';
 import { openOrm } from '../../db/orm';
 import { createActivities } from '../../activities';
 import { DEMO } from '../../demo/fixtures';
-import { startCeilingWorker } from '../../bench/ceiling-worker';
+import { startCeilingWorker } from '../../bench/lib/ceiling-worker';
 import { openPool, type PgPool } from '../../bench/postgis-baseline';
 import { loadTimings } from '../../engine/config';
 

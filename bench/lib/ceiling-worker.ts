@@ -2,10 +2,10 @@
 // activities on RX_TASK_QUEUE, tuned by the same RX_WORKER_* variables as the engine's worker
 // (engine/config.ts), so the ceiling and rxflow run under the same worker settings. Prints a ready line
 // like engine/main.ts, which the benchmark waits for to time start-up.
-//   RX_TASK_QUEUE=rxe2e-ceiling node --import tsx bench/ceiling-worker.ts
+//   RX_TASK_QUEUE=rxe2e-ceiling node --import tsx bench/lib/ceiling-worker.ts
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString } from '@temporalio/worker';
-import { loadConfig, loadWorkerTuning, type WorkerTuning } from '../engine/config';
-import type { CeilingActivities } from '../workflows/bench-ceiling';
+import { loadConfig, loadWorkerTuning, type WorkerTuning } from '../../engine/config';
+import type { CeilingActivities } from '../../workflows/bench-ceiling';
 
 export const ceilingActivities: CeilingActivities = {
   async step(name: string) { return name; },
@@ -20,7 +20,7 @@ export async function startCeilingWorker(o: { address: string; namespace: string
     connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows/bench-ceiling'), logger: quiet }),
+    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/bench-ceiling'), logger: quiet }),
     activities: ceilingActivities,
     ...(o.tuning ?? {}),
   });

@@ -6,17 +6,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client as TemporalClient } from '@temporalio/client';
-import { ApiClient, type HttpResult } from '../demo/actors';
-import { DEMO } from '../demo/fixtures';
-import { demoPrescriptionContent, signAsDemoHospital } from '../demo/prescriptions';
-import { scanOrder } from '../demo/packs';
-import type { WorkflowTimings } from '../engine/config';
+import { ApiClient, type HttpResult } from '../../demo/actors';
+import { DEMO } from '../../demo/fixtures';
+import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
+import { scanOrder } from '../../demo/packs';
+import type { WorkflowTimings } from '../../engine/config';
 import {
   benchCeilingWorkflow, ceilingDelivery, ceilingDispense, ceilingPharmacyResponse, ceilingReview, type CeilingTimings,
-} from '../workflows/bench-ceiling';
-import type { PgQueryable } from './postgis-baseline';
+} from '../../workflows/bench-ceiling';
+import type { PgQueryable } from '../postgis-baseline';
 
-export const ROOT = path.resolve(__dirname, '..');
+export const ROOT = path.resolve(__dirname, '..', '..');
 
 // ---------------------------------------------------------------- the workload
 
@@ -337,6 +337,14 @@ export function summarise(ms: number[]): { n: number; p50: number; p95: number; 
 }
 
 // ---------------------------------------------------------------- processes
+
+/** The engine's ready line (engine/main.ts logs it as JSON through pino), and the API's address in it. */
+export const ENGINE_READY = /"msg":"ready"|\[rxflow\] ready/;
+export function apiUrlOf(readyLine: string): string {
+  const m = /"api":"(http[^"]+)"/.exec(readyLine) ?? /API (http:\/\/\S+?);/.exec(readyLine);
+  if (!m) throw new Error(`no API address in the ready line: ${readyLine}`);
+  return m[1];
+}
 
 export interface Proc { name: string; child: ChildProcess; readyMs: number; ready: string; log: string[] }
 
