@@ -38,7 +38,8 @@ type Stage = 'start' | 'review' | 'offer' | 'accepted' | 'delivery' | 'done';
 export async function benchCeilingWorkflow(input: CeilingInput): Promise<CeilingResult> {
   const t = input.timings;
   const acts = input.localActivities ? local : remote;
-  // As in rxflow (workflows/prescription.ts): the pharmacy search and the delivery (label PDF) stay remote.
+  // As in rxflow (workflows/prescription.ts): the insurer's pre-check (its own proxy there), the pharmacy
+  // search and the delivery (label PDF) stay remote.
   const decisive = remote;
   const startedAt = Date.now();
   let offeredAt = 0;
@@ -65,7 +66,7 @@ export async function benchCeilingWorkflow(input: CeilingInput): Promise<Ceiling
   stage = 'review';
   await condition(() => decision !== undefined, t.reviewSlaMs);
   await acts.step('recordReview', decision);
-  await acts.step('priceInsurance');
+  await decisive.step('priceInsurance');
   await documents.step('renderPrescriptionSlip');
   await decisive.step('findPharmacies');
   await acts.step('reserveStock');

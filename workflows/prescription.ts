@@ -55,7 +55,8 @@ const acts = proxyActivities<Activities>({
 // The same steps as local activities: run in the worker inside the workflow task, recorded as markers,
 // no round trip through the server per step (docs/benchmarks-e2e.md). A local activity runs again when its
 // workflow task is lost, so only steps that decide nothing new when re-run may be local: the search for a
-// pharmacy (a decision on live stock) and the PDFs (slow) stay remote activities.
+// pharmacy (a decision on live stock) and the PDFs (slow) stay remote activities, as does the insurer's
+// pre-check (its own proxy below, with the insurer's deadline).
 const remoteActs = acts;
 const ALWAYS_REMOTE = new Set<string>(['findPharmacies', 'dispatchDelivery']);
 const localActs = proxyLocalActivities<Activities>({
