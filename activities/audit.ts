@@ -7,11 +7,16 @@ import { outcomes, stageDuration, transitions } from '../engine/metrics';
 import { assertTransition, canTransition, isTerminal, type PrescriptionStatus } from '../domain/prescription-status';
 import { recordHospitalEvent } from './hospital-events';
 
-export interface AuditInput { action: string; actor: string; data?: Record<string, unknown> }
+/** From where a request came, as the API saw it (api/origin.ts); absent for the system's own steps. */
+export interface AuditOrigin { ip?: string | null; userAgent?: string | null }
+export interface AuditInput { action: string; actor: string; data?: Record<string, unknown>; origin?: AuditOrigin }
 
+// The hashes (hash, rx_hash, data_digest, positions) are written by the trigger audit_event_chain on
+// insert (docs/audit.md); nothing here computes or may set them.
 export function audit(em: EntityManager, prescriptionId: string | null, e: AuditInput & { fromStatus?: string | null; toStatus?: string | null }) {
   em.create(AuditEventSchema, {
     prescriptionId, action: e.action, actor: e.actor, fromStatus: e.fromStatus ?? null, toStatus: e.toStatus ?? null, data: e.data ?? {}, at: new Date(),
+    actorIp: e.origin?.ip?.slice(0, 64) ?? null, actorAgent: e.origin?.userAgent?.slice(0, 300) ?? null,
   } as never);
 }
 

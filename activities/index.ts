@@ -12,7 +12,7 @@ import {
   PharmacistSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, ReviewSchema,
   type FollowUp,
 } from '../db/entities';
-import { audit, transition } from './audit';
+import { audit, transition, type AuditOrigin } from './audit';
 import { withResolvedDrugCodes, type PrescriptionSubmission } from '../domain/prescription';
 import type { Drug } from '../domain/types';
 import { automatedReview, countBySeverity, knowledgeVersions } from '../domain/review-checks';
@@ -56,6 +56,8 @@ export interface ReviewDecision {
   pharmacistCode: string; decision: 'approve' | 'reject'; reasons: string[]; comment?: string;
   /** Approving over a blocking finding (docs/review.md); the signed time and signature made by the API. */
   overrideReason?: string; decidedAt?: string; signature?: ReviewSignature;
+  /** From where the pharmacist decided (absent in histories from before it was recorded). */
+  origin?: AuditOrigin;
 }
 export interface DispenseInput { pharmacistName: string; lines: DispenseLineInput[] }
 export type DispenseOutcome =
@@ -180,6 +182,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
             ...(d.overrideReason ? { overrideReason: d.overrideReason } : {}),
             ...(d.signature ? { decidedAt: d.decidedAt, signature: d.signature } : {}),
           },
+          origin: d.origin,
         });
         // The review is over: the claim has done its job.
         await sqlIn(t)(`delete from review_claim where prescription_id = ?`, [prescriptionId], 'run');

@@ -14,7 +14,9 @@ import { checkIntake, expiresAt, lineLookupKeys, resolveLineDrugs, type RulesCon
 import { classifyPush } from '../domain/review';
 import type { Drug } from '../domain/types';
 import type { WorkflowTimings } from '../engine/config';
-import { audit } from '../activities/audit';
+import { audit, type AuditOrigin } from '../activities/audit';
+import { lookupHash } from '../domain/field-crypto';
+import { dataKeyRing } from '../engine/data-keys';
 import { recordHospitalEvent, recordIntakeRefusal } from '../activities/hospital-events';
 import { workflowIdFor } from '../workflows/prescription';
 import { ApiError, fromZod, jsonPath } from './errors';
@@ -24,7 +26,7 @@ import { PhaseTimer } from './timing';
 export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings; rules?: RulesConfig }
 export interface IntakeResult { prescription: Prescription; duplicate: boolean }
 
-async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown, timer: PhaseTimer): Promise<IntakeResult> {
+async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown, timer: PhaseTimer, origin?: AuditOrigin): Promise<IntakeResult> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'VALIDATION_FAILED', 'the body must be a JSON object');
   const parsed = timer.time('validation', () => PrescriptionSubmissionSchema.safeParse(raw));
   if (!parsed.success) throw fromZod(parsed.error);
@@ -71,7 +73,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown,
         prescriptionId: p.id, lineNo: i + 1, drugCode: resolved[i].drug!.code, drugName: resolved[i].drug!.genericNameZh,
         quantity: l.quantity, dosage: l.dosage, frequency: l.frequency, route: l.route, days: l.days,
       } as never));
-      audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId, ...(amended ? { version: amended.version + 1, amends: amended.id } : {}) } });
+      audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId, ...(amended ? { version: amended.version + 1, amends: amended.id } : {}) }, origin });
       await recordHospitalEvent(t, p, { from: null, to: 'received', action: 'received', actor: `hospital:${hospital.code}` });
       return p;
     }));
@@ -110,9 +112,12 @@ async function upsertPatient(em: EntityManager, hospitalId: string, p: Prescript
   const patient = await em.upsert(PatientSchema, {
     id: randomUUID(), hospitalId, ref: p.ref, name: p.name, gender: p.gender, birthDate: p.birthDate, phone: p.phone,
     idNumber: p.idNumber ?? null, allergies: p.allergies, updatedAt: new Date(),
+    // Encrypted at rest by the column types (db/protected-types.ts); the keyed hashes are for lookups.
+    address: JSON.stringify(p.address), idNumberHash: p.idNumber ? lookupHash(dataKeyRing(), 'idNumber', p.idNumber) : null,
+    phoneHash: lookupHash(dataKeyRing(), 'phone', p.phone), erasedAt: null,
   }, {
     onConflictFields: ['hospitalId', 'ref'], onConflictAction: 'merge',
-    onConflictMergeFields: ['name', 'gender', 'birthDate', 'phone', 'idNumber', 'allergies', 'updatedAt'],
+    onConflictMergeFields: ['name', 'gender', 'birthDate', 'phone', 'idNumber', 'allergies', 'updatedAt', 'address', 'idNumberHash', 'phoneHash', 'erasedAt'],
   });
   return patient.id;
 }
@@ -138,9 +143,9 @@ async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): P
  * Intake, and a refusal the hospital's systems hear about by callback too (the push may have come from
  * a batch job nobody watches). Refusals with no prescription number cannot be matched by the hospital.
  */
-export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown, timer = new PhaseTimer()): Promise<IntakeResult> {
+export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown, timer = new PhaseTimer(), origin?: AuditOrigin): Promise<IntakeResult> {
   try {
-    return await intakeChecked(deps, hospitalId, raw, timer);
+    return await intakeChecked(deps, hospitalId, raw, timer, origin);
   } catch (e) {
     const rxNo = (raw as { rxNo?: unknown } | null)?.rxNo;
     if (e instanceof ApiError && (e.status === 422 || e.status === 400) && typeof rxNo === 'string' && rxNo.length > 0 && rxNo.length <= 64) {

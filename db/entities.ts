@@ -7,6 +7,7 @@ import type { Role } from '../domain/types';
 import type { ReviewFlag } from '../domain/review-checks';
 import type { PrecheckResult } from '../domain/insurance';
 import type { SignatureAlg } from '../domain/signature';
+import { EncryptedText, ProtectedContent } from './protected-types';
 
 // Ids are assigned at flush unless given; code that needs an id before the flush passes randomUUID() itself.
 const uuid = () => ({ type: 'uuid', primary: true, onCreate: () => randomUUID() }) as const;
@@ -90,6 +91,12 @@ export const ApiClientSchema = new EntitySchema<ApiClient>({
 export interface Patient {
   id: string; hospitalId: string; ref: string; name: string; gender: 'M' | 'F'; birthDate: string; phone: string;
   idNumber: string | null; allergies: string[]; updatedAt: Date;
+  /** The address of the latest prescription, as JSON text ({ text, lat, lng }). */
+  address?: string | null;
+  /** Keyed hashes (HMAC-SHA256) for lookups; the values themselves are encrypted (docs/data-protection.md). */
+  idNumberHash?: string | null; phoneHash?: string | null;
+  /** Set when an operator erased the personal data (POST /v1/ops/patients/:id/erase). */
+  erasedAt?: Date | null;
 }
 export const PatientSchema = new EntitySchema<Patient>({
   name: 'Patient',
@@ -102,9 +109,14 @@ export const PatientSchema = new EntitySchema<Patient>({
     name: { type: 'string', length: 60 },
     gender: { type: 'string', length: 1 },
     birthDate: { type: 'date' },
-    phone: { type: 'string', length: 20 },
-    idNumber: { type: 'string', length: 18, nullable: true },
+    // Encrypted at rest (AES-256-GCM, RX_DATA_KEYS): the ORM reads and writes plaintext.
+    phone: { type: new EncryptedText('patient.phone'), columnType: 'text' },
+    idNumber: { type: new EncryptedText('patient.id_number'), columnType: 'text', nullable: true },
     allergies: { type: 'json' },
+    address: { type: new EncryptedText('patient.address'), columnType: 'text', nullable: true },
+    idNumberHash: { type: 'string', length: 64, nullable: true },
+    phoneHash: { type: 'string', length: 64, nullable: true },
+    erasedAt: ts(true),
     updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
   },
 });
@@ -139,7 +151,8 @@ export const PrescriptionSchema = new EntitySchema<Prescription>({
     rxNo: { type: 'string', length: 64 },
     contentHash: { type: 'string', length: 64 },
     status: { type: 'string', length: 20 },
-    content: { type: 'json' },
+    // The patient's ID number, phone and address are encrypted at rest; readers get the signed content.
+    content: { type: ProtectedContent },
     doctorId: { type: 'uuid' },
     patientId: { type: 'uuid', nullable: true },
     patientRef: { type: 'string', length: 64 },
@@ -462,6 +475,10 @@ export const FollowUpSchema = new EntitySchema<FollowUp>({
 export interface AuditEvent {
   id: string; prescriptionId: string | null; action: string; actor: string;
   fromStatus: string | null; toStatus: string | null; data: Record<string, unknown>; at: Date;
+  /** From where (the API's view of the caller), when a person or system called the API. */
+  actorIp?: string | null; actorAgent?: string | null;
+  /** Set by the trigger audit_event_chain (docs/audit.md); never written by the application. */
+  dataDigest?: string; globalSeq?: string; rxSeq?: number | null; hash?: string; rxHash?: string | null; dataErasedAt?: Date | null;
 }
 export const AuditEventSchema = new EntitySchema<AuditEvent>({
   name: 'AuditEvent',
@@ -476,6 +493,14 @@ export const AuditEventSchema = new EntitySchema<AuditEvent>({
     toStatus: { type: 'string', length: 20, nullable: true },
     data: { type: 'json' },
     at: created(),
+    actorIp: { type: 'string', length: 64, nullable: true },
+    actorAgent: { type: 'string', length: 300, nullable: true },
+    dataDigest: { type: 'string', length: 64, nullable: true },
+    globalSeq: { type: 'bigint', nullable: true },
+    rxSeq: { type: 'integer', nullable: true },
+    hash: { type: 'string', length: 64, nullable: true },
+    rxHash: { type: 'string', length: 64, nullable: true },
+    dataErasedAt: ts(true),
   },
 });
 

@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EntityManager, Knex } from '@mikro-orm/postgresql';
 import { birthYear, maskAddress, maskIdNumber, maskName, maskPhone } from '../domain/masking';
+import { revealContent } from '../domain/field-crypto';
+import { dataKeyRing } from '../engine/data-keys';
 
 /** Days are China Standard Time (UTC+08:00, no daylight saving). */
 export const FEED_TIMEZONE = 'Asia/Shanghai';
@@ -181,7 +183,8 @@ export function maskPatient(patient: unknown): MaskedPatient {
 }
 
 function prescriptionRecord(r: Row, lines: Row[]): PrescriptionRecord {
-  const content = obj(r.content);
+  // The stored content has the patient's ID number, phone and address encrypted (docs/data-protection.md).
+  const content = revealContent(dataKeyRing(), obj(r.content));
   const visit = obj(content.visit);
   // Status and pricing as they stood at the end of the day, read from the append-only audit trail; a
   // prescription without any status change in the trail falls back to its current row.

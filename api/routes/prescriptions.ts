@@ -10,6 +10,7 @@ import { requireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { intakePrescription } from '../intake';
 import { PhaseTimer } from '../timing';
+import { requestOrigin } from '../origin';
 import { sendUpdate, workflowState } from '../workflows';
 import type { ApiDeps } from '../app';
 import { readFindings } from '../../domain/review-checks';
@@ -44,7 +45,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     const timer = new PhaseTimer();
     const { prescription, duplicate } = await intakePrescription(
       { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings, rules: deps.config.rules },
-      principal.partyId, ctx.request.body, timer);
+      principal.partyId, ctx.request.body, timer, requestOrigin(ctx));
     ctx.set('Server-Timing', timer.header());
     timer.observe();
     ctx.status = duplicate ? 200 : 201;

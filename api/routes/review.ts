@@ -13,6 +13,7 @@ import { ensureSigningKey } from '../../engine/pharmacist-keys';
 import { requireRole, type Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
+import { requestOrigin } from '../origin';
 import { summary, visiblePrescription } from './prescriptions';
 import { countBySeverity, readFindings } from '../../domain/review-checks';
 import type { ApiDeps } from '../app';
@@ -161,7 +162,7 @@ export function reviewRoutes(deps: ApiDeps): Router {
          select c.pharmacist_id, ?::text as code, ?::text as name, c.claimed_at, c.expires_at, c.claimed_at < now() as renewed from c`,
         [rx.id, pharmacist.id, deps.config.reviewClaimMs / 1000, pharmacist.code, pharmacist.name]);
       if (!row) return { won: false as const };
-      if (!row.renewed) audit(t, rx.id, { action: 'review_claimed', actor: `pharmacist:${pharmacist.code}`, data: { expiresAt: iso(row.expires_at) } });
+      if (!row.renewed) audit(t, rx.id, { action: 'review_claimed', actor: `pharmacist:${pharmacist.code}`, data: { expiresAt: iso(row.expires_at) }, origin: requestOrigin(ctx) });
       return { won: true as const, row };
     });
     if (!result.won) {
@@ -180,7 +181,7 @@ export function reviewRoutes(deps: ApiDeps): Router {
     const pharmacist = await em.findOneOrFail(PharmacistSchema, { id: principal.partyId });
     const released = await em.transactional(async (t) => {
       const rows = await sqlIn(t)<unknown[]>(`delete from review_claim where prescription_id = ? and pharmacist_id = ? returning prescription_id`, [rx.id, pharmacist.id]);
-      if (rows.length) audit(t, rx.id, { action: 'review_released', actor: `pharmacist:${pharmacist.code}` });
+      if (rows.length) audit(t, rx.id, { action: 'review_released', actor: `pharmacist:${pharmacist.code}`, origin: requestOrigin(ctx) });
       return rows.length > 0;
     });
     if (!released) {
@@ -213,6 +214,7 @@ export function reviewRoutes(deps: ApiDeps): Router {
     const state = await sendUpdate(deps.temporal, rx.workflowId, reviewUpdate, {
       pharmacistCode: pharmacist.code, decision: body.decision, reasons: statement.reasons,
       comment: statement.comment ?? undefined, overrideReason: statement.overrideReason ?? undefined, decidedAt: statement.decidedAt, signature,
+      origin: requestOrigin(ctx),
     });
     ctx.status = 202;
     ctx.body = { prescription: summary(rx), workflow: state, review: { ...statement, signature } };
