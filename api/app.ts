@@ -27,6 +27,7 @@ import { signingKeyRoutes } from './routes/signing-keys';
 import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
+import { opsRoutes } from './routes/ops';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -97,6 +98,9 @@ export function createApp(deps: ApiDeps): Koa {
   // Insurance: settlement and reversal per prescription, the loaded policy versions (docs/insurance.md).
   const insurance = insuranceRoutes(deps);
   v1.use(insurance.routes(), insurance.allowedMethods());
+  // The audit trail (verify, regulator export) and a patient's data (lookup, export, erase).
+  const ops = opsRoutes(deps);
+  v1.use(ops.routes(), ops.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -37,6 +37,8 @@ export const DEMO = {
     { code: 'P002', username: 'zhao', password: 'demo-pharmacist-pass' },
   ],
   operatorKey: 'demo-operator-key',
+  /** The auditor reads, verifies and exports the audit trail only (docs/audit.md). */
+  auditorKey: 'demo-auditor-key',
   /** Each pharmacy's key is demo-pharmacy-<code>, e.g. demo-pharmacy-PH001. */
   pharmacyKey: (code: string) => `demo-pharmacy-${code}`,
 };
@@ -85,6 +87,7 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
     for (const ph of await trx('pharmacy').select('id', 'code')) await key(DEMO.pharmacyKey(ph.code), 'pharmacy', ph.id, ph.code);
     // The operator is not a party row of its own; its key is scoped to the platform.
     await key(DEMO.operatorKey, 'operator', '00000000-0000-0000-0000-000000000000', 'operator');
+    await key(DEMO.auditorKey, 'auditor', '00000000-0000-0000-0000-000000000000', 'auditor');
   });
 }
 

@@ -4,7 +4,8 @@
 /** Money is always integer fen (1 yuan = 100 fen); never floats. */
 export type Fen = number;
 
-export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator';
+/** auditor: reads and verifies the audit trail and exports it for regulators (docs/audit.md); nothing else. */
+export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator' | 'auditor';
 
 export type Storage = 'normal' | 'cool' | 'cold';
 export type InsuranceClass = 'A' | 'B' | 'none';

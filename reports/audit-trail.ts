@@ -8,7 +8,8 @@ import { csvField } from './csv';
 import { dayBounds, DATE_PATTERN, isValidDate } from './supervision';
 
 export type AuditDb = EntityManager | Knex;
-const knexOf = (db: AuditDb): Knex => ('getKnex' in db && typeof db.getKnex === 'function' ? db.getKnex() : (db as Knex));
+// Inside a transaction the EntityManager's own connection, so a check sees what that transaction sees.
+const knexOf = (db: AuditDb): Knex => ('getKnex' in db && typeof db.getKnex === 'function' ? ((db.getTransactionContext() as Knex | undefined) ?? db.getKnex()) : (db as Knex));
 
 type Row = Record<string, any>;
 const AT_TEXT = `to_char(e.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
