@@ -104,9 +104,15 @@ const contentAad = (f: string) => `prescription.content.patient.${f}`;
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** A copy of the content with the patient's ID number, phone, address and guardian phone encrypted (already encrypted values stay). */
+// The insurance member id is commonly the resident ID number (e.g. 330106195803140011): protected the same way.
+const MEMBER_AAD = 'prescription.content.insurance.memberId';
+
+/** A copy of the content with the patient's ID number, phone, address, guardian phone and insurance member id encrypted (already encrypted values stay). */
 export function protectContent(ring: KeyRing, content: Obj): Obj {
   if (!isObj(content) || !isObj(content.patient)) return content;
+  if (isObj(content.insurance) && typeof content.insurance.memberId === 'string' && !isEncrypted(content.insurance.memberId)) {
+    content = { ...content, insurance: { ...(content.insurance as Obj), memberId: encryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
+  }
   const patient: Obj = { ...content.patient };
   for (const f of CONTENT_FIELDS) {
     const v = patient[f];
@@ -122,6 +128,9 @@ export function protectContent(ring: KeyRing, content: Obj): Obj {
 /** The content as signed: every encrypted field decrypted (plaintext fields, from before encryption, pass through). */
 export function revealContent(ring: KeyRing, content: Obj): Obj {
   if (!isObj(content) || !isObj(content.patient)) return content;
+  if (isObj(content.insurance) && isEncrypted(content.insurance.memberId)) {
+    content = { ...content, insurance: { ...(content.insurance as Obj), memberId: decryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
+  }
   const patient: Obj = { ...content.patient };
   for (const f of CONTENT_FIELDS) {
     const v = patient[f];
@@ -139,7 +148,8 @@ export function revealContent(ring: KeyRing, content: Obj): Obj {
 export function contentNeedsReencryption(ring: KeyRing, content: Obj): boolean {
   if (!isObj(content) || !isObj(content.patient)) return false;
   const p = content.patient;
-  const values = [...CONTENT_FIELDS.map((f) => p[f]), isObj(p.guardian) ? p.guardian.phone : undefined];
+  const values = [...CONTENT_FIELDS.map((f) => p[f]), isObj(p.guardian) ? p.guardian.phone : undefined,
+    isObj(content.insurance) ? content.insurance.memberId : undefined];
   return values.some((v) => v !== undefined && v !== null && (typeof v !== 'string' || keyVersionOf(v) !== ring.current));
 }
 

@@ -70,5 +70,11 @@ type Obj = Record<string, unknown>;
 export function erasedContent(content: Obj): Obj {
   const patient = (content.patient ?? {}) as Obj;
   const birthYear = typeof patient.birthDate === 'string' ? Number(patient.birthDate.slice(0, 4)) || null : null;
-  return { ...content, patient: { erased: true, gender: patient.gender ?? null, birthYear } };
+  const out: Obj = { ...content, patient: { erased: true, gender: patient.gender ?? null, birthYear } };
+  // The insurance member id is commonly the resident ID number.
+  if (content.insurance && typeof content.insurance === 'object') {
+    const { memberId: _dropped, ...insurance } = content.insurance as Obj;
+    out.insurance = insurance;
+  }
+  return out;
 }

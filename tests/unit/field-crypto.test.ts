@@ -62,13 +62,13 @@ describe('the prescription snapshot', () => {
   const content = {
     rxNo: 'RX1', patient: { ref: 'P1', name: '张建国', phone: '13857100001', idNumber: '330302195803140011',
       address: { text: '浙江省温州市鹿城区五马街 1 号', lat: 28, lng: 120.6 }, guardian: { name: '张父', relation: 'father', phone: '13900000000' }, allergies: ['青霉素'] },
-    lines: [{ drugCode: 'D1' }],
+    lines: [{ drugCode: 'D1' }], insurance: { planId: 'HZ', memberId: '330106195803140011' },
   };
 
   it('encrypts the ID number, phone, address and guardian phone; revealing gives back the signed content', () => {
     const stored = protectContent(ringV1, content);
     const text = JSON.stringify(stored);
-    for (const secret of ['13857100001', '330302195803140011', '五马街', '13900000000']) expect(text).not.toContain(secret);
+    for (const secret of ['13857100001', '330302195803140011', '五马街', '13900000000', '330106195803140011']) expect(text).not.toContain(secret);
     expect((stored.patient as any).name).toBe('张建国'); // the name is not one of the protected fields
     expect(revealContent(ringV2, stored)).toEqual(content);
     expect(protectContent(ringV1, stored)).toEqual(stored); // already encrypted values stay
