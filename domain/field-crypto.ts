@@ -113,7 +113,7 @@ export function protectContent(ring: KeyRing, content: Obj): Obj {
   if (isObj(content.insurance) && typeof content.insurance.memberId === 'string' && !isEncrypted(content.insurance.memberId)) {
     content = { ...content, insurance: { ...(content.insurance as Obj), memberId: encryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
   }
-  const patient: Obj = { ...content.patient };
+  const patient: Obj = { ...(content.patient as Obj) };
   for (const f of CONTENT_FIELDS) {
     const v = patient[f];
     if (v === undefined || v === null || isEncrypted(v)) continue;
@@ -131,7 +131,7 @@ export function revealContent(ring: KeyRing, content: Obj): Obj {
   if (isObj(content.insurance) && isEncrypted(content.insurance.memberId)) {
     content = { ...content, insurance: { ...(content.insurance as Obj), memberId: decryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
   }
-  const patient: Obj = { ...content.patient };
+  const patient: Obj = { ...(content.patient as Obj) };
   for (const f of CONTENT_FIELDS) {
     const v = patient[f];
     if (!isEncrypted(v)) continue;
