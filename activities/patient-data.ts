@@ -17,6 +17,8 @@ import { dataKeyRing } from '../engine/data-keys';
 import { ERASURE_ACTION } from '../reports/audit-trail';
 
 type Row = Record<string, any>;
+/** A uuid[] parameter as PostgreSQL's array literal (the driver would expand a JS array into a list). */
+const uuidArray = (ids: string[]) => `{${ids.map((id) => id.replace(/[^0-9a-fA-F-]/g, '')).join(',')}}`;
 const sqlIn = (em: EntityManager) => <T = Row>(query: string, params: unknown[] = []): Promise<T[]> =>
   em.getConnection().execute(query, params, 'all', em.getTransactionContext()) as Promise<T[]>;
 
@@ -50,7 +52,7 @@ export async function exportPatient(orm: MikroORM, patientId: string): Promise<P
   const rxs = await em.find(PrescriptionSchema, { patientId }, { orderBy: { createdAt: 'asc' } });
   const ids = rxs.map((r) => r.id);
   const by = async (table: string, order: string) => {
-    const rows = ids.length ? await q(`select * from ${table} where prescription_id = any(?::uuid[]) order by ${order}`, [ids]) : [];
+    const rows = ids.length ? await q(`select * from ${table} where prescription_id = any(?::uuid[]) order by ${order}`, [uuidArray(ids)]) : [];
     const m = new Map<string, Row[]>();
     for (const r of rows) m.set(r.prescription_id, [...(m.get(r.prescription_id) ?? []), r]);
     return (id: string) => m.get(id) ?? [];
@@ -179,7 +181,7 @@ export async function reencryptAll(orm: MikroORM, ring: KeyRing, only: { patient
       const q = sqlIn(t as EntityManager);
       const rows = await q<{ id: string; phone: string; id_number: string | null; address: string | null; id_number_hash: string | null; phone_hash: string | null }>(
         `select id, phone, id_number, address, id_number_hash, phone_hash from patient where id > ?${limitTo(only.patientIds)} order by id limit ${BATCH} for update`,
-        only.patientIds ? [after, only.patientIds] : [after]);
+        only.patientIds ? [after, uuidArray(only.patientIds)] : [after]);
       for (const r of rows) {
         const plain = {
           phone: decryptField(ring, r.phone, 'patient.phone'),
@@ -208,7 +210,7 @@ export async function reencryptAll(orm: MikroORM, ring: KeyRing, only: { patient
       const q = sqlIn(t as EntityManager);
       const rows = await q<{ id: string; content: Record<string, unknown> }>(
         `select id, content from prescription where id > ?${limitTo(only.prescriptionIds)} order by id limit ${BATCH} for update`,
-        only.prescriptionIds ? [after, only.prescriptionIds] : [after]);
+        only.prescriptionIds ? [after, uuidArray(only.prescriptionIds)] : [after]);
       for (const r of rows) {
         if (!contentNeedsReencryption(ring, r.content)) continue;
         await q(`update prescription set content = ?::jsonb where id = ?`, [JSON.stringify(reencryptContent(ring, r.content)), r.id]);
