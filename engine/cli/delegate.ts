@@ -1,5 +1,5 @@
 // Commands that hand over to what already exists: the local stack (./rx, stack/rxstack), the benchmark
-// scripts under bench/, and the audit-chain check that is not built yet.
+// scripts under bench/, and the audit-trail check (engine/audit-verify.ts).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -117,12 +117,16 @@ export const benchCommand: Command = {
 
 export const verifyCommand: Command = {
   name: 'verify',
-  help: `usage: rxflow verify
+  help: `usage: rxflow verify [--prescription <uuid>] [--json]
 
-Will verify the tamper-evident audit chain (issue 6). That chain is not built yet, so this command exits
-with code 2 and says so; scripts can rely on that until it lands.`,
+Verifies the tamper-evident audit trail (docs/audit.md) through engine/audit-verify.ts: every event's data
+against its digest, every link of the global chain and of each prescription's chain, the chain heads.
+Exit 0 intact, 1 broken (the first broken link: event id, expected vs found), 2 bad usage, 3 could not check.
+
+examples:
+  rxflow verify
+  rxflow verify --prescription 6f1c2a34-…`,
   async run(args) {
-    if (args.length) throw new UsageError(`verify takes no arguments yet`);
-    throw new CommandError('the audit-chain check is not available yet (issue 6 builds the chain); nothing was verified', EXIT.usage);
+    return runChild(process.execPath, ['--import', 'tsx', path.join(ROOT, 'engine', 'audit-verify.ts'), ...args]);
   },
 };

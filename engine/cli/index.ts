@@ -1,5 +1,5 @@
 // `rxflow <command>` — the operator's CLI (docs/operations.md). The ./rxflow wrapper runs this file with
-// the project's Node. Exit codes: 0 done, 1 failed or refused, 2 bad usage (and `verify`, not built yet).
+// the project's Node. Exit codes: 0 done, 1 failed or refused, 2 bad usage (`verify`: 1 broken, 3 could not check).
 import { CommandError, Ctx, EXIT, UsageError, type Command } from './common';
 
 interface Entry { name: string; summary: string; load(): Promise<Command> }
@@ -13,7 +13,7 @@ export const COMMANDS: Entry[] = [
   { name: 'cancel', summary: 'cancel a prescription through its workflow, recorded as an operator action', load: async () => (require('./operate') as typeof import('./operate')).cancelCommand },
   { name: 'retry', summary: 'restart an open prescription\'s failed, terminated or lost workflow where it stopped', load: async () => (require('./operate') as typeof import('./operate')).retryCommand },
   { name: 'bench', summary: 'run a benchmark script from bench/ (matching, sync-lag, …) with its options', load: async () => (require('./delegate') as typeof import('./delegate')).benchCommand },
-  { name: 'verify', summary: 'verify the audit chain (not available yet: issue 6)', load: async () => (require('./delegate') as typeof import('./delegate')).verifyCommand },
+  { name: 'verify', summary: 'verify the audit trail\'s hash chains; the first broken link if any (docs/audit.md)', load: async () => (require('./delegate') as typeof import('./delegate')).verifyCommand },
 ];
 
 export function usage(): string {

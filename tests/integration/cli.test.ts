@@ -83,7 +83,7 @@ describe('help and usage', () => {
       rxflow(['reindex', 'everything']),
       rxflow(['inspect', 'a', 'b']),
       rxflow(['inspect', '00000000-0000-4000-8000-000000000000']),
-      rxflow(['verify']),
+      rxflow(['verify', '--bogus']),
       rxflow(['bench', 'no-such-bench']),
     ]);
     expect(unknown).toMatchObject({ code: 2, stdout: '' });
@@ -101,7 +101,7 @@ describe('help and usage', () => {
     expect(extra.stderr).toMatch(/unexpected argument "b"/);
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: 'rxflow inspect: no prescription with id 00000000-0000-4000-8000-000000000000\n' });
     expect(verify.code).toBe(2);
-    expect(verify.stderr).toMatch(/not available yet/);
+    expect(verify.stderr).toMatch(/usage: node --import tsx engine\/audit-verify\.ts/);
     expect(benchNone.code).toBe(2);
     expect(benchNone.stderr).toMatch(/no benchmark "no-such-bench" \(one of .*matching.*sync-lag/);
   });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ApiClient, statusIs, waitForPrescription } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { demoPrescription } from '../../demo/prescriptions';
+import { DEV_DATA_KEYS, DEV_HMAC_KEY } from '../../engine/data-keys';
 
 interface Span { traceId: string; spanId: string; parentSpanId?: string; name: string }
 
@@ -61,6 +62,8 @@ it('exports one trace from the HTTP push through the workflow to its activities'
     env: {
       ...process.env,
       NODE_ENV: 'production', RX_LOG_FILE: '', RX_LOG_LEVEL: 'info', RX_SESSION_SECRET: 'tracing-test-session-secret-0123456789abcdef', RX_REVIEW_KEY_SECRET: 'tracing-test-review-key-secret',
+      // Production requires data keys; the development ring's, so the other tests still read what it writes.
+      RX_DATA_KEYS: DEV_DATA_KEYS, RX_DATA_HMAC_KEY: DEV_HMAC_KEY,
       RX_API_PORT: String(port), RX_TASK_QUEUE: `rxflow-tracing-${process.pid}`,
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, OTEL_SERVICE_NAME: 'rxflow-test',
     },
