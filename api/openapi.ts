@@ -8,6 +8,7 @@ import { PrescriptionSubmissionSchema } from '../domain/prescription';
 import { CollectedBody, DeclineBody, DispenseBody, ShortBody, StatusBody, StockBody } from './routes/fulfilment';
 import { CancelBody } from './routes/prescriptions';
 import { ReviewBody } from './routes/review';
+import { EraseBody, LookupBody } from './routes/ops';
 
 export interface RouteInfo { method: string; path: string }
 
@@ -33,6 +34,8 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/pharmacy/orders/:orderId/collected': { schema: CollectedBody, summary: 'The patient collected a pickup order, with proof' },
   'PUT /v1/pharmacy/stock': { schema: StockBody, summary: 'Set stock and prices by SKU, all or nothing' },
   'POST /v1/deliveries/:id/status': { schema: StatusBody, summary: 'A delivery partner posts a status update' },
+  'POST /v1/ops/patients/lookup': { schema: LookupBody, summary: 'An operator finds patients by ID number or phone, by keyed hash (docs/data-protection.md)' },
+  'POST /v1/ops/patients/:id/erase': { schema: EraseBody, summary: 'An operator erases what retention lets go of a patient\'s data (docs/data-protection.md)' },
 };
 
 const ERROR = {

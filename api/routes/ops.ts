@@ -28,11 +28,11 @@ const ExportQuery = z.object({
   region: z.string().regex(REGION_PATTERN, 'region must be an administrative division code of 6 digits, e.g. 330100 (9 or 12 for finer levels)'),
   format: z.enum(['jsonl', 'csv']).default('jsonl'),
 });
-const LookupBody = z.object({
+export const LookupBody = z.object({
   idNumber: z.string().regex(/^[0-9]{17}[0-9Xx]$/, 'a resident ID number: 17 digits and a digit or X').optional(),
   phone: z.string().regex(/^[0-9+\- ]{6,20}$/).optional(),
 }).refine((b) => (b.idNumber === undefined) !== (b.phone === undefined), { message: 'send exactly one of idNumber and phone' });
-const EraseBody = z.object({
+export const EraseBody = z.object({
   /** The request this erasure answers (a ticket or case reference; no personal data). */
   ticket: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:/-]+$/, 'letters, digits and _ . : / - only'),
 });
