@@ -14,6 +14,7 @@ import type { Drug } from '../../domain/types';
 import { authenticate, requireRole, type Principal } from '../auth';
 import { ApiError, bodyError, errorHandler, notFound } from '../errors';
 import { intakePrescription } from '../intake';
+import { requestOrigin } from '../origin';
 import { visiblePrescription } from './prescriptions';
 import type { ApiDeps } from '../app';
 
@@ -80,7 +81,7 @@ export function fhirRoutes(deps: ApiDeps): Router {
     try {
       result = await intakePrescription(
         { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings },
-        principal.partyId, mapped.prescription);
+        principal.partyId, mapped.prescription, requestOrigin(ctx));
     } catch (e) {
       // Intake speaks of the mapped prescription ($.lines[0].drugCode); the FHIR client hears of its Bundle.
       if (e instanceof ApiError) throw new ApiError(e.status, e.code, e.message, e.details.map((d) => ({ ...d, path: mapped.paths.toFhir(d.path) })));
