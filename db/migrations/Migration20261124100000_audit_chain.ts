@@ -6,8 +6,9 @@ import { Migration } from '@mikro-orm/migrations';
 // computed by a BEFORE INSERT trigger, so every writer (the ORM, raw SQL in reports and tests) is chained
 // the same way. canonical(event) covers a digest of `data`, not `data` itself: erasing personal data in
 // `data` (the only UPDATE the table allows) leaves every hash verifiable. Appends serialise on the
-// global head row (locked FOR UPDATE until commit), always taken before the prescription's head row,
-// so two writers never wait on each other in opposite orders. Existing rows are chained in id order.
+// global head row (locked FOR UPDATE until commit); the lock order is always the prescription's row,
+// then the global head, then the prescription's head, so two writers never wait on each other in
+// opposite orders (docs/audit.md). Existing rows are chained in id order.
 //
 // The canonical form is canonicalJson (domain/canonical.ts) of an object of strings and nulls, written
 // out here key by key in sorted order; domain/audit-chain.ts builds the same bytes in TypeScript and the
@@ -91,6 +92,12 @@ export class Migration20261124100000_audit_chain extends Migration {
       begin
         NEW.data_digest := audit_sha256(NEW.data::text);
         NEW.data_erased_at := null;
+        -- The prescription's row before the heads: its foreign-key check at commit locks it (KEY SHARE)
+        -- anyway, and a status change locks it (FOR UPDATE) before writing its event. Taken later, with the
+        -- global head held, it would wait on a status change that waits on the global head: a deadlock.
+        if NEW.prescription_id is not null then
+          perform 1 from prescription where id = NEW.prescription_id for key share;
+        end if;
         -- The global head first, always: every writer takes the heads in the same order.
         select seq, hash into g_seq, g_hash from audit_chain_head where chain_id = 'global' for update;
         if not found then

@@ -204,6 +204,39 @@ describe('concurrent appends', () => {
     expect(r).toMatchObject({ intact: true, broken: null });
     for (const rx of rxs) expect((await verifyAuditTrail(orm.em.fork() as EntityManager, { prescriptionId: rx })).intact).toBe(true);
   });
+
+  it('an audit-only transaction and a status change of the same prescription do not deadlock', async () => {
+    // A: like transition(), locks the prescription row, then writes its event. B: like `rxflow cancel`'s
+    // operator_cancel, writes only an event for it. B starts while A holds the row; A writes once B waits.
+    const id = journeyId;
+    let releaseA!: () => void;
+    const aMayWrite = new Promise<void>((r) => { releaseA = r; });
+    let aLocked!: () => void;
+    const aHasRow = new Promise<void>((r) => { aLocked = r; });
+    const a = orm.em.fork().transactional(async (t) => {
+      const run = (q: string, p: unknown[] = []) => t.getConnection().execute(q, p, 'all', t.getTransactionContext());
+      await run(`select id from prescription where id = ? for update`, [id]);
+      aLocked();
+      await aMayWrite;
+      await run(`insert into audit_event (prescription_id, action, actor, data, at) values (?, 'deadlock_probe_a', 'test', '{}', now())`, [id]);
+    });
+    await aHasRow;
+    let bPid = 0;
+    const b = orm.em.fork().transactional(async (t) => {
+      const run = (q: string, p: unknown[] = []) => t.getConnection().execute(q, p, 'all', t.getTransactionContext());
+      bPid = (await run(`select pg_backend_pid() as pid`))[0].pid;
+      await run(`insert into audit_event (prescription_id, action, actor, data, at) values (?, 'deadlock_probe_b', 'test', '{}', now())`, [id]);
+    });
+    // Until B is blocked behind A's row lock (at its insert, or at its commit's foreign-key check).
+    for (;;) {
+      const [s] = bPid ? await sql(`select wait_event_type from pg_stat_activity where pid = ?`, [bPid]) : [];
+      if (s?.wait_event_type === 'Lock') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    releaseA();
+    await expect(Promise.all([a, b])).resolves.toBeDefined();
+    expect((await verifyAuditTrail(orm.em.fork() as EntityManager, { prescriptionId: id })).intact).toBe(true);
+  });
 });
 
 describe('the regulator export', () => {

@@ -13,6 +13,8 @@ import { houseErrorOf } from '../../domain/fhir/outcome';
 import { signBundle } from '../../domain/fhir/sign';
 import { SYSTEM } from '../../domain/fhir/systems';
 import { generateSigningKey } from '../../domain/signature';
+import { revealContent } from '../../domain/field-crypto';
+import { dataKeyRing } from '../../engine/data-keys';
 
 afterAll(closeDb);
 
@@ -67,7 +69,8 @@ describe('FHIR intake', () => {
     // The same intake as JSON: the row, the stored content (the mapped prescription), the workflow.
     const [row] = await sql(`select rx_no, content from prescription where id = ?`, [id]);
     expect(row.rx_no).toBe(content.rxNo);
-    expect(row.content).toMatchObject({ ...content, signature: { alg: 'ES256', keyId: DEMO.hospital.signingKeyId } });
+    // Stored with the patient's ID number, phone and address encrypted (docs/data-protection.md); revealed, the mapped prescription.
+    expect(revealContent(dataKeyRing(), row.content)).toMatchObject({ ...content, signature: { alg: 'ES256', keyId: DEMO.hospital.signingKeyId } });
     const detail = await waitForPrescription(a.hospital, id, statusIs('in_review'));
     expect(detail.workflow).toMatchObject({ status: 'in_review' });
 
