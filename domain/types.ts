@@ -4,7 +4,9 @@
 /** Money is always integer fen (1 yuan = 100 fen); never floats. */
 export type Fen = number;
 
-export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator';
+export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator'
+  // Issue 6: a lead pharmacist oversees every review; an auditor reads records and changes nothing.
+  | 'lead_pharmacist' | 'auditor';
 
 export type Storage = 'normal' | 'cool' | 'cold';
 export type InsuranceClass = 'A' | 'B' | 'none';
