@@ -61,6 +61,7 @@ export function reportRoutes(deps: ApiDeps): Router {
       if (asset.type.startsWith('text/html')) {
         ctx.set('Content-Security-Policy', CSP);
         ctx.set('X-Frame-Options', 'DENY');
+        ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
       }
       ctx.body = fs.createReadStream(file);
     });
