@@ -43,3 +43,23 @@ export function routeScope(ctx: Context, fallback: Action): Scope | null {
 export function inScope(principal: Principal, action: Action, ownerId: string | null | undefined): boolean {
   return withinScope(scopeOf(principal, action), principal.partyId, ownerId);
 }
+
+export interface RouteInfo { method: string; path: string; key: string; action: Action | null }
+
+/**
+ * Every route the app's routers serve, with the action it declares (null: none). Read from the routers
+ * themselves, so a route added anywhere shows up here; the access matrix test and docs use it.
+ */
+export function listRoutes(app: { middleware: unknown[] }): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  for (const mw of app.middleware as { router?: { stack: { methods: string[]; path: string | RegExp; stack: ((...a: unknown[]) => unknown)[] }[] } }[]) {
+    for (const layer of mw.router?.stack ?? []) {
+      const action = (layer.stack.find((f) => typeof (f as Partial<AuthorizeMiddleware>).action === 'string') as AuthorizeMiddleware | undefined)?.action ?? null;
+      for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
+        const path = String(layer.path);
+        out.push({ method, path, key: `${method} ${path}`, action });
+      }
+    }
+  }
+  return out;
+}
