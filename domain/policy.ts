@@ -104,6 +104,7 @@ export function withinScope(scope: Scope | null, partyId: string, tenantId: stri
 export const PUBLIC_ROUTES: Record<string, string> = {
   'GET /health': 'dependency status for load balancers; no data of any tenant',
   'GET /metrics': 'Prometheus counters; no data of any tenant',
+  'GET /openapi.json': 'the API\'s description (routes and body schemas); no data of any tenant',
   'GET /console': 'the pharmacist console page (static; its data calls need a session)',
   'GET /console/assets/console.js': 'static console asset',
   'GET /console/assets/api.js': 'static console asset',
