@@ -68,7 +68,10 @@ export class RateLimiter {
   }
 }
 
-export function rateLimit(config: RateLimitConfig = rateLimitConfig(), limiter = new RateLimiter()): Middleware {
+/** One set of buckets per process: /v1 and /fhir/R4 count against the same key. */
+const SHARED = new RateLimiter();
+
+export function rateLimit(config: RateLimitConfig = rateLimitConfig(), limiter = SHARED): Middleware {
   return async (ctx, next) => {
     const p = ctx.state.principal as Principal | undefined;
     if (!p) return next();

@@ -54,6 +54,8 @@ export const ACTIONS = {
   'webhook.admin': { resource: 'hospital', writes: false, description: 'list every hospital\'s webhook endpoint and its delivery counts' },
   'signing_key.manage': { resource: 'tenant', writes: true, description: 'list, register and revoke the hospital\'s own signing keys' },
   'signing_key.admin': { resource: 'hospital', writes: true, description: 'list, register and revoke any hospital\'s signing keys' },
+  'settlement.read': { resource: 'prescription', writes: false, description: 'read a prescription\'s insurance pre-check, settlement and reversal' },
+  'insurance.policies': { resource: 'platform', writes: false, description: 'read the loaded insurance policy versions' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -65,24 +67,24 @@ const row = (role: Role, scope: Scope, ...actions: Action[]): PolicyRow[] => act
 /** Everything not listed is refused (403 for the role, whatever the resource). */
 export const POLICY: readonly PolicyRow[] = [
   ...row('hospital', 'own', 'prescription.push', 'prescription.read', 'prescription.cancel', 'review.read', 'events.read',
-    'webhook.manage', 'webhook.deliveries', 'webhook.redeliver', 'signing_key.manage'),
+    'webhook.manage', 'webhook.deliveries', 'webhook.redeliver', 'signing_key.manage', 'settlement.read'),
   ...row('hospital', 'any', 'catalog.read'),
   // A pharmacist works the shared queue: what is in review, and what they claimed or decided themselves.
-  ...row('pharmacist', 'assigned', 'prescription.read', 'review.queue', 'review.open', 'review.claim', 'review.decide', 'review.read'),
+  ...row('pharmacist', 'assigned', 'prescription.read', 'review.queue', 'review.open', 'review.claim', 'review.decide', 'review.read', 'settlement.read'),
   ...row('pharmacist', 'any', 'catalog.read'),
   // The lead pharmacist is a pharmacist who oversees every review and may move a stuck claim on.
   ...row('lead_pharmacist', 'assigned', 'review.queue', 'review.open', 'review.claim', 'review.decide'),
-  ...row('lead_pharmacist', 'any', 'prescription.read', 'review.read', 'review.reassign', 'catalog.read'),
+  ...row('lead_pharmacist', 'any', 'prescription.read', 'review.read', 'review.reassign', 'catalog.read', 'settlement.read'),
   ...row('pharmacy', 'assigned', 'order.list', 'order.respond', 'order.fulfil'),
   ...row('pharmacy', 'own', 'stock.write'),
   ...row('pharmacy', 'any', 'catalog.read'),
   ...row('courier', 'assigned', 'delivery.list', 'delivery.read', 'delivery.update'),
   ...row('courier', 'any', 'catalog.read'),
   ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
-    'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin'),
+    'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies'),
   // The auditor reads everything that is a record and changes nothing.
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
-    'webhook.deliveries', 'webhook.admin'),
+    'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies'),
 ];
 
 /** The scope a role has for an action, or null when the role may never do it. */

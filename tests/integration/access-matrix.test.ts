@@ -46,6 +46,11 @@ async function send(method: string, url: string, key: string | null, body?: stri
     else text = await res.text();
     let parsed: any = null;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    // FHIR routes answer errors as an OperationOutcome carrying the house code (domain/fhir/outcome.ts).
+    if (parsed?.resourceType === 'OperationOutcome') {
+      const [top, ...rest] = parsed.issue ?? [];
+      return { status: res.status, code: top?.details?.coding?.[0]?.code, message: top?.diagnostics, details: rest, headers: res.headers, text };
+    }
     return { status: res.status, code: parsed?.error?.code, message: parsed?.error?.message, details: parsed?.error?.details, headers: res.headers, text };
   } finally {
     clearTimeout(timer);
