@@ -28,6 +28,8 @@ import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
 import { opsRoutes } from './routes/ops';
+import { rateLimit } from './rate-limit';
+import { baseSecurityHeaders } from './security-headers';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -38,6 +40,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(requestLog);
   app.use(httpMetrics);
   app.use(errorHandler);
+  app.use(baseSecurityHeaders);
   // FHIR R4 (docs/fhir.md): its own body parser (application/fhir+json) and OperationOutcome errors.
   const fhir = fhirRoutes(deps);
   app.use(fhirApi(deps, fhir));
@@ -86,6 +89,8 @@ export function createApp(deps: ApiDeps): Koa {
 
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm, deps.config));
+  // Per key, after authentication: 429 with Retry-After beyond the key's requests per minute (api/rate-limit.ts).
+  v1.use('/v1', rateLimit());
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
   const hooks = webhookRoutes(deps);

@@ -3,7 +3,8 @@
 // and a password (scrypt, per-user salt), and then carry a short-lived JWT in an httpOnly, SameSite=Strict
 // cookie. A request with that cookie counts as the pharmacist's; an unsafe one (POST/PUT/PATCH/DELETE)
 // must also send the session's CSRF token in X-CSRF-Token. This file is the one home for both.
-// Authorisation per route is by role (requireRole); tenant scoping is done where the resource is loaded.
+// Authorisation per route is by action (api/access.ts authorize, policy in domain/policy.ts); tenant scoping
+// is done where the resource is loaded. requireRole is kept for code not yet moved to actions.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -11,7 +12,11 @@ import { ApiClientSchema } from '../db/entities';
 import type { Role } from '../domain/types';
 import { ApiError } from './errors';
 
-export interface Principal { role: Role; partyId: string; label: string; via?: 'api_key' | 'session' }
+export interface Principal {
+  role: Role; partyId: string; label: string; via?: 'api_key' | 'session';
+  /** The API key's row (rate limits count per key); its own requests-per-minute if it has one. */
+  clientId?: string; rateLimitPerMinute?: number | null;
+}
 
 export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
 
@@ -31,7 +36,7 @@ export function authenticate(orm: MikroORM, session?: SessionSettings): Middlewa
       }
       const client = await orm.em.fork().findOne(ApiClientSchema, { keyHash: hashKey(match[1]) });
       if (!client) throw new ApiError(401, 'UNAUTHENTICATED', 'unknown API key');
-      ctx.state.principal = { role: client.role, partyId: client.partyId, label: client.label, via: 'api_key' } satisfies Principal;
+      ctx.state.principal = { role: client.role, partyId: client.partyId, label: client.label, via: 'api_key', clientId: client.id, rateLimitPerMinute: client.rateLimitPerMinute ?? null } satisfies Principal;
       return next();
     }
     const { principal, claims } = await sessionFromCookie(ctx, orm, session);

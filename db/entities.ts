@@ -84,8 +84,11 @@ export const ApiClientSchema = new EntitySchema<ApiClient>({
     partyId: { type: 'uuid' },
     label: { type: 'string', length: 120 },
     createdAt: created(),
+    // Issue 6: this key's own requests per minute; null = its role's default (api/rate-limit.ts).
+    rateLimitPerMinute: { type: 'integer', nullable: true },
   },
 });
+export interface ApiClient { rateLimitPerMinute?: number | null }
 
 /** A hospital's patient, as its latest prescription describes them; prescriptions keep their own snapshot. */
 export interface Patient {

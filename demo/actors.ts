@@ -30,6 +30,7 @@ export function demoActors(baseUrl: string) {
     pharmacist2: new ApiClient(baseUrl, DEMO.pharmacists[1].key), // the lead pharmacist
     unlicensedPharmacist: new ApiClient(baseUrl, DEMO.pharmacists[2].key),
     operator: new ApiClient(baseUrl, DEMO.operatorKey),
+    leadPharmacist: new ApiClient(baseUrl, DEMO.leadPharmacistKey), // P002 with the lead_pharmacist role
     auditor: new ApiClient(baseUrl, DEMO.auditorKey),
     pharmacy: (code: string) => new ApiClient(baseUrl, DEMO.pharmacyKey(code)),
     courier: (code: string) => new ApiClient(baseUrl, DEMO.partners.find((p) => p.code === code)!.key),

@@ -37,7 +37,8 @@ export const DEMO = {
     { code: 'P002', username: 'zhao', password: 'demo-pharmacist-pass' },
   ],
   operatorKey: 'demo-operator-key',
-  /** The auditor reads, verifies and exports the audit trail only (docs/audit.md). */
+  /** Issue 6: P002 (the lead) also holds a lead_pharmacist key; the auditor reads records, changes nothing. */
+  leadPharmacistKey: 'demo-lead-pharmacist-key',
   auditorKey: 'demo-auditor-key',
   /** Each pharmacy's key is demo-pharmacy-<code>, e.g. demo-pharmacy-PH001. */
   pharmacyKey: (code: string) => `demo-pharmacy-${code}`,
@@ -75,6 +76,8 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
       const id = await upsert('pharmacist', { code: p.code, name: p.name, license_no: p.licenseNo }, ['code']);
       await key(p.key, 'pharmacist', id, p.code);
     }
+    const [lead] = await trx('pharmacist').select('id').where({ code: DEMO.pharmacists[1].code });
+    await key(DEMO.leadPharmacistKey, 'lead_pharmacist', lead.id, `${DEMO.pharmacists[1].code}-lead`);
     // A demo password is set only where none is: a pharmacist who changed theirs keeps it on re-seeding.
     for (const l of DEMO.pharmacistLogins) {
       await trx('pharmacist').where({ code: l.code }).update({ username: l.username });

@@ -4,8 +4,9 @@
 /** Money is always integer fen (1 yuan = 100 fen); never floats. */
 export type Fen = number;
 
-/** auditor: reads and verifies the audit trail and exports it for regulators (docs/audit.md); nothing else. */
-export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator' | 'auditor';
+export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator'
+  // A lead pharmacist oversees every review; an auditor reads, verifies and exports the audit trail (docs/audit.md) and changes nothing.
+  | 'lead_pharmacist' | 'auditor';
 
 export type Storage = 'normal' | 'cool' | 'cold';
 export type InsuranceClass = 'A' | 'B' | 'none';

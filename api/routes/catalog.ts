@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { listPharmacies, searchDrugs } from '../../catalog/queries';
 import type { ApiDeps } from '../app';
+import { authorize } from '../access';
 
 const DrugQuery = z.object({
   q: z.string().max(100).default(''),
@@ -23,11 +24,11 @@ const PharmacyQuery = z.object({
 
 export function catalogRoutes(deps: ApiDeps): Router {
   const r = new Router();
-  r.get('/v1/drugs', async (ctx) => {
+  r.get('/v1/drugs', authorize('catalog.read'), async (ctx) => {
     const q = DrugQuery.parse(ctx.query);
     ctx.body = await searchDrugs(deps.es, deps.config.indexPrefix, q);
   });
-  r.get('/v1/pharmacies', async (ctx) => {
+  r.get('/v1/pharmacies', authorize('catalog.read'), async (ctx) => {
     const q = PharmacyQuery.parse(ctx.query);
     const near = q.lat !== undefined && q.lng !== undefined ? { lat: q.lat, lng: q.lng } : undefined;
     ctx.body = { items: await listPharmacies(deps.es, deps.config.indexPrefix, { city: q.city, near, radiusKm: q.radiusKm, size: q.size }) };

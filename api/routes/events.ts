@@ -12,7 +12,8 @@ import {
 import type { CloudEvent } from '../../domain/hospital-events';
 import { feedConfig } from '../../engine/feed-config';
 import { log } from '../../engine/log';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize } from '../access';
 import { ApiError } from '../errors';
 import type { ApiDeps } from '../app';
 import { feedHub } from '../feed-hub';
@@ -44,7 +45,9 @@ export function eventRoutes(deps: ApiDeps): Router {
   async function position(ctx: Context, q: { after?: string; hospital?: string }, cursor: { value?: string; path: string }) {
     const p = ctx.state.principal as Principal;
     let hospitalId: string | undefined;
-    if (p.role === 'hospital') {
+    // Own scope (a hospital) reads its own feed; any scope (platform staff) names the hospital.
+    const own = ctx.state.scope !== 'any';
+    if (own) {
       hospitalId = p.partyId;
     } else if (q.hospital) {
       const [h] = await sql<{ id: string }>(`select id from hospital where code = ?`, [q.hospital]);
@@ -56,7 +59,7 @@ export function eventRoutes(deps: ApiDeps): Router {
       const pos = decodeCursor(cursor.value);
       if (!pos) throw invalidCursor(cursor.path);
       if (hospitalId && pos.hospitalId !== hospitalId) {
-        if (p.role === 'hospital') throw invalidCursor(cursor.path);
+        if (own) throw invalidCursor(cursor.path);
         throw new ApiError(400, 'CURSOR_MISMATCH', `the cursor belongs to another hospital's feed than ${q.hospital}`, [{ path: cursor.path, message: 'cursor of another hospital' }]);
       }
       if (!hospitalId) {
@@ -101,7 +104,7 @@ export function eventRoutes(deps: ApiDeps): Router {
   };
 
   // ---- replay, and long-polling with &wait=<seconds> --------------------------------------------------
-  r.get('/v1/events', requireRole('hospital', 'operator'), async (ctx) => {
+  r.get('/v1/events', authorize('events.read'), async (ctx) => {
     const q = FeedQuery.parse(ctx.query);
     const { hospitalId, after } = await position(ctx, q, { value: q.after, path: '$.after' });
     await assertNotAhead(hospitalId, after, '$.after');
@@ -126,7 +129,7 @@ export function eventRoutes(deps: ApiDeps): Router {
   });
 
   // ---- Server-Sent Events -------------------------------------------------------------------------------
-  r.get('/v1/events/stream', requireRole('hospital', 'operator'), async (ctx) => {
+  r.get('/v1/events/stream', authorize('events.read'), async (ctx) => {
     const q = StreamQuery.parse(ctx.query);
     // A reconnecting EventSource sends the id of the last message it got: it wins over the URL's `after`.
     const lastEventId = ctx.get('last-event-id') || undefined;

@@ -11,7 +11,9 @@ import { operationOutcome } from '../../domain/fhir/outcome';
 import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type PrescriptionView } from '../../domain/fhir/resources';
 import { RXFLOW_FHIR_NS, SYSTEM } from '../../domain/fhir/systems';
 import type { Drug } from '../../domain/types';
-import { authenticate, requireRole, type Principal } from '../auth';
+import { authenticate, type Principal } from '../auth';
+import { authorize } from '../access';
+import { rateLimit } from '../rate-limit';
 import { ApiError, bodyError, errorHandler, notFound } from '../errors';
 import { intakePrescription } from '../intake';
 import { requestOrigin } from '../origin';
@@ -66,7 +68,7 @@ const INTAKE_TAG = `${RXFLOW_FHIR_NS}/CodeSystem/intake-outcome`;
 
 export function fhirRoutes(deps: ApiDeps): Router {
   const r = new Router({ prefix: FHIR_BASE });
-  const readers = requireRole('hospital', 'pharmacist', 'operator');
+  const readers = authorize('prescription.read');
 
   // Primary: POST /fhir/R4/Bundle. POST /fhir/R4 (a transaction to the base) is the same intake.
   const push: Middleware = async (ctx) => {
@@ -100,8 +102,8 @@ export function fhirRoutes(deps: ApiDeps): Router {
     ctx.set('Location', `${FHIR_BASE}/Task/${prescription.id}`);
     send(ctx, answer, duplicate ? 200 : 201);
   };
-  r.post('/Bundle', requireRole('hospital'), push);
-  r.post('/', requireRole('hospital'), push);
+  r.post('/Bundle', authorize('prescription.push'), push);
+  r.post('/', authorize('prescription.push'), push);
 
   // MedicationRequest/<uuid>-<n> is one line; MedicationRequest/<uuid> is every line of the prescription (a searchset).
   r.get('/MedicationRequest/:id', readers, async (ctx) => {
@@ -144,7 +146,7 @@ function capabilityStatement(): CapabilityStatement {
     implementation: { description: 'rxflow e-prescription intake and status (docs/fhir.md)' },
     rest: [{
       mode: 'server',
-      security: { description: 'Authorization: Bearer <API key>; hospitals push and read their own prescriptions, pharmacists and operators read any' },
+      security: { description: 'Authorization: Bearer <API key>; hospitals push and read their own prescriptions, pharmacists those their review queue gives them, operators and auditors any (docs/security.md)' },
       resource: [
         { type: 'Bundle', interaction: [{ code: 'create' }] },
         { type: 'MedicationRequest', interaction: [{ code: 'read' }] },
@@ -163,14 +165,18 @@ export function fhirApi(deps: ApiDeps, routes: Router = fhirRoutes(deps)): Middl
   // extendTypes is merged into the defaults index by index (lodash.merge), so application/json is restated.
   const parse = bodyParser({ enableTypes: ['json'], extendTypes: { json: ['application/json', 'application/fhir+json'] }, jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError });
   const auth = authenticate(deps.orm, deps.config);
+  const limit = rateLimit(); // the same per-key buckets as /v1
   const handle = routes.routes();
   const allowed = routes.allowedMethods();
-  return async (ctx, next) => {
+  const mw: Middleware & { router?: Router } = async (ctx, next) => {
     if (ctx.path !== FHIR_BASE && !ctx.path.startsWith(`${FHIR_BASE}/`)) return next();
     await fhirErrors(ctx, async () => {
       if (ctx.method === 'GET' && ctx.path === `${FHIR_BASE}/metadata`) return send(ctx, capabilityStatement());
       // Router middleware wants its own context type; it is the same Koa context.
-      await parse(ctx, () => auth(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined))));
+      await parse(ctx, () => auth(ctx, () => limit(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined)))));
     });
   };
+  // The routes are walked by api/access.ts listRoutes (the access matrix and docs/security.md) through this.
+  mw.router = routes;
+  return mw;
 }

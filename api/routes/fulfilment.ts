@@ -8,7 +8,8 @@ import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, Fu
 import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize } from '../access';
 import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
 import type { ApiDeps } from '../app';
@@ -43,7 +44,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     return order;
   }
 
-  r.get('/v1/pharmacy/orders', requireRole('pharmacy'), async (ctx) => {
+  r.get('/v1/pharmacy/orders', authorize('order.list'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const status = typeof ctx.query.status === 'string' ? ctx.query.status : 'offered';
     const em = deps.orm.em.fork();
@@ -75,18 +76,21 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     return { order, pharmacy, rx };
   }
 
-  async function respond(ctx: any, accept: boolean, reason?: string) {
+  async function respond(ctx: any, accept: boolean, reason?: () => string) {
     const { order, pharmacy, rx } = await orderContext(ctx);
-    const state = await sendUpdate(deps.temporal, rx.workflowId, pharmacyResponseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, accept, reason });
+    // The reason is read after the order is found: another pharmacy's order is 404 whatever the body says.
+    const why = reason?.();
+    const state = await sendUpdate(deps.temporal, rx.workflowId, pharmacyResponseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, accept, reason: why });
     ctx.status = 202;
     ctx.body = { orderId: order.id, accepted: accept, prescriptionStatus: state.status };
   }
-  r.post('/v1/pharmacy/orders/:orderId/accept', requireRole('pharmacy'), (ctx) => respond(ctx, true));
+  r.post('/v1/pharmacy/orders/:orderId/accept', authorize('order.respond'), (ctx) => respond(ctx, true));
 
   // Check-before-dispense: the pharmacist scans every pack; the answer says whether it was recorded.
-  r.post('/v1/pharmacy/orders/:orderId/dispense', requireRole('pharmacy'), async (ctx) => {
-    const body = DispenseBody.parse(ctx.request.body ?? {});
+  r.post('/v1/pharmacy/orders/:orderId/dispense', authorize('order.fulfil'), async (ctx) => {
+    // The order first: another pharmacy's order is not found, whatever the body says.
     const { order, pharmacy, rx } = await orderContext(ctx);
+    const body = DispenseBody.parse(ctx.request.body ?? {});
     if (rx.usedAt && order.status !== 'dispensed') throw new ApiError(409, 'ALREADY_FILLED', `prescription ${rx.rxNo} was already filled`);
     const state = await sendUpdate(deps.temporal, rx.workflowId, dispenseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, ...body });
     const [dispensing] = await deps.orm.em.fork().find(DispensingSchema, { prescriptionId: rx.id });
@@ -95,18 +99,18 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
   });
 
   // A line that cannot be dispensed as prescribed sends the order back to matching; the drug is never swapped here.
-  r.post('/v1/pharmacy/orders/:orderId/short', requireRole('pharmacy'), async (ctx) => {
-    const body = ShortBody.parse(ctx.request.body ?? {});
+  r.post('/v1/pharmacy/orders/:orderId/short', authorize('order.fulfil'), async (ctx) => {
     const { order, pharmacy, rx } = await orderContext(ctx);
+    const body = ShortBody.parse(ctx.request.body ?? {});
     await sendUpdate(deps.temporal, rx.workflowId, shortUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, lines: body.lines });
     ctx.status = 202;
     ctx.body = { orderId: order.id, returnedToMatching: true };
   });
 
   // Pickup: the pharmacy confirms the patient (or family) collected the order, with proof.
-  r.post('/v1/pharmacy/orders/:orderId/collected', requireRole('pharmacy'), async (ctx) => {
-    const body = CollectedBody.parse(ctx.request.body ?? {});
+  r.post('/v1/pharmacy/orders/:orderId/collected', authorize('order.fulfil'), async (ctx) => {
     const { order, pharmacy, rx } = await orderContext(ctx);
+    const body = CollectedBody.parse(ctx.request.body ?? {});
     const state = await sendUpdate(deps.temporal, rx.workflowId, collectedUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, proof: body.proof });
     ctx.status = 202;
     ctx.body = { orderId: order.id, prescriptionStatus: state.status };
@@ -114,7 +118,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
 
   // A pharmacy (or its ERP) sets its stock and prices by SKU, up to 1,000 lines at once, all or nothing.
   // On hand can never drop below what is reserved for orders in flight.
-  r.put('/v1/pharmacy/stock', requireRole('pharmacy'), async (ctx) => {
+  r.put('/v1/pharmacy/stock', authorize('stock.write'), async (ctx) => {
     const pharmacyId = (ctx.state.principal as Principal).partyId;
     const { items } = StockBody.parse(ctx.request.body ?? {});
     const codes = [...new Set(items.map((i) => i.drugCode))];
@@ -143,15 +147,15 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
   });
 
   // Operators: re-sold pack alerts (a traceability code dispensed twice).
-  r.get('/v1/alerts/trace', requireRole('operator'), async (ctx) => {
+  r.get('/v1/alerts/trace', authorize('alerts.read'), async (ctx) => {
     const em = deps.orm.em.fork();
     const alerts = await em.find(TraceAlertSchema, {}, { orderBy: { createdAt: 'desc' }, limit: 200 });
     const pharmacies = new Map((await em.find(PharmacySchema, { id: { $in: alerts.map((a) => a.pharmacyId) } })).map((p) => [p.id, p.code]));
     ctx.body = { items: alerts.map((a) => ({ ...a, pharmacyCode: pharmacies.get(a.pharmacyId) })) };
   });
-  r.post('/v1/pharmacy/orders/:orderId/decline', requireRole('pharmacy'), (ctx) => respond(ctx, false, DeclineBody.parse(ctx.request.body ?? {}).reason));
+  r.post('/v1/pharmacy/orders/:orderId/decline', authorize('order.respond'), (ctx) => respond(ctx, false, () => DeclineBody.parse(ctx.request.body ?? {}).reason));
 
-  r.get('/v1/courier/deliveries', requireRole('courier'), async (ctx) => {
+  r.get('/v1/courier/deliveries', authorize('delivery.list'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const em = deps.orm.em.fork();
     const active = await em.find(DeliverySchema, { partnerId: principal.partyId, status: { $nin: ['delivered', 'failed'] } }, { orderBy: { createdAt: 'asc' }, limit: 100 });
@@ -178,7 +182,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     return d;
   }
 
-  r.post('/v1/deliveries/:id/status', requireRole('courier'), async (ctx) => {
+  r.post('/v1/deliveries/:id/status', authorize('delivery.update'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const d = await ownDelivery(principal, ctx.params.id);
     const body = StatusBody.parse(ctx.request.body ?? {});
@@ -190,7 +194,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
   });
 
-  r.get('/v1/deliveries/:id/label.pdf', requireRole('courier'), async (ctx) => {
+  r.get('/v1/deliveries/:id/label.pdf', authorize('delivery.read'), async (ctx) => {
     const d = await ownDelivery(ctx.state.principal, ctx.params.id);
     const file = path.join(deps.config.filesDir, `${d.id}-label.pdf`);
     if (!fs.existsSync(file)) throw notFound('label');

@@ -1,6 +1,6 @@
 // Insurance (docs/insurance.md): a prescription's settlement and its reversal; the loaded policy versions.
 import Router from '@koa/router';
-import { requireRole } from '../auth';
+import { authorize } from '../access';
 import { ApiError } from '../errors';
 import type { ApiDeps } from '../app';
 import { visiblePrescription } from './prescriptions';
@@ -10,8 +10,8 @@ export function insuranceRoutes(deps: ApiDeps): Router {
   const sql = (q: string, params: unknown[] = []) => deps.orm.em.fork().getConnection().execute(q, params);
 
   /** The pre-check, the settlement written at dispensing, and its reversal (if any): the money trail of one prescription. */
-  r.get('/v1/prescriptions/:id/settlement', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.get('/v1/prescriptions/:id/settlement', authorize('settlement.read'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'settlement.read');
     const [s] = await sql(
       `select id, plan_id, member_id, plan_year, policy_version, visit_type, commercial_plan_id, total_fen, insurer_pays_fen, commercial_pays_fen,
               patient_pays_fen, deductible_applied_fen, engine, lines, created_at, reversed_at from settlement where prescription_id = ?`, [rx.id]);
@@ -32,7 +32,7 @@ export function insuranceRoutes(deps: ApiDeps): Router {
   });
 
   /** The policy versions loaded from catalog/data/insurance (which rules priced what, and from when). */
-  r.get('/v1/insurance/policies', requireRole('operator'), async (ctx) => {
+  r.get('/v1/insurance/policies', authorize('insurance.policies'), async (ctx) => {
     const rows = await sql(`select region, version, title, to_char(effective_from, 'YYYY-MM-DD') as effective_from, to_char(effective_to, 'YYYY-MM-DD') as effective_to,
       plans, drug_list, commercial_plans, sha256, source_file, loaded_at from insurance_policy order by region, version`);
     ctx.body = {

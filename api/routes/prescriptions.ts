@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { AuditEventSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../../db/entities';
 import { cancelUpdate } from '../../workflows/prescription';
 import type { Principal } from '../auth';
-import { requireRole } from '../auth';
+import { authorize, scopeOf } from '../access';
+import type { Action } from '../../domain/policy';
 import { ApiError, notFound } from '../errors';
 import { intakePrescription } from '../intake';
 import { PhaseTimer } from '../timing';
@@ -15,14 +16,27 @@ import { sendUpdate, workflowState } from '../workflows';
 import type { ApiDeps } from '../app';
 import { readFindings } from '../../domain/review-checks';
 
-/** Loads a prescription the caller may see; another tenant's prescription is "not found", never "forbidden". */
-export async function visiblePrescription(deps: ApiDeps, principal: Principal, id: string): Promise<Prescription> {
+/**
+ * Loads a prescription the caller may see with `action` (domain/policy.ts): own for a hospital, assigned
+ * for a pharmacist (in the review queue, or claimed or decided by them), any for platform staff. Out of
+ * reach is "not found", never "forbidden", so ids of other tenants leak nothing.
+ */
+export async function visiblePrescription(deps: ApiDeps, principal: Principal, id: string, action: Action = 'prescription.read'): Promise<Prescription> {
   if (!z.uuid().safeParse(id).success) throw notFound('prescription');
-  const rx = await deps.orm.em.fork().findOne(PrescriptionSchema, { id });
+  const em = deps.orm.em.fork();
+  const rx = await em.findOne(PrescriptionSchema, { id });
   if (!rx) throw notFound('prescription');
-  if (principal.role === 'hospital' && rx.hospitalId !== principal.partyId) throw notFound('prescription');
-  if (principal.role !== 'hospital' && principal.role !== 'pharmacist' && principal.role !== 'operator') throw notFound('prescription');
-  return rx;
+  const scope = scopeOf(principal, action);
+  if (scope === 'any') return rx;
+  if (scope === 'own' && principal.role === 'hospital' && rx.hospitalId === principal.partyId) return rx;
+  if (scope === 'assigned' && (principal.role === 'pharmacist' || principal.role === 'lead_pharmacist')) {
+    if (rx.status === 'in_review') return rx;
+    const [mine] = await em.getConnection().execute(
+      `select 1 from review_claim where prescription_id = ? and pharmacist_id = ?
+       union all select 1 from review where prescription_id = ? and pharmacist_id = ? limit 1`, [rx.id, principal.partyId, rx.id, principal.partyId]);
+    if (mine) return rx;
+  }
+  throw notFound('prescription');
 }
 
 export function summary(rx: Prescription) {
@@ -40,7 +54,7 @@ async function versionsOf(deps: ApiDeps, rx: Prescription) {
 export function prescriptionRoutes(deps: ApiDeps): Router {
   const r = new Router();
 
-  r.post('/v1/prescriptions', requireRole('hospital'), async (ctx) => {
+  r.post('/v1/prescriptions', authorize('prescription.push'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const timer = new PhaseTimer();
     const { prescription, duplicate } = await intakePrescription(
@@ -53,7 +67,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     ctx.body = { prescription: summary(prescription), duplicate };
   });
 
-  r.get('/v1/prescriptions/:id', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
+  r.get('/v1/prescriptions/:id', authorize('prescription.read'), async (ctx) => {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
     const lines = await deps.orm.em.fork().find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
     ctx.body = {
@@ -63,7 +77,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     };
   });
 
-  r.get('/v1/prescriptions/:id/timeline', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
+  r.get('/v1/prescriptions/:id/timeline', authorize('prescription.read'), async (ctx) => {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
     // The story of the number: every version's events in order, each saying which version it belongs to.
     const versions = await versionsOf(deps, rx);
@@ -76,7 +90,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     };
   });
 
-  r.get('/v1/prescriptions/:id/slip.pdf', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
+  r.get('/v1/prescriptions/:id/slip.pdf', authorize('prescription.read'), async (ctx) => {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
     const file = path.join(deps.config.filesDir, `${rx.id}-slip.pdf`);
     if (!fs.existsSync(file)) throw new ApiError(404, 'SLIP_NOT_READY', 'the slip is rendered once the prescription is approved and priced');
@@ -84,8 +98,8 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     ctx.body = fs.createReadStream(file);
   });
 
-  r.post('/v1/prescriptions/:id/cancel', requireRole('hospital'), async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.post('/v1/prescriptions/:id/cancel', authorize('prescription.cancel'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'prescription.cancel');
     const body = CancelBody.parse(ctx.request.body ?? {});
     const state = await sendUpdate(deps.temporal, rx.workflowId, cancelUpdate, { by: `hospital:${(ctx.state.principal as Principal).label}`, reason: body.reason });
     ctx.status = 202;

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GROUPINGS, MONTH_PATTERN, monthlyAnalytics } from '../../reports/analytics';
 import { monthlyReportCsv } from '../../reports/csv';
-import { requireRole } from '../auth';
+import { authorize } from '../access';
 import type { ApiDeps } from '../app';
 
 const MonthlyQuery = z.object({
@@ -36,7 +36,7 @@ const CSP = [
 export function reportRoutes(deps: ApiDeps): Router {
   const r = new Router();
 
-  r.get('/v1/reports/monthly', requireRole('operator'), async (ctx) => {
+  r.get('/v1/reports/monthly', authorize('reports.read'), async (ctx) => {
     const q = MonthlyQuery.parse(ctx.query);
     const report = await monthlyAnalytics(deps.orm.em.fork() as EntityManager, { month: q.month, by: q.by });
     ctx.set('Cache-Control', 'no-store');
@@ -61,6 +61,7 @@ export function reportRoutes(deps: ApiDeps): Router {
       if (asset.type.startsWith('text/html')) {
         ctx.set('Content-Security-Policy', CSP);
         ctx.set('X-Frame-Options', 'DENY');
+        ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
       }
       ctx.body = fs.createReadStream(file);
     });

@@ -10,7 +10,8 @@ import { signDecision, verifyDecision, type DecisionStatement } from '../../doma
 import { ageInYears } from '../../domain/rules';
 import { audit } from '../../activities/audit';
 import { ensureSigningKey } from '../../engine/pharmacist-keys';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize, can } from '../access';
 import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
 import { requestOrigin } from '../origin';
@@ -48,7 +49,6 @@ const claimedByOther = (c: ClaimRow) =>
 
 export function reviewRoutes(deps: ApiDeps): Router {
   const r = new Router();
-  r.use('/v1/review-queue', requireRole('pharmacist'));
 
   /** The calling pharmacist, refused unless their licence is on record and valid today. */
   async function licensedPharmacist(em: EntityManager, principal: Principal): Promise<Pharmacist> {
@@ -58,12 +58,12 @@ export function reviewRoutes(deps: ApiDeps): Router {
     return p;
   }
 
-  r.get('/v1/review/reason-codes', async (ctx) => {
+  r.get('/v1/review/reason-codes', authorize('catalog.read'), async (ctx) => {
     ctx.body = { items: REASON_CODES, categories: Object.entries(REASON_CATEGORIES).map(([code, l]) => ({ code, ...l })) };
   });
 
   // Most escalated first, then those with a blocking finding, then the oldest (domain/review.ts byUrgency).
-  r.get('/v1/review-queue', async (ctx) => {
+  r.get('/v1/review-queue', authorize('review.queue'), async (ctx) => {
     const limit = Math.min(Number(ctx.query.limit ?? 50) || 50, 200);
     const em = deps.orm.em.fork();
     const rows = await sqlIn(em)<(ClaimRow & { id: string; hospital_code: string; hospital_name: string })[]>(
@@ -100,8 +100,8 @@ export function reviewRoutes(deps: ApiDeps): Router {
     };
   });
 
-  r.get('/v1/review-queue/:id', async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.get('/v1/review-queue/:id', authorize('review.open'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'review.open');
     const em = deps.orm.em.fork();
     const lines = await em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
     // The patient's recent prescriptions through rxflow: by the patient row, or the hospital's patient id for rows from before it.
@@ -142,8 +142,8 @@ export function reviewRoutes(deps: ApiDeps): Router {
   // One conditional statement decides a race: insert the claim, or take it over only when it is this
   // pharmacist's own (renewal) or has expired. A concurrent claimant waits on the row and then sees the
   // winner's claim, so exactly one of two pharmacists gets it.
-  r.post('/v1/review-queue/:id/claim', async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.post('/v1/review-queue/:id/claim', authorize('review.claim'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'review.claim');
     const em = deps.orm.em.fork();
     const pharmacist = await licensedPharmacist(em, ctx.state.principal);
     if (rx.status !== 'in_review') throw new ApiError(409, 'NOT_AWAITING_REVIEW', `prescription is ${rx.status}, not awaiting review`);
@@ -174,14 +174,20 @@ export function reviewRoutes(deps: ApiDeps): Router {
     ctx.body = { claim: { ...claimOf(result.row), renewed: result.row.renewed } };
   });
 
-  r.post('/v1/review-queue/:id/release', async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.post('/v1/review-queue/:id/release', authorize('review.claim'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'review.claim');
     const principal = ctx.state.principal as Principal;
     const em = deps.orm.em.fork();
     const pharmacist = await em.findOneOrFail(PharmacistSchema, { id: principal.partyId });
+    // A lead pharmacist (review.reassign) may release anyone's claim, so a stuck review can move on.
+    const reassign = can(principal, 'review.reassign');
     const released = await em.transactional(async (t) => {
-      const rows = await sqlIn(t)<unknown[]>(`delete from review_claim where prescription_id = ? and pharmacist_id = ? returning prescription_id`, [rx.id, pharmacist.id]);
-      if (rows.length) audit(t, rx.id, { action: 'review_released', actor: `pharmacist:${pharmacist.code}`, origin: requestOrigin(ctx) });
+      const rows = await sqlIn(t)<{ pharmacist_id: string }[]>(
+        `delete from review_claim where prescription_id = ? and (pharmacist_id = ? or ?::boolean) returning pharmacist_id`, [rx.id, pharmacist.id, reassign]);
+      if (rows.length) {
+        const other = rows[0].pharmacist_id !== pharmacist.id;
+        audit(t, rx.id, { action: 'review_released', actor: `pharmacist:${pharmacist.code}`, origin: requestOrigin(ctx), ...(other ? { data: { claimOf: rows[0].pharmacist_id, by: 'lead_pharmacist' } } : {}) });
+      }
       return rows.length > 0;
     });
     if (!released) {
@@ -191,8 +197,8 @@ export function reviewRoutes(deps: ApiDeps): Router {
     ctx.body = { released, claim: null };
   });
 
-  r.post('/v1/prescriptions/:id/review', requireRole('pharmacist'), async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.post('/v1/prescriptions/:id/review', authorize('review.decide'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'review.decide');
     const body = ReviewBody.parse(ctx.request.body ?? {});
     const em = deps.orm.em.fork();
     const pharmacist = await licensedPharmacist(em, ctx.state.principal);
@@ -221,8 +227,8 @@ export function reviewRoutes(deps: ApiDeps): Router {
   });
 
   // The stored decision and whether its signature still verifies against the pharmacist's registered key.
-  r.get('/v1/prescriptions/:id/review', requireRole('hospital', 'pharmacist', 'operator'), async (ctx) => {
-    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
+  r.get('/v1/prescriptions/:id/review', authorize('review.read'), async (ctx) => {
+    const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'review.read');
     const em = deps.orm.em.fork();
     const review = await em.findOne(ReviewSchema, { prescriptionId: rx.id });
     if (!review) throw notFound('review');

@@ -5,7 +5,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { HospitalSchema, HospitalSigningKeySchema } from '../../db/entities';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize } from '../access';
 import { notFound } from '../errors';
 import { keyView, registerKey, RegisterKeyBody, revokeKey, RevokeKeyBody } from '../signing-keys';
 import type { ApiDeps } from '../app';
@@ -21,7 +22,8 @@ export function signingKeyRoutes(deps: ApiDeps): Router {
   /** The hospital the request is about: the caller itself, or the one the operator names by code. */
   async function hospitalOf(ctx: Context): Promise<{ id: string; code: string }> {
     const p = ctx.state.principal as Principal;
-    const h = p.role === 'hospital'
+    // /v1/hospital/... is the caller's own (signing_key.manage); /v1/hospitals/:code/... names any (signing_key.admin).
+    const h = ctx.params.code === undefined
       ? await em().findOne(HospitalSchema, { id: p.partyId })
       : await em().findOne(HospitalSchema, { code: String(ctx.params.code) });
     if (!h) throw notFound('hospital');
@@ -49,13 +51,13 @@ export function signingKeyRoutes(deps: ApiDeps): Router {
     ctx.body = { hospital: { code: h.code }, key: keyView(key) };
   };
 
-  r.get('/v1/hospital/signing-keys', requireRole('hospital'), list);
-  r.post('/v1/hospital/signing-keys', requireRole('hospital'), register);
-  r.post('/v1/hospital/signing-keys/:keyId/revoke', requireRole('hospital'), revoke);
+  r.get('/v1/hospital/signing-keys', authorize('signing_key.manage'), list);
+  r.post('/v1/hospital/signing-keys', authorize('signing_key.manage'), register);
+  r.post('/v1/hospital/signing-keys/:keyId/revoke', authorize('signing_key.manage'), revoke);
 
-  r.get('/v1/hospitals/:code/signing-keys', requireRole('operator'), list);
-  r.post('/v1/hospitals/:code/signing-keys', requireRole('operator'), register);
-  r.post('/v1/hospitals/:code/signing-keys/:keyId/revoke', requireRole('operator'), revoke);
+  r.get('/v1/hospitals/:code/signing-keys', authorize('signing_key.admin'), list);
+  r.post('/v1/hospitals/:code/signing-keys', authorize('signing_key.admin'), register);
+  r.post('/v1/hospitals/:code/signing-keys/:keyId/revoke', authorize('signing_key.admin'), revoke);
 
   return r;
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { isValidDate, recordFeedExport, REGION_PATTERN, supervisionFeed } from '../../reports/supervision';
 import type { Principal } from '../auth';
-import { requireRole } from '../auth';
+import { authorize } from '../access';
 import type { ApiDeps } from '../app';
 
 const FeedQuery = z.object({
@@ -17,12 +17,12 @@ const FeedQuery = z.object({
 export function supervisionRoutes(deps: ApiDeps): Router {
   const r = new Router();
 
-  r.get('/v1/supervision/feed', requireRole('operator'), async (ctx) => {
+  r.get('/v1/supervision/feed', authorize('supervision.export'), async (ctx) => {
     const q = FeedQuery.parse(ctx.query);
     const em = deps.orm.em.fork() as EntityManager;
     const feed = await supervisionFeed(em, { date: q.date, regionCode: q.region });
     const principal = ctx.state.principal as Principal;
-    await recordFeedExport(em, `operator:${principal.label}`, feed, 'api');
+    await recordFeedExport(em, `${principal.role}:${principal.label}`, feed, 'api');
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Content-SHA256', feed.sha256);
     ctx.set('X-Record-Count', String(feed.records.length));

@@ -9,7 +9,8 @@ import { markForDelivery } from '../../activities/hospital-events';
 import { activeSecrets, type StoredSecret } from '../../activities/webhooks';
 import { newSecret, sealSecret, webhookConfig } from '../../engine/webhook-config';
 import { attemptTimesMs } from '../../domain/hospital-events';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize, inScope } from '../access';
 import { ApiError } from '../errors';
 import type { ApiDeps } from '../app';
 
@@ -81,7 +82,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
   };
 
   // ---- the hospital's own endpoint -------------------------------------------------------------------
-  r.get('/v1/webhook', requireRole('hospital'), async (ctx) => {
+  r.get('/v1/webhook', authorize('webhook.manage'), async (ctx) => {
     const row = await endpointOf(principal(ctx).partyId);
     if (!row) throw new ApiError(404, 'WEBHOOK_NOT_REGISTERED', 'no webhook is registered: PUT /v1/webhook with { url }');
     const cfg = webhookConfig();
@@ -89,7 +90,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
   });
 
   /** First registration answers 201 with the secret (shown once); later calls change the URL only. */
-  r.put('/v1/webhook', requireRole('hospital'), async (ctx) => {
+  r.put('/v1/webhook', authorize('webhook.manage'), async (ctx) => {
     const { url } = UrlBody.parse(ctx.request.body ?? {});
     const hospitalId = principal(ctx).partyId;
     const { secret, stored } = freshSecret();
@@ -105,7 +106,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
    * A new secret, shown once. The previous ones keep signing (every request carries one signature per
    * active secret) until the overlap ends, so the hospital can switch its receiver whenever it likes.
    */
-  r.post('/v1/webhook/secret/rotate', requireRole('hospital'), async (ctx) => {
+  r.post('/v1/webhook/secret/rotate', authorize('webhook.manage'), async (ctx) => {
     const body = RotateBody.parse(ctx.request.body ?? {});
     const hospitalId = principal(ctx).partyId;
     const overlapMs = body.overlapSeconds !== undefined ? body.overlapSeconds * 1000 : webhookConfig().rotationOverlapMs;
@@ -125,7 +126,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
   });
 
   /** Stops callbacks: what is still pending is marked failed (and can be redelivered after re-registering). */
-  r.delete('/v1/webhook', requireRole('hospital'), async (ctx) => {
+  r.delete('/v1/webhook', authorize('webhook.manage'), async (ctx) => {
     const hospitalId = principal(ctx).partyId;
     await em().transactional(async (t) => {
       const exec = (q: string, p: unknown[]) => t.getConnection().execute(q, p, 'all', t.getTransactionContext());
@@ -138,9 +139,10 @@ export function webhookRoutes(deps: ApiDeps): Router {
   });
 
   // ---- deliveries: the hospital's own, or (operator) everyone's --------------------------------------
-  r.get('/v1/webhook/deliveries', requireRole('hospital', 'operator'), async (ctx) => {
+  r.get('/v1/webhook/deliveries', authorize('webhook.deliveries'), async (ctx) => {
     const q = ListQuery.parse(ctx.query);
-    const p = principal(ctx);
+    // Own scope (a hospital) reads its own deliveries only; any scope (platform staff) reads everyone's.
+    const p = ctx.state.scope === 'any' ? { ...principal(ctx), role: 'operator' as const } : { ...principal(ctx), role: 'hospital' as const };
     const where: string[] = [];
     const params: unknown[] = [];
     if (p.role === 'hospital') { where.push('d.hospital_id = ?'); params.push(p.partyId); }
@@ -162,13 +164,13 @@ export function webhookRoutes(deps: ApiDeps): Router {
    * Delivers an event again (the receiver lost it, or it failed for good). Works for any of the
    * hospital's events, also ones from before it registered; a pending one is already on its way.
    */
-  r.post('/v1/webhook/deliveries/:eventId/redeliver', requireRole('hospital', 'operator'), async (ctx) => {
+  r.post('/v1/webhook/deliveries/:eventId/redeliver', authorize('webhook.redeliver'), async (ctx) => {
     const p = principal(ctx);
     if (!z.uuid().safeParse(ctx.params.eventId).success) throw new ApiError(404, 'NOT_FOUND', 'event not found');
     const row = await em().transactional(async (t) => {
       const exec = (q: string, params: unknown[]) => t.getConnection().execute(q, params, 'all', t.getTransactionContext());
       const [ev] = await exec(`select id, hospital_id, ordering_key, sequence from hospital_event where id = ?`, [ctx.params.eventId]);
-      if (!ev || (p.role === 'hospital' && ev.hospital_id !== p.partyId)) throw new ApiError(404, 'NOT_FOUND', 'event not found');
+      if (!ev || !inScope(p, 'webhook.redeliver', ev.hospital_id)) throw new ApiError(404, 'NOT_FOUND', 'event not found');
       const [endpoint] = await exec(`select 1 from webhook_endpoint where hospital_id = ?`, [ev.hospital_id]);
       if (!endpoint) throw new ApiError(409, 'WEBHOOK_NOT_REGISTERED', 'the hospital has no webhook registered to deliver to');
       const giveUpMs = webhookConfig().giveUpMs;
@@ -189,7 +191,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
   });
 
   // ---- operators: every endpoint -----------------------------------------------------------------------
-  r.get('/v1/webhooks', requireRole('operator'), async (ctx) => {
+  r.get('/v1/webhooks', authorize('webhook.admin'), async (ctx) => {
     const rows = await sql<EndpointRow & { code: string; name: string }>(
       `select w.*, h.code, h.name from webhook_endpoint w join hospital h on h.id = w.hospital_id order by h.code`);
     const counts = await sql<{ hospital_id: string; status: string; n: string; oldest: Date | null }>(
@@ -206,7 +208,7 @@ export function webhookRoutes(deps: ApiDeps): Router {
     };
   });
 
-  r.get('/v1/webhooks/:hospitalCode', requireRole('operator'), async (ctx) => {
+  r.get('/v1/webhooks/:hospitalCode', authorize('webhook.admin'), async (ctx) => {
     const hospital = await em().findOne(HospitalSchema, { code: ctx.params.hospitalCode });
     const row = hospital ? await endpointOf(hospital.id) : undefined;
     if (!hospital || !row) throw new ApiError(404, 'WEBHOOK_NOT_REGISTERED', `no webhook is registered for ${ctx.params.hospitalCode}`);

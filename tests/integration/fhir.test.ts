@@ -261,6 +261,8 @@ describe('FHIR status', () => {
     expectOutcome(await mr('RX0001'), 404, 'NOT_FOUND');
     expectOutcome(await fhir('GET', '/Task', H), 400, 'FHIR_SEARCH_UNSUPPORTED');
     expectOutcome(await mr(`${id}-1`, DEMO.pharmacyKey('PH001')), 403, 'FORBIDDEN');
+    // A pharmacist reads what the review queue gives them (docs/security.md): once it is in review.
+    await waitForTask(id, ['in_review']);
     expect((await mr(`${id}-1`, DEMO.pharmacists[0].key)).status).toBe(200);
     expect((await taskOf(id, DEMO.operatorKey)).task!.id).toBe(id);
   });

@@ -1,0 +1,135 @@
+// Authorisation as data: who may do what, and on whose resources. The one place that says it; routes
+// declare their action (api/access.ts `authorize`), the resource loaders enforce the scope, the access
+// matrix test walks every route against this table, and docs/security.md prints it (a test keeps the
+// two equal). Pure data: no I/O.
+import type { Role } from './types';
+
+/** Every role a key or a session can carry. A key of a role not listed here authenticates to nothing. */
+export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', 'courier', 'operator', 'auditor'] as const satisfies readonly Role[];
+
+/**
+ * Whose resources a role reaches with an action.
+ * - own: its own tenant's (a hospital's prescriptions, keys, webhook and events);
+ * - assigned: what the platform gave it to work on (a pharmacist's review queue and the prescriptions they
+ *   claimed or decided; the orders offered to a pharmacy; a courier's deliveries);
+ * - any: every tenant's (platform staff).
+ */
+export type Scope = 'own' | 'assigned' | 'any';
+
+/**
+ * What an action acts on, so a loader knows what to check and the matrix test knows which resource of
+ * which tenant to name: a prescription, an order, a delivery or an event by id in the path; a hospital by
+ * code in the path (`hospital`); the caller's own tenant implied by the key (`tenant`); or nothing that
+ * belongs to a tenant (`platform`).
+ */
+export type ResourceKind = 'prescription' | 'order' | 'delivery' | 'event' | 'hospital' | 'tenant' | 'platform';
+
+export interface ActionInfo { resource: ResourceKind; writes: boolean; description: string }
+
+export const ACTIONS = {
+  'prescription.push': { resource: 'tenant', writes: true, description: 'push a signed prescription (or an amendment) from the HIS' },
+  'prescription.read': { resource: 'prescription', writes: false, description: 'read a prescription, its timeline, versions and slip' },
+  'prescription.cancel': { resource: 'prescription', writes: true, description: 'cancel a prescription until it is dispensed' },
+  'review.queue': { resource: 'platform', writes: false, description: 'list the review queue' },
+  'review.open': { resource: 'prescription', writes: false, description: 'open a queued prescription with the patient\'s context and history' },
+  'review.claim': { resource: 'prescription', writes: true, description: 'claim (lease) a prescription for review, or release the claim' },
+  'review.decide': { resource: 'prescription', writes: true, description: 'approve or reject with reason codes; the decision is signed' },
+  'review.read': { resource: 'prescription', writes: false, description: 'read the signed review decision and verify its signature' },
+  'review.reassign': { resource: 'prescription', writes: true, description: 'break another pharmacist\'s claim (through release) so the review can move on' },
+  'order.list': { resource: 'tenant', writes: false, description: 'list the orders offered to the pharmacy' },
+  'order.respond': { resource: 'order', writes: true, description: 'accept or decline an offered order' },
+  'order.fulfil': { resource: 'order', writes: true, description: 'dispense (scan every pack), report a short line, confirm a pickup' },
+  'stock.write': { resource: 'tenant', writes: true, description: 'set the pharmacy\'s stock and prices (bulk, up to 1,000 lines)' },
+  'delivery.list': { resource: 'tenant', writes: false, description: 'list the courier\'s active deliveries (masked contact data)' },
+  'delivery.read': { resource: 'delivery', writes: false, description: 'download a delivery\'s label' },
+  'delivery.update': { resource: 'delivery', writes: true, description: 'post a delivery status (delivered needs proof)' },
+  'catalog.read': { resource: 'platform', writes: false, description: 'search drugs and pharmacies; read the review reason codes' },
+  'alerts.read': { resource: 'platform', writes: false, description: 'read re-sold pack alerts (traceability codes seen twice)' },
+  'reports.read': { resource: 'platform', writes: false, description: 'monthly prescription analytics (JSON, CSV)' },
+  'supervision.export': { resource: 'platform', writes: false, description: 'export a day\'s supervision feed for a region (recorded)' },
+  'events.read': { resource: 'tenant', writes: false, description: 'replay and tail a hospital\'s event feed' },
+  'webhook.manage': { resource: 'tenant', writes: true, description: 'register, read, rotate the secret of, and remove the hospital\'s webhook' },
+  'webhook.deliveries': { resource: 'tenant', writes: false, description: 'list webhook deliveries' },
+  'webhook.redeliver': { resource: 'event', writes: true, description: 'deliver an event again' },
+  'webhook.admin': { resource: 'hospital', writes: false, description: 'list every hospital\'s webhook endpoint and its delivery counts' },
+  'signing_key.manage': { resource: 'tenant', writes: true, description: 'list, register and revoke the hospital\'s own signing keys' },
+  'signing_key.admin': { resource: 'hospital', writes: true, description: 'list, register and revoke any hospital\'s signing keys' },
+  'settlement.read': { resource: 'prescription', writes: false, description: 'read a prescription\'s insurance pre-check, settlement and reversal' },
+  'insurance.policies': { resource: 'platform', writes: false, description: 'read the loaded insurance policy versions' },
+} as const satisfies Record<string, ActionInfo>;
+
+export type Action = keyof typeof ACTIONS;
+
+export interface PolicyRow { role: Role; action: Action; scope: Scope }
+
+const row = (role: Role, scope: Scope, ...actions: Action[]): PolicyRow[] => actions.map((action) => ({ role, action, scope }));
+
+/** Everything not listed is refused (403 for the role, whatever the resource). */
+export const POLICY: readonly PolicyRow[] = [
+  ...row('hospital', 'own', 'prescription.push', 'prescription.read', 'prescription.cancel', 'review.read', 'events.read',
+    'webhook.manage', 'webhook.deliveries', 'webhook.redeliver', 'signing_key.manage', 'settlement.read'),
+  ...row('hospital', 'any', 'catalog.read'),
+  // A pharmacist works the shared queue: what is in review, and what they claimed or decided themselves.
+  ...row('pharmacist', 'assigned', 'prescription.read', 'review.queue', 'review.open', 'review.claim', 'review.decide', 'review.read', 'settlement.read'),
+  ...row('pharmacist', 'any', 'catalog.read'),
+  // The lead pharmacist is a pharmacist who oversees every review and may move a stuck claim on.
+  ...row('lead_pharmacist', 'assigned', 'review.queue', 'review.open', 'review.claim', 'review.decide'),
+  ...row('lead_pharmacist', 'any', 'prescription.read', 'review.read', 'review.reassign', 'catalog.read', 'settlement.read'),
+  ...row('pharmacy', 'assigned', 'order.list', 'order.respond', 'order.fulfil'),
+  ...row('pharmacy', 'own', 'stock.write'),
+  ...row('pharmacy', 'any', 'catalog.read'),
+  ...row('courier', 'assigned', 'delivery.list', 'delivery.read', 'delivery.update'),
+  ...row('courier', 'any', 'catalog.read'),
+  ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
+    'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies'),
+  // The auditor reads everything that is a record and changes nothing.
+  ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
+    'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies'),
+];
+
+/** The scope a role has for an action, or null when the role may never do it. */
+export function scopeFor(role: Role, action: Action): Scope | null {
+  return POLICY.find((r) => r.role === role && r.action === action)?.scope ?? null;
+}
+
+/** Whether a resource of `tenantId` is within reach for a caller of party `partyId` with `scope`. */
+export function withinScope(scope: Scope | null, partyId: string, tenantId: string | null | undefined): boolean {
+  if (scope === 'any') return true;
+  if (scope === null || !tenantId) return false;
+  return tenantId === partyId;
+}
+
+/**
+ * Routes that need no key, each with why. Everything else must name an action in the table: the matrix
+ * test fails on a route that does neither, so a route added later is classified before it ships.
+ */
+export const PUBLIC_ROUTES: Record<string, string> = {
+  'GET /health': 'dependency status for load balancers; no data of any tenant',
+  'GET /metrics': 'Prometheus counters; no data of any tenant',
+  'GET /openapi.json': 'the API\'s description (routes and body schemas); no data of any tenant',
+  'GET /console': 'the pharmacist console page (static; its data calls need a session)',
+  'GET /console/assets/console.js': 'static console asset',
+  'GET /console/assets/api.js': 'static console asset',
+  'GET /console/assets/i18n.js': 'static console asset',
+  'GET /console/assets/console.css': 'static console asset',
+  'POST /console/login': 'the console login (same-origin only, failures throttled per name)',
+  'GET /console/session': 'who is logged in; answers 401 without a valid session cookie',
+  'POST /console/logout': 'ends the session (needs its CSRF token while it is live)',
+  'GET /ops/reports': 'the operator report page (static; its data call needs an operator key)',
+  'GET /ops/assets/ops-reports.js': 'static report page asset',
+  'GET /ops/assets/ops-reports.css': 'static report page asset',
+  'GET /ops/assets/echarts.min.js': 'static report page asset',
+};
+
+/** The policy as the Markdown table docs/security.md carries between its policy markers. */
+export function policyMarkdown(): string {
+  const roles = ROLES as readonly Role[];
+  const label: Record<Scope, string> = { own: 'own', assigned: 'assigned', any: 'any' };
+  const lines = [
+    `| action | what it is | ${roles.join(' | ')} |`,
+    `|---|---|${roles.map(() => '---').join('|')}|`,
+    ...(Object.keys(ACTIONS) as Action[]).map((a) =>
+      `| \`${a}\` | ${ACTIONS[a].description} | ${roles.map((r) => { const s = scopeFor(r, a); return s ? label[s] : '—'; }).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
