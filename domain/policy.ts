@@ -56,6 +56,11 @@ export const ACTIONS = {
   'signing_key.admin': { resource: 'hospital', writes: true, description: 'list, register and revoke any hospital\'s signing keys' },
   'settlement.read': { resource: 'prescription', writes: false, description: 'read a prescription\'s insurance pre-check, settlement and reversal' },
   'insurance.policies': { resource: 'platform', writes: false, description: 'read the loaded insurance policy versions' },
+  'audit.verify': { resource: 'platform', writes: false, description: 'verify the hash chains of the audit trail (docs/audit.md)' },
+  'audit.export': { resource: 'platform', writes: false, description: 'export the audit trail for a date range and region, with its hashes (recorded)' },
+  'patient.lookup': { resource: 'platform', writes: false, description: 'find a patient by ID number or phone, through their keyed hashes (recorded)' },
+  'patient.export': { resource: 'platform', writes: false, description: 'export everything held about a patient (recorded)' },
+  'patient.erase': { resource: 'platform', writes: true, description: 'erase a patient\'s personal data where retention allows (recorded)' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -81,10 +86,11 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('courier', 'assigned', 'delivery.list', 'delivery.read', 'delivery.update'),
   ...row('courier', 'any', 'catalog.read'),
   ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
-    'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies'),
+    'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies',
+    'audit.verify', 'audit.export', 'patient.lookup', 'patient.export', 'patient.erase'),
   // The auditor reads everything that is a record and changes nothing.
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
-    'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies'),
+    'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
 ];
 
 /** The scope a role has for an action, or null when the role may never do it. */

@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ApiDeps } from '../app';
-import { requireRole, type Principal } from '../auth';
+import type { Principal } from '../auth';
+import { authorize } from '../access';
 import { ApiError, notFound } from '../errors';
 import { requestOrigin } from '../origin';
 import { audit } from '../../activities/audit';
@@ -51,13 +52,13 @@ export function opsRoutes(deps: ApiDeps): Router {
   const record = (ctx: any, action: string, data: Record<string, unknown>) =>
     deps.orm.em.fork().transactional(async (t) => audit(t as EntityManager, null, { action, actor: actorOf(ctx), origin: requestOrigin(ctx), data }));
 
-  r.get('/v1/ops/audit/verify', requireRole('operator', 'auditor'), async (ctx) => {
+  r.get('/v1/ops/audit/verify', authorize('audit.verify'), async (ctx) => {
     const q = VerifyQuery.parse(ctx.query);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await verifyAuditTrail(deps.orm.em.fork() as EntityManager, { prescriptionId: q.prescription?.toLowerCase() });
   });
 
-  r.get('/v1/ops/audit/export', requireRole('operator', 'auditor'), async (ctx) => {
+  r.get('/v1/ops/audit/export', authorize('audit.export'), async (ctx) => {
     const q = ExportQuery.parse(ctx.query);
     const from = parseBound(q.from, false)!;
     const to = parseBound(q.to, true)!;
@@ -79,7 +80,7 @@ export function opsRoutes(deps: ApiDeps): Router {
     ctx.body = Readable.from(lines());
   });
 
-  r.post('/v1/ops/patients/lookup', requireRole('operator'), async (ctx) => {
+  r.post('/v1/ops/patients/lookup', authorize('patient.lookup'), async (ctx) => {
     const body = LookupBody.parse(ctx.request.body ?? {});
     const kind = body.idNumber !== undefined ? 'idNumber' : 'phone';
     const patients = await findPatients(deps.orm, kind, (body.idNumber ?? body.phone)!);
@@ -88,7 +89,7 @@ export function opsRoutes(deps: ApiDeps): Router {
     ctx.body = { patients };
   });
 
-  r.get('/v1/ops/patients/:id/export', requireRole('operator'), async (ctx) => {
+  r.get('/v1/ops/patients/:id/export', authorize('patient.export'), async (ctx) => {
     if (!isUuid(ctx.params.id)) throw notFound('patient');
     const data = await exportPatient(deps.orm, ctx.params.id);
     if (!data) throw notFound('patient');
@@ -98,7 +99,7 @@ export function opsRoutes(deps: ApiDeps): Router {
     ctx.body = data;
   });
 
-  r.post('/v1/ops/patients/:id/erase', requireRole('operator'), async (ctx) => {
+  r.post('/v1/ops/patients/:id/erase', authorize('patient.erase'), async (ctx) => {
     if (!isUuid(ctx.params.id)) throw notFound('patient');
     const body = EraseBody.parse(ctx.request.body ?? {});
     const result = await erasePatient(deps.orm, ctx.params.id, {
