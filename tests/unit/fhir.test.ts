@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mapFhirBundle, catalogueOf, medicationCodings, PathMap, type FhirMapping } from '../../domain/fhir/intake';
 import { signBundle, signingInput } from '../../domain/fhir/sign';
+import { MODEL_STATUSES } from '../../domain/status-model';
 import { FHIR_STATUS, MEDICATION_REQUEST_STATUSES, TASK_STATUSES, TERMINAL_TASK_STATUSES, fhirStatusOf } from '../../domain/fhir/status';
 import { operationOutcome, houseErrorOf } from '../../domain/fhir/outcome';
 import { parseMedicationRequestId, toMedicationRequests, toTask, type PrescriptionView } from '../../domain/fhir/resources';
@@ -277,7 +278,7 @@ describe('FHIR signature carriage', () => {
 
 describe('FHIR status mapping', () => {
   it('maps every internal status to valid R4 MedicationRequest and Task statuses', () => {
-    expect(Object.keys(FHIR_STATUS).sort()).toEqual([...PRESCRIPTION_STATUSES].sort());
+    expect(Object.keys(FHIR_STATUS).sort()).toEqual([...MODEL_STATUSES].sort());
     for (const s of PRESCRIPTION_STATUSES) {
       const f = fhirStatusOf(s);
       expect(MEDICATION_REQUEST_STATUSES).toContain(f.medicationRequest);
