@@ -239,7 +239,9 @@ function step(c: Combination, event: string, detail: Record<string, unknown>): C
     case 'in_review': case 'approved': case 'priced': case 'rejected': case 'follow_up': case 'completed':
       return { ...c, status: event };
     case 'pharmacy_offered': return { ...c, status: 'matching' };
-    case 'pharmacy_accepted': return { ...c, fill: 'preparing' };
+    // The workflow notes the acceptance after its activities, so a quick pharmacy's dispensing can be
+    // noted first: an acceptance never takes back a fill that is already further on.
+    case 'pharmacy_accepted': return c.fill === 'none' || c.fill === 'transferred' ? { ...c, fill: 'preparing' } : c;
     case 'pharmacy_short': case 'dispense_timed_out': return { ...c, fill: 'transferred' };
     case 'partially_dispensed': return { ...c, status: 'partially_dispensed', fill: 'partial' };
     // Settled: in full (at once, or the remainder later), or partial with the rest declared not dispensed.

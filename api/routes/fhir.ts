@@ -5,7 +5,11 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Middleware, ParameterizedContext } from 'koa';
 import type { Bundle, CapabilityStatement, FhirResource } from 'fhir/r4';
-import { DrugSchema, PrescriptionLineSchema, ReviewSchema, type Prescription } from '../../db/entities';
+import {
+  AuditEventSchema, DeliverySchema, DispensedPackSchema, DispensingSchema, DoctorSchema, DrugSchema, FulfilmentOrderSchema, HospitalSchema, PatientSchema,
+  PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, ReviewSchema, type Prescription,
+} from '../../db/entities';
+import { combinationOf, toHospitalOrganization, toMedicationDispenses, toPatient, toPharmacyOrganization, toPractitioner, type FillView } from '../../domain/fhir/dispense';
 import { catalogueOf, mapFhirBundle, medicationCodings } from '../../domain/fhir/intake';
 import { operationOutcome } from '../../domain/fhir/outcome';
 import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type PrescriptionView } from '../../domain/fhir/resources';
@@ -61,8 +65,39 @@ async function viewOf(deps: ApiDeps, rx: Prescription): Promise<PrescriptionView
   return {
     id: rx.id, rxNo: rx.rxNo, status: rx.status, issuedAt: rx.issuedAt, expiresAt: rx.expiresAt, createdAt: rx.createdAt, updatedAt: rx.updatedAt,
     content: rx.content, lines, ...(review ? { rejection: { reasons: review.reasons, comment: review.comment } } : {}),
+    patientId: rx.patientId, doctorId: rx.doctorId, combination: combinationOf(await fillViewOf(deps, rx)),
   };
 }
+
+/** The prescription's fills and handover, as the status model reads them (domain/fhir/dispense.ts). */
+async function fillViewOf(deps: ApiDeps, rx: Prescription): Promise<FillView> {
+  const em = deps.orm.em.fork();
+  const [lines, orders, acceptances, deliveries, dispensing] = await Promise.all([
+    em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } }),
+    em.find(FulfilmentOrderSchema, { prescriptionId: rx.id }, { orderBy: { attempt: 'asc' } }),
+    // closeOffer overwrites an order's status; whether the pharmacy ever accepted it is in the audit trail.
+    em.find(AuditEventSchema, { prescriptionId: rx.id, action: 'pharmacy_accepted' }),
+    em.find(DeliverySchema, { prescriptionId: rx.id }, { orderBy: { attempt: 'desc' }, limit: 1 }),
+    em.findOne(DispensingSchema, { prescriptionId: rx.id }),
+  ]);
+  const accepted = new Set(acceptances.map((a) => String(a.data.orderId)));
+  const packs = dispensing ? await em.find(DispensedPackSchema, { dispensingId: dispensing.id }) : [];
+  const packsByLine: Record<number, number> = {};
+  for (const p of packs) packsByLine[p.lineNo] = (packsByLine[p.lineNo] ?? 0) + 1;
+  const mode = (rx.content as { fulfilment?: { mode?: 'delivery' | 'pickup' } }).fulfilment?.mode ?? 'delivery';
+  return {
+    prescriptionId: rx.id, status: rx.status, patientId: rx.patientId, mode, delivery: deliveries[0]?.status ?? null,
+    orders: orders.map((o) => ({ id: o.id, attempt: o.attempt, pharmacyId: o.pharmacyId, status: o.status, declineReason: o.declineReason, accepted: accepted.has(o.id) })),
+    lines, dispensed: dispensing ? { orderId: dispensing.orderId, at: dispensing.dispensedAt, packsByLine } : null,
+  };
+}
+
+/** Hospitals see their own parties; pharmacists and operators any (as they read any prescription). */
+function mayReadHospitalParty(principal: Principal, hospitalId: string): boolean {
+  if (principal.role === 'hospital') return principal.partyId === hospitalId;
+  return principal.role === 'pharmacist' || principal.role === 'operator';
+}
+const UUID_ONLY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const INTAKE_TAG = `${RXFLOW_FHIR_NS}/CodeSystem/intake-outcome`;
 
@@ -129,6 +164,59 @@ export function fhirRoutes(deps: ApiDeps): Router {
     send(ctx, searchSet([toTask(view)], `${ctx.origin}${FHIR_BASE}`, ctx.href));
   });
 
+  // A prescription's fills: one MedicationDispense per line of each fill, statuses from the status model.
+  r.get('/MedicationDispense', readers, async (ctx) => {
+    const q = typeof ctx.query.prescription === 'string' ? ctx.query.prescription : undefined;
+    if (!q) throw new ApiError(400, 'FHIR_SEARCH_UNSUPPORTED', 'search MedicationDispense by prescription=<prescription id> (or MedicationRequest/<id>)', [{ path: 'prescription', message: 'required' }]);
+    const ref = parseMedicationRequestId(q.replace(/^(?:.*\/)?MedicationRequest\//, ''));
+    if (!ref) throw notFound('prescription');
+    const rx = await visiblePrescription(deps, ctx.state.principal, ref.prescriptionId);
+    send(ctx, searchSet(toMedicationDispenses(await fillViewOf(deps, rx)), `${ctx.origin}${FHIR_BASE}`, ctx.href));
+  });
+
+  r.get('/MedicationDispense/:id', readers, async (ctx) => {
+    const m = /^([0-9a-f-]{36})-[1-9][0-9]{0,2}$/i.exec(ctx.params.id);
+    const order = m && UUID_ONLY.test(m[1]) ? await deps.orm.em.fork().findOne(FulfilmentOrderSchema, { id: m[1].toLowerCase() }) : null;
+    if (!order) throw notFound('MedicationDispense');
+    const rx = await visiblePrescription(deps, ctx.state.principal, order.prescriptionId);
+    const one = toMedicationDispenses(await fillViewOf(deps, rx)).find((d) => d.id === ctx.params.id.toLowerCase());
+    if (!one) throw notFound('MedicationDispense');
+    send(ctx, one);
+  });
+
+  r.get('/Patient/:id', readers, async (ctx) => {
+    const p = UUID_ONLY.test(ctx.params.id) ? await deps.orm.em.fork().findOne(PatientSchema, { id: ctx.params.id.toLowerCase() }) : null;
+    if (!p || !mayReadHospitalParty(ctx.state.principal, p.hospitalId)) throw notFound('Patient');
+    send(ctx, toPatient(p));
+  });
+
+  r.get('/Practitioner/:id', readers, async (ctx) => {
+    const d = UUID_ONLY.test(ctx.params.id) ? await deps.orm.em.fork().findOne(DoctorSchema, { id: ctx.params.id.toLowerCase() }) : null;
+    if (!d || !mayReadHospitalParty(ctx.state.principal, d.hospitalId)) throw notFound('Practitioner');
+    send(ctx, toPractitioner(d));
+  });
+
+  // A hospital, or a pharmacy. A hospital reads a pharmacy only once it was offered one of its prescriptions.
+  r.get('/Organization/:id', readers, async (ctx) => {
+    if (!UUID_ONLY.test(ctx.params.id)) throw notFound('Organization');
+    const id = ctx.params.id.toLowerCase();
+    const principal = ctx.state.principal as Principal;
+    const em = deps.orm.em.fork();
+    const h = await em.findOne(HospitalSchema, { id });
+    if (h) {
+      if (!mayReadHospitalParty(principal, h.id)) throw notFound('Organization');
+      return send(ctx, toHospitalOrganization(h));
+    }
+    const p = await em.findOne(PharmacySchema, { id });
+    if (!p) throw notFound('Organization');
+    if (principal.role === 'hospital') {
+      const rxIds = (await em.find(FulfilmentOrderSchema, { pharmacyId: id }, { fields: ['prescriptionId'] })).map((o) => o.prescriptionId);
+      const mine = rxIds.length ? await em.count(PrescriptionSchema, { id: { $in: rxIds }, hospitalId: principal.partyId }) : 0;
+      if (!mine) throw notFound('Organization');
+    } else if (!mayReadHospitalParty(principal, '')) throw notFound('Organization');
+    send(ctx, toPharmacyOrganization(p));
+  });
+
   r.get('/Task/:id', readers, async (ctx) => {
     const ref = parseMedicationRequestId(ctx.params.id);
     if (!ref || ref.lineNo !== null) throw notFound('Task');
@@ -151,6 +239,10 @@ function capabilityStatement(): CapabilityStatement {
         { type: 'Bundle', interaction: [{ code: 'create' }] },
         { type: 'MedicationRequest', interaction: [{ code: 'read' }] },
         { type: 'Task', interaction: [{ code: 'read' }, { code: 'search-type' }], searchParam: [{ name: 'focus', type: 'reference' }] },
+        { type: 'MedicationDispense', interaction: [{ code: 'read' }, { code: 'search-type' }], searchParam: [{ name: 'prescription', type: 'reference' }] },
+        { type: 'Patient', interaction: [{ code: 'read' }] },
+        { type: 'Practitioner', interaction: [{ code: 'read' }] },
+        { type: 'Organization', interaction: [{ code: 'read' }] },
       ],
       interaction: [{ code: 'transaction' }],
     }],

@@ -1,8 +1,9 @@
 // A stored prescription as FHIR R4 resources, whichever format it arrived in: one MedicationRequest per
 // line and one Task for rxflow's work of filling it, both carrying the current status (./status.ts).
 // Id scheme: MedicationRequest `<prescription uuid>-<line no>`, Task `<prescription uuid>`.
-import type { Bundle, CodeableConcept, MedicationRequest, Task } from 'fhir/r4';
+import type { Bundle, CodeableConcept, FhirResource, MedicationRequest, Reference, Task } from 'fhir/r4';
 import type { PrescriptionStatus } from '../prescription-status';
+import { externalStatus, isValidCombination, type Combination } from '../status-model';
 import { fhirStatusOf } from './status';
 import { SYSTEM } from './systems';
 
@@ -19,7 +20,23 @@ export interface PrescriptionView {
   lines: { lineNo: number; drugCode: string; drugName: string; quantity: number; dosage: string; frequency: string; route: string; days: number }[];
   /** The pharmacist's decision, when rejected: reason codes (docs/review.md) and free text. */
   rejection?: { reasons: string[]; comment?: string | null };
+  /** Row ids the resources reference (Patient/, Practitioner/, Organization/ resolve through the API). */
+  patientId?: string | null;
+  doctorId?: string;
+  /** Where it stands in the status model (fill and handover included), when the caller read them. */
+  combination?: Combination;
 }
+
+/** The status model's view, when the combination is known and valid; the per-status table otherwise. */
+function modelStatus(v: PrescriptionView) {
+  return v.combination && isValidCombination(v.combination) ? externalStatus(v.combination) : null;
+}
+const subjectOf = (v: PrescriptionView): Reference => ({
+  ...(v.patientId ? { reference: `Patient/${v.patientId}` } : {}), identifier: { system: SYSTEM.patientRef, value: v.content.patient?.ref },
+});
+const requesterOf = (v: PrescriptionView): Reference => ({
+  ...(v.doctorId ? { reference: `Practitioner/${v.doctorId}` } : {}), identifier: { system: SYSTEM.doctorCode, value: v.content.doctor?.code }, display: v.content.doctor?.name,
+});
 
 export const medicationRequestId = (prescriptionId: string, lineNo: number) => `${prescriptionId}-${lineNo}`;
 
@@ -46,6 +63,7 @@ function statusReason(v: PrescriptionView): CodeableConcept | undefined {
 
 export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
   const s = fhirStatusOf(v.status);
+  const m = modelStatus(v);
   const c = v.content;
   const why = statusReason(v);
   return v.lines.map((l): MedicationRequest => {
@@ -58,14 +76,14 @@ export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
       meta: { lastUpdated: v.updatedAt.toISOString() },
       identifier: [{ system: SYSTEM.prescriptionLineId, value: id }],
       groupIdentifier: { system: SYSTEM.rxNo, value: v.rxNo },
-      status: s.medicationRequest,
+      status: m?.medicationRequest ?? s.medicationRequest,
       ...(why ? { statusReason: why } : {}),
       intent: 'order',
       medicationCodeableConcept: { coding: [{ system: SYSTEM.drugCode, code: l.drugCode, display: l.drugName }], text: l.drugName },
       // The hospital's own patient id only: the FHIR face repeats no personal data the caller did not send.
-      subject: { identifier: { system: SYSTEM.patientRef, value: c.patient?.ref } },
+      subject: subjectOf(v),
       authoredOn: c.issuedAt ?? v.issuedAt.toISOString(),
-      requester: { identifier: { system: SYSTEM.doctorCode, value: c.doctor?.code }, display: c.doctor?.name },
+      requester: requesterOf(v),
       reasonCode: (c.diagnoses ?? []).map((d: { code: string; name: string }) => ({ coding: [{ system: SYSTEM.icd10, code: d.code, display: d.name }], text: d.name })),
       ...(c.chronic ? { courseOfTherapyType: { coding: [{ system: SYSTEM.courseOfTherapy, code: 'continuous' }] } } : {}),
       dosageInstruction: [{
@@ -90,6 +108,7 @@ export function toMedicationRequests(v: PrescriptionView): MedicationRequest[] {
 
 export function toTask(v: PrescriptionView): Task {
   const s = fhirStatusOf(v.status);
+  const m = modelStatus(v);
   const why = statusReason(v);
   return {
     resourceType: 'Task',
@@ -100,20 +119,24 @@ export function toTask(v: PrescriptionView): Task {
     basedOn: v.lines.map((l) => ({ reference: `MedicationRequest/${medicationRequestId(v.id, l.lineNo)}` })),
     // A Task has one focus: the first line stands for the prescription; basedOn lists every line.
     focus: { reference: `MedicationRequest/${medicationRequestId(v.id, v.lines[0]?.lineNo ?? 1)}` },
-    status: s.task,
+    status: m?.task ?? s.task,
     ...(why ? { statusReason: why } : {}),
-    businessStatus: { coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }], text: s.zh },
+    // The internal status first (as always), then what the patient is told (docs/status-model.md).
+    businessStatus: {
+      coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }, ...(m ? [{ system: SYSTEM.patientStatus, code: m.patient.code, display: m.patient.en }] : [])],
+      text: s.zh,
+    },
     intent: 'order',
     code: { coding: [{ system: SYSTEM.taskCode, code: 'fulfill' }], text: 'Fill the prescription' },
-    for: { identifier: { system: SYSTEM.patientRef, value: v.content.patient?.ref } },
-    requester: { identifier: { system: SYSTEM.doctorCode, value: v.content.doctor?.code }, display: v.content.doctor?.name },
+    for: subjectOf(v),
+    requester: requesterOf(v),
     authoredOn: v.createdAt.toISOString(),
     lastModified: v.updatedAt.toISOString(),
   };
 }
 
 /** A searchset Bundle, as FHIR search answers. */
-export function searchSet(resources: (MedicationRequest | Task)[], baseUrl: string, selfUrl: string): Bundle {
+export function searchSet(resources: FhirResource[], baseUrl: string, selfUrl: string): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'searchset',

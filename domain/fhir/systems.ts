@@ -27,6 +27,18 @@ export const SYSTEM = {
   prescriptionStatus: `${RXFLOW_FHIR_NS}/CodeSystem/prescription-status`,
   /** The pharmacist's rejection reason codes (docs/review.md); MedicationRequest/Task.statusReason. */
   reviewReason: `${RXFLOW_FHIR_NS}/CodeSystem/review-reason`,
+  /** The hospital's code as registered with rxflow (hospital.code); Organization.identifier. */
+  hospitalCode: `${RXFLOW_FHIR_NS}/sid/hospital-code`,
+  /** The pharmacy's code (pharmacy.code); Organization.identifier. */
+  pharmacyCode: `${RXFLOW_FHIR_NS}/sid/pharmacy-code`,
+  /** A doctor's practice licence number; Practitioner.qualification.identifier. */
+  doctorLicence: `${RXFLOW_FHIR_NS}/sid/doctor-licence`,
+  /** rxflow's fill (fulfilment order) id; MedicationDispense.identifier. */
+  fillId: `${RXFLOW_FHIR_NS}/sid/fill-id`,
+  /** The status model's fill states (domain/status-model.ts FILL_STATES). */
+  fillState: `${RXFLOW_FHIR_NS}/CodeSystem/fill-state`,
+  /** The patient-facing business status (domain/status-model.ts); second coding of Task.businessStatus. */
+  patientStatus: `${RXFLOW_FHIR_NS}/CodeSystem/patient-status`,
   /** rxflow's machine-readable error codes (the house `code`); OperationOutcome.issue.details. */
   errorCode: `${RXFLOW_FHIR_NS}/CodeSystem/error-code`,
 
@@ -43,6 +55,9 @@ export const SYSTEM = {
   snomed: 'http://snomed.info/sct',
   ucum: 'http://unitsofmeasure.org',
 } as const;
+
+/** On MedicationDispense: the fill's state in the status model (valueCoding); `-ncpdp` the NCPDP-like fill status (valueString). */
+export const EXTENSION_FILL_STATUS = `${RXFLOW_FHIR_NS}/StructureDefinition/fill-status`;
 
 export const EXTENSION = {
   /** On Bundle.signature: the signature algorithm, as in the JSON intake's signature.alg (e.g. ES256). */
