@@ -8,6 +8,7 @@ import {
   externalStatus, foldTimeline, isValidCombination, type Combination,
 } from '../../domain/status-model';
 import { statusModelDoc } from '../../domain/status-model-doc';
+import { combinationOf, toMedicationDispenses } from '../../domain/fhir/dispense';
 import { PRESCRIPTION_STATUSES } from '../../domain/prescription-status';
 
 const ev = (...names: (string | [string, Record<string, unknown>])[]) => names.map((n) => (typeof n === 'string' ? { event: n } : { event: n[0], detail: n[1] }));
@@ -73,5 +74,30 @@ describe('status model', () => {
     for (const c of [...inTwo, ...rest]) expect([c, isValidCombination(c)]).toEqual([c, true]);
     expect(inTwo.at(-1)).toEqual({ status: 'completed', fill: 'dispensed', handover: 'collected' });
     expect(rest.at(-1)).toEqual({ status: 'completed', fill: 'remainder_not_dispensed', handover: 'delivered' });
+  });
+});
+
+describe('MedicationDispense from the status model', () => {
+  const base = {
+    prescriptionId: '11111111-1111-4111-8111-111111111111', patientId: '22222222-2222-4222-8222-222222222222', mode: 'delivery' as const, delivery: null,
+    lines: [{ lineNo: 1, drugCode: 'RX0001', drugName: '布洛芬缓释胶囊', quantity: 2 }],
+  };
+  const order = (attempt: number, status: any, accepted = true) => ({ id: `0000000${attempt}-0000-4000-8000-000000000000`, attempt, pharmacyId: `PH${attempt}`, accepted, declineReason: status === 'short' ? 'line 1: 缺货' : null, status });
+
+  it('one per line of each accepted order: a short one transferred (declined, with the reason), the next one preparing', () => {
+    const v = { ...base, status: 'matching' as const, dispensed: null, orders: [order(1, 'declined', false), order(2, 'short'), order(3, 'accepted')] };
+    expect(combinationOf(v)).toEqual({ status: 'matching', fill: 'preparing', handover: 'none' });
+    const mds = toMedicationDispenses(v);
+    expect(mds.map((m) => [m.id, m.status])).toEqual([[`${order(2, 'short').id}-1`, 'declined'], [`${order(3, 'accepted').id}-1`, 'preparation']]);
+    expect(mds[0].statusReasonCodeableConcept).toEqual({ text: 'line 1: 缺货' });
+    expect(mds[1]).toMatchObject({ subject: { reference: `Patient/${base.patientId}` }, performer: [{ actor: { reference: 'Organization/PH3' } }], authorizingPrescription: [{ reference: `MedicationRequest/${base.prescriptionId}-1` }] });
+  });
+
+  it('completed when delivered, stopped when returned, and "unknown" for rows that disagree for a moment', () => {
+    const dispensed = { orderId: order(1, 'dispensed').id, at: new Date('2026-11-24T02:00:00Z'), packsByLine: { 1: 2 } };
+    const delivered = toMedicationDispenses({ ...base, status: 'delivered', delivery: 'delivered', dispensed, orders: [order(1, 'dispensed')] });
+    expect(delivered[0]).toMatchObject({ status: 'completed', quantity: { value: 2 }, whenHandedOver: '2026-11-24T02:00:00.000Z' });
+    expect(toMedicationDispenses({ ...base, status: 'returned', delivery: 'failed', dispensed, orders: [order(1, 'dispensed')] })[0].status).toBe('stopped');
+    expect(toMedicationDispenses({ ...base, status: 'in_delivery', delivery: null, dispensed, orders: [order(1, 'dispensed')] })[0].status).toBe('unknown');
   });
 });
