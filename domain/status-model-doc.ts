@@ -28,8 +28,8 @@ Only the ${VALID_COMBINATIONS.length} combinations below are valid. Each maps to
 
 - FHIR R4 \`MedicationRequest.status\` (the doctor's order; every line of the prescription alike),
 - \`MedicationDispense.status\` of the latest fill (— when there is no fill; \`GET /fhir/R4/MedicationDispense?prescription=\`),
-- \`Task.status\` (rxflow's work of filling it; \`Task.businessStatus\` carries the internal status and, as a
-  second coding, the patient's status),
+- \`Task.status\` (rxflow's work of filling it; \`Task.businessStatus\` carries the internal status, the
+  extension \`…/StructureDefinition/patient-status\` the patient's status),
 - an NCPDP RxFill-like fill status (Dispensed / Partially Dispensed / Not Dispensed / Transferred; — while
   no fill has an outcome),
 - the patient-facing business status, a code with English and Chinese text. A partial fill qualifies it:

@@ -5,7 +5,7 @@ import type { Bundle, CodeableConcept, FhirResource, MedicationRequest, Referenc
 import type { PrescriptionStatus } from '../prescription-status';
 import { externalStatus, isValidCombination, type Combination } from '../status-model';
 import { fhirStatusOf } from './status';
-import { SYSTEM } from './systems';
+import { EXTENSION_PATIENT_STATUS, SYSTEM } from './systems';
 
 export interface PrescriptionView {
   id: string;
@@ -121,11 +121,9 @@ export function toTask(v: PrescriptionView): Task {
     focus: { reference: `MedicationRequest/${medicationRequestId(v.id, v.lines[0]?.lineNo ?? 1)}` },
     status: m?.task ?? s.task,
     ...(why ? { statusReason: why } : {}),
-    // The internal status first (as always), then what the patient is told (docs/status-model.md).
-    businessStatus: {
-      coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }, ...(m ? [{ system: SYSTEM.patientStatus, code: m.patient.code, display: m.patient.en }] : [])],
-      text: s.zh,
-    },
+    businessStatus: { coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }], text: s.zh },
+    // What the patient is told (docs/status-model.md), beside the internal status integrators already read.
+    ...(m ? { extension: [{ url: EXTENSION_PATIENT_STATUS, valueCodeableConcept: { coding: [{ system: SYSTEM.patientStatus, code: m.patient.code, display: m.patient.en }], text: m.patient.zh } }] } : {}),
     intent: 'order',
     code: { coding: [{ system: SYSTEM.taskCode, code: 'fulfill' }], text: 'Fill the prescription' },
     for: subjectOf(v),

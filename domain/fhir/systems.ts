@@ -37,7 +37,7 @@ export const SYSTEM = {
   fillId: `${RXFLOW_FHIR_NS}/sid/fill-id`,
   /** The status model's fill states (domain/status-model.ts FILL_STATES). */
   fillState: `${RXFLOW_FHIR_NS}/CodeSystem/fill-state`,
-  /** The patient-facing business status (domain/status-model.ts); second coding of Task.businessStatus. */
+  /** The patient-facing business status (domain/status-model.ts); Task extension …/patient-status. */
   patientStatus: `${RXFLOW_FHIR_NS}/CodeSystem/patient-status`,
   /** rxflow's machine-readable error codes (the house `code`); OperationOutcome.issue.details. */
   errorCode: `${RXFLOW_FHIR_NS}/CodeSystem/error-code`,
@@ -58,6 +58,8 @@ export const SYSTEM = {
 
 /** On MedicationDispense: the fill's state in the status model (valueCoding); `-ncpdp` the NCPDP-like fill status (valueString). */
 export const EXTENSION_FILL_STATUS = `${RXFLOW_FHIR_NS}/StructureDefinition/fill-status`;
+/** On Task: the patient-facing business status (valueCodeableConcept, `…/CodeSystem/patient-status`; English display, Chinese text). */
+export const EXTENSION_PATIENT_STATUS = `${RXFLOW_FHIR_NS}/StructureDefinition/patient-status`;
 
 export const EXTENSION = {
   /** On Bundle.signature: the signature algorithm, as in the JSON intake's signature.alg (e.g. ES256). */

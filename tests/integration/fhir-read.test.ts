@@ -8,7 +8,7 @@ import { DEMO } from '../../demo/fixtures';
 import { scanOrder } from '../../demo/packs';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { MEDICATION_DISPENSE_STATUSES, MEDICATION_REQUEST_STATUSES, TASK_STATUSES } from '../../domain/status-model';
-import { SYSTEM } from '../../domain/fhir/systems';
+import { EXTENSION_PATIENT_STATUS, SYSTEM } from '../../domain/fhir/systems';
 import { actors, apiUrl, approve, closeDb } from './helpers';
 
 afterAll(closeDb);
@@ -20,7 +20,7 @@ async function fhir<T = any>(path: string, key: string): Promise<{ status: numbe
 const H = DEMO.hospital.key;
 const dispenses = async (id: string, key = H) => (await fhir<Bundle>(`/MedicationDispense?prescription=${id}`, key)).body.entry?.map((e) => e.resource as MedicationDispense) ?? [];
 const task = async (id: string) => (await fhir<Task>(`/Task/${id}`, H)).body;
-const patientStatusOf = (t: Task) => t.businessStatus!.coding!.find((c) => c.system === SYSTEM.patientStatus)?.code;
+const patientStatusOf = (t: Task) => t.extension?.find((x) => x.url === EXTENSION_PATIENT_STATUS)?.valueCodeableConcept?.coding?.find((c) => c.system === SYSTEM.patientStatus)?.code;
 
 /** Required R4 elements (cardinality 1..1) and status value sets of what we serve. */
 function expectValid(r: FhirResource) {
