@@ -207,6 +207,20 @@ describe('every workflow path passes only through valid status combinations', ()
     expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'uncollected' });
   });
 
+  it('an insurer that holds the pre-check: cancelled while held, and expired while held', async () => {
+    const held = () => ({ planId: null, lines: [], totalFen: 100, insurerPaysFen: 0, patientPaysFen: 100, held: { reason: 'insurer unavailable' } });
+    const over = { priceInsurance: held };
+    const cancelled = await path({ t: { insurerHoldRetryMs: 60_000 }, over }, async (h) => {
+      await approve(h);
+      await until(h, (s) => s.timeline.some((e) => e.event === 'insurance_held'));
+      await cancel(h);
+    });
+    const expired = await path({ t: { insurerHoldRetryMs: 200 }, over, expiresInMs: 8_000 }, approve);
+    expect([cancelled.outcome, expired.outcome]).toEqual(['cancelled', 'expired']);
+    expect(cancelled.combos).toContainEqual({ status: 'approved', fill: 'none', handover: 'none' });
+    expect(expired.last).toEqual({ status: 'expired', fill: 'none', handover: 'none' });
+  });
+
   it('expiry in review (SLA escalations) and at the end of validity during matching', async () => {
     const review = await path({ t: { reviewSlaMs: 100, reviewMaxEscalations: 2 } }, async () => undefined);
     const matching = await path({ expiresInMs: 8_000 }, approve); // nobody answers the offer
