@@ -16,7 +16,7 @@ import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type
 import { RXFLOW_FHIR_NS, SYSTEM } from '../../domain/fhir/systems';
 import type { Drug } from '../../domain/types';
 import { authenticate, type Principal } from '../auth';
-import { authorize } from '../access';
+import { authorize, scopeOf } from '../access';
 import { rateLimit } from '../rate-limit';
 import { ApiError, bodyError, errorHandler, notFound } from '../errors';
 import { intakePrescription } from '../intake';
@@ -92,11 +92,23 @@ async function fillViewOf(deps: ApiDeps, rx: Prescription): Promise<FillView> {
   };
 }
 
-/** Hospitals see their own parties; pharmacists and operators any (as they read any prescription). */
-function mayReadHospitalParty(principal: Principal, hospitalId: string): boolean {
-  if (principal.role === 'hospital') return principal.partyId === hospitalId;
-  return principal.role === 'pharmacist' || principal.role === 'operator';
+/**
+ * Whether the caller may read a party (patient, doctor, hospital, pharmacy) the FHIR resources reference:
+ * by the prescription.read policy's scope. `any` reads all; a hospital (`own`) its own; `assigned` (a
+ * pharmacist) a party of a prescription it may read. `prescriptionIds` are the prescriptions referencing it.
+ */
+async function mayReadParty(deps: ApiDeps, principal: Principal, hospitalId: string | null, prescriptionIds: () => Promise<string[]>): Promise<boolean> {
+  const scope = scopeOf(principal, 'prescription.read');
+  if (scope === 'any') return true;
+  if (scope === 'own') return principal.role === 'hospital' && hospitalId !== null && principal.partyId === hospitalId;
+  if (scope !== 'assigned') return false;
+  for (const id of await prescriptionIds()) {
+    try { await visiblePrescription(deps, principal, id); return true; } catch { /* not this one */ }
+  }
+  return false;
 }
+const rxIdsWhere = (deps: ApiDeps, where: Record<string, string>) => async () =>
+  (await deps.orm.em.fork().find(PrescriptionSchema, where, { fields: ['id'], limit: 50, orderBy: { createdAt: 'desc' } })).map((r) => r.id);
 const UUID_ONLY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const INTAKE_TAG = `${RXFLOW_FHIR_NS}/CodeSystem/intake-outcome`;
@@ -174,46 +186,53 @@ export function fhirRoutes(deps: ApiDeps): Router {
     send(ctx, searchSet(toMedicationDispenses(await fillViewOf(deps, rx)), `${ctx.origin}${FHIR_BASE}`, ctx.href));
   });
 
-  r.get('/MedicationDispense/:id', readers, async (ctx) => {
-    const m = /^([0-9a-f-]{36})-[1-9][0-9]{0,2}$/i.exec(ctx.params.id);
+  // Parameters are not named `id`: these ids are not prescription ids (the access matrix names them by kind).
+  r.get('/MedicationDispense/:dispenseId', readers, async (ctx) => {
+    const m = /^([0-9a-f-]{36})-[1-9][0-9]{0,2}$/i.exec(ctx.params.dispenseId);
     const order = m && UUID_ONLY.test(m[1]) ? await deps.orm.em.fork().findOne(FulfilmentOrderSchema, { id: m[1].toLowerCase() }) : null;
     if (!order) throw notFound('MedicationDispense');
     const rx = await visiblePrescription(deps, ctx.state.principal, order.prescriptionId);
-    const one = toMedicationDispenses(await fillViewOf(deps, rx)).find((d) => d.id === ctx.params.id.toLowerCase());
+    const one = toMedicationDispenses(await fillViewOf(deps, rx)).find((d) => d.id === ctx.params.dispenseId.toLowerCase());
     if (!one) throw notFound('MedicationDispense');
     send(ctx, one);
   });
 
-  r.get('/Patient/:id', readers, async (ctx) => {
-    const p = UUID_ONLY.test(ctx.params.id) ? await deps.orm.em.fork().findOne(PatientSchema, { id: ctx.params.id.toLowerCase() }) : null;
-    if (!p || !mayReadHospitalParty(ctx.state.principal, p.hospitalId)) throw notFound('Patient');
+  r.get('/Patient/:patientId', readers, async (ctx) => {
+    const id = ctx.params.patientId.toLowerCase();
+    const p = UUID_ONLY.test(id) ? await deps.orm.em.fork().findOne(PatientSchema, { id }) : null;
+    if (!p || !(await mayReadParty(deps, ctx.state.principal, p.hospitalId, rxIdsWhere(deps, { patientId: id })))) throw notFound('Patient');
     send(ctx, toPatient(p));
   });
 
-  r.get('/Practitioner/:id', readers, async (ctx) => {
-    const d = UUID_ONLY.test(ctx.params.id) ? await deps.orm.em.fork().findOne(DoctorSchema, { id: ctx.params.id.toLowerCase() }) : null;
-    if (!d || !mayReadHospitalParty(ctx.state.principal, d.hospitalId)) throw notFound('Practitioner');
+  r.get('/Practitioner/:practitionerId', readers, async (ctx) => {
+    const id = ctx.params.practitionerId.toLowerCase();
+    const d = UUID_ONLY.test(id) ? await deps.orm.em.fork().findOne(DoctorSchema, { id }) : null;
+    if (!d || !(await mayReadParty(deps, ctx.state.principal, d.hospitalId, rxIdsWhere(deps, { doctorId: id })))) throw notFound('Practitioner');
     send(ctx, toPractitioner(d));
   });
 
   // A hospital, or a pharmacy. A hospital reads a pharmacy only once it was offered one of its prescriptions.
-  r.get('/Organization/:id', readers, async (ctx) => {
-    if (!UUID_ONLY.test(ctx.params.id)) throw notFound('Organization');
-    const id = ctx.params.id.toLowerCase();
+  r.get('/Organization/:organizationId', readers, async (ctx) => {
+    const id = ctx.params.organizationId.toLowerCase();
+    if (!UUID_ONLY.test(id)) throw notFound('Organization');
     const principal = ctx.state.principal as Principal;
     const em = deps.orm.em.fork();
     const h = await em.findOne(HospitalSchema, { id });
     if (h) {
-      if (!mayReadHospitalParty(principal, h.id)) throw notFound('Organization');
+      if (!(await mayReadParty(deps, principal, h.id, rxIdsWhere(deps, { hospitalId: id })))) throw notFound('Organization');
       return send(ctx, toHospitalOrganization(h));
     }
     const p = await em.findOne(PharmacySchema, { id });
     if (!p) throw notFound('Organization');
-    if (principal.role === 'hospital') {
-      const rxIds = (await em.find(FulfilmentOrderSchema, { pharmacyId: id }, { fields: ['prescriptionId'] })).map((o) => o.prescriptionId);
-      const mine = rxIds.length ? await em.count(PrescriptionSchema, { id: { $in: rxIds }, hospitalId: principal.partyId }) : 0;
-      if (!mine) throw notFound('Organization');
-    } else if (!mayReadHospitalParty(principal, '')) throw notFound('Organization');
+    const offeredRx = async () => [...new Set((await em.find(FulfilmentOrderSchema, { pharmacyId: id }, { fields: ['prescriptionId'], limit: 200, orderBy: { offeredAt: 'desc' } })).map((o) => o.prescriptionId))];
+    let ok: boolean;
+    if (principal.role === 'hospital' && scopeOf(principal, 'prescription.read') === 'own') {
+      const rxIds = await offeredRx();
+      ok = rxIds.length > 0 && (await em.count(PrescriptionSchema, { id: { $in: rxIds }, hospitalId: principal.partyId })) > 0;
+    } else {
+      ok = await mayReadParty(deps, principal, null, offeredRx);
+    }
+    if (!ok) throw notFound('Organization');
     send(ctx, toPharmacyOrganization(p));
   });
 

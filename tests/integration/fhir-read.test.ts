@@ -114,7 +114,7 @@ describe('FHIR read: MedicationDispense and the referenced parties', () => {
     const pharmacyRef = done[0].performer![0].actor.reference;
     for (const ref of refs.filter((r) => !r.startsWith('MedicationRequest/'))) {
       if (ref !== pharmacyRef) expect([ref, (await fhir(`/${ref}`, other)).status]).toEqual([ref, 404]);
-      expect([ref, (await fhir(`/${ref}`, DEMO.pharmacists[0].key)).status]).toEqual([ref, 200]);
+      expect([ref, (await fhir(`/${ref}`, DEMO.leadPharmacistKey)).status]).toEqual([ref, 200]);
       expect([ref, (await fhir(`/${ref}`, DEMO.operatorKey)).status]).toEqual([ref, 200]);
     }
     expect((await fhir(`/MedicationDispense?prescription=${id}`, DEMO.pharmacyKey('PH001'))).status).toBe(403);
