@@ -47,12 +47,14 @@ async function writeEvent(em: EntityManager, e: NewEvent): Promise<string> {
 /** The event a status change means to the hospital, if any; in the caller's transaction. */
 export async function recordHospitalEvent(
   em: EntityManager,
-  rx: { id: string; hospitalId: string; rxNo: string },
+  rx: { id: string; hospitalId: string; rxNo: string; partialFill?: boolean },
   change: StatusChange,
 ): Promise<string | null> {
   const type = hospitalEventFor(change);
   if (!type) return null;
-  return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: eventData({ ...change, prescriptionId: rx.id, rxNo: rx.rxNo }) });
+  // Once the remainder was declared not dispensed, every later event says the prescription is a partial fill.
+  const c = rx.partialFill ? { ...change, data: { ...change.data, partial: true } } : change;
+  return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: eventData({ ...c, prescriptionId: rx.id, rxNo: rx.rxNo }) });
 }
 
 /** Intake refused a push: nothing was stored, but the hospital's systems still hear it (subject = rxNo). */

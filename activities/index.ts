@@ -17,7 +17,7 @@ import { withResolvedDrugCodes, type PrescriptionSubmission } from '../domain/pr
 import type { Drug } from '../domain/types';
 import { automatedReview, countBySeverity, knowledgeVersions } from '../domain/review-checks';
 import { knowledgeReader } from '../catalog/clinical';
-import { precheck, type PrecheckResult } from '../domain/insurance';
+import { precheck, type PrecheckResult, type PricedLineInput } from '../domain/insurance';
 import { coverageOf } from '../domain/insurance-plans';
 import { coverageFrom, type InsuranceBlock } from '../domain/insurance-plans';
 import { reversalOf } from '../domain/insurance';
@@ -32,6 +32,7 @@ import { deliveries, deliveryLateness, pharmacyResponses, reviewSlaBreaches } fr
 import { renderLabel, renderSlip } from './pdf';
 import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
+import { addQuantities, fillProgress, fillSettlement, notDispensed, quantitiesOf, type LineProgress } from '../domain/partial-fill';
 import { LockMode } from '@mikro-orm/core';
 import type { ReviewSignature } from '../domain/review-signature';
 
@@ -59,9 +60,14 @@ export interface ReviewDecision {
   /** From where the pharmacist decided (absent in histories from before it was recorded). */
   origin?: AuditOrigin;
 }
-export interface DispenseInput { pharmacistName: string; lines: DispenseLineInput[] }
+export interface DispenseInput {
+  pharmacistName: string; lines: DispenseLineInput[];
+  /** Partial fills: part of what is left is handed out now; the workflow numbers the fills (absent: 1). */
+  partial?: boolean; fillNo?: number;
+}
 export type DispenseOutcome =
-  | { ok: true; findings: Finding[] }
+  // fillNo, complete and lines are absent in results recorded before partial fills: those were complete.
+  | { ok: true; findings: Finding[]; fillNo?: number; complete?: boolean; lines?: LineProgress[] }
   | { ok: false; code: 'DISPENSE_REFUSED' | 'TRACE_CODE_REUSED' | 'ALREADY_FILLED'; message: string; problems: { path: string; code: string; message: string }[] };
 export interface DeliveryUpdate { deliveryId: string; partnerCode: string; status: DeliveryStatus; note?: string; proof?: Record<string, unknown> }
 
@@ -401,14 +407,16 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
      * prescription, every traceability code must be new (ever), reserved stock leaves the shelf, the
      * prescription is marked used (one prescription, one fill) and the final settlement is written from
      * what was actually handed out. A reused code is refused and raised as a re-sold pack alert.
+     * Partial fills (`input.partial`): this fill may hand out part of what is left; it is fill number
+     * `input.fillNo` (the workflow counts them), with its own dispensing row, stock movement and
+     * settlement; only the units handed out leave the reservation.
      */
     async recordDispensing(prescriptionId: string, orderId: string, pharmacyCode: string, input: DispenseInput): Promise<DispenseOutcome> {
       const { rx: loaded, content, lines, drugs } = await loadRx(prescriptionId);
       const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10); // dispensing date in China
       const fills = (await em().findOneOrFail(FulfilmentOrderSchema, { id: orderId })).fills ?? [];
       const fillOf = (l: { lineNo: number; drugCode: string }) => fills.find((f) => f.lineNo === l.lineNo)?.drugCode ?? l.drugCode;
-      const check = checkDispensing(lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), quantity: l.quantity, days: l.days })), input.lines, today);
-      if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
+      const fillNo = input.fillNo ?? 1;
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
       // The settlement follows the pre-check's basis: a self-pay fallback (the insurer did not answer, the
       // patient consented) is settled as self-pay; otherwise the policy in effect and the year's usage.
@@ -420,13 +428,33 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
       return tx(async (t): Promise<DispenseOutcome> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
-        const done = await t.findOne(DispensingSchema, { prescriptionId });
-        if (done) {
-          return done.orderId === orderId
-            ? { ok: true, findings: done.findings } // a retry of the dispensing that already happened
-            : { ok: false, code: 'ALREADY_FILLED', message: `prescription ${loaded.rxNo} was already filled`, problems: [] };
-        }
         const conn = sqlIn(t);
+        const progressNow = async () => {
+          const rows: { line_no: number; quantity: number; dispensed_quantity: number }[] = await conn(
+            `select line_no, quantity, dispensed_quantity from prescription_line where prescription_id = ? order by line_no`, [prescriptionId]);
+          return fillProgress(rows.map((r) => ({ lineNo: r.line_no, quantity: r.quantity })), rows.map((r) => ({ lineNo: r.line_no, quantity: r.dispensed_quantity })));
+        };
+        const earlier = await t.find(DispensingSchema, { prescriptionId }, { orderBy: { fillNo: 'asc' } });
+        const same = earlier.find((d) => d.fillNo === fillNo);
+        if (same) {
+          if (same.orderId !== orderId) return { ok: false, code: 'ALREADY_FILLED', message: `prescription ${loaded.rxNo} was already filled`, problems: [] };
+          // A retry of the fill that already happened.
+          const p = await progressNow();
+          return { ok: true, findings: same.findings, fillNo, complete: p.complete, lines: p.lines };
+        }
+        if (earlier.some((d) => d.orderId !== orderId)) return { ok: false, code: 'ALREADY_FILLED', message: `prescription ${loaded.rxNo} was already filled`, problems: [] };
+
+        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        const before = await progressNow();
+        if ((rx.usedAt && earlier.length === 0) || rx.partialFill || before.complete) {
+          return { ok: false, code: 'ALREADY_FILLED', message: `prescription ${rx.rxNo} was already filled${rx.usedAt ? ` at ${rx.usedAt.toISOString()}` : ''}`, problems: [] };
+        }
+        const dispensedBefore = new Map(before.lines.map((l) => [l.lineNo, l.dispensed]));
+        const check = checkDispensing(
+          lines.map((l) => ({ lineNo: l.lineNo, drugCode: fillOf(l), quantity: l.quantity, days: l.days, dispensed: dispensedBefore.get(l.lineNo) ?? 0 })),
+          input.lines, today, { partial: input.partial });
+        if (!check.ok) return { ok: false, code: 'DISPENSE_REFUSED', message: 'the dispensing does not match the approved prescription', problems: check.problems };
+
         const reused: { trace_code: string; prescription_id: string }[] = await conn(
           `select trace_code, prescription_id from dispensed_pack where trace_code in (${check.packs.map(() => '?').join(',')})`, check.packs.map((p) => p.traceCode));
         if (reused.length) {
@@ -442,40 +470,96 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
           if (content.insurance) audit(t, prescriptionId, { action: 'insurer_notified', actor: SYSTEM, data: { event: 'resold_pack', traceCodes: codes, planId: content.insurance.planId } });
           return { ok: false, code: 'TRACE_CODE_REUSED', message: `${codes.length} pack(s) were dispensed before: possible re-sold packs (回流药); operators have been alerted`, problems: codes.map((c) => ({ path: '$.lines', code: 'TRACE_CODE_REUSED', message: c })) };
         }
-        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        if (rx.usedAt) return { ok: false, code: 'ALREADY_FILLED', message: `prescription ${rx.rxNo} was already filled at ${rx.usedAt.toISOString()}`, problems: [] };
 
-        const dispensing = t.create(DispensingSchema, { id: randomUUID(), prescriptionId, orderId, pharmacyId: order.pharmacyId, pharmacistName: input.pharmacistName, findings: check.findings, dispensedAt: new Date() } as never);
+        const handedOut = quantitiesOf(check.packs);
+        const after = fillProgress(before.lines.map((l) => ({ lineNo: l.lineNo, quantity: l.prescribed })), addQuantities(before.lines.map((l) => ({ lineNo: l.lineNo, quantity: l.dispensed })), handedOut));
+        const dispensing = t.create(DispensingSchema, { id: randomUUID(), prescriptionId, orderId, pharmacyId: order.pharmacyId, pharmacistName: input.pharmacistName, findings: check.findings, dispensedAt: new Date(), fillNo, lines: handedOut } as never);
         for (const p of check.packs) t.create(DispensedPackSchema, { dispensingId: dispensing.id, prescriptionId, ...p } as never);
-        await conn(
-          `with committed as (
-             update reservation set status = 'committed' where prescription_id = ? and pharmacy_id = ? and status = 'held'
-             returning pharmacy_id, drug_code, quantity)
-           update stock s set on_hand = s.on_hand - c.quantity, reserved = s.reserved - c.quantity, updated_at = now()
-             from committed c where s.pharmacy_id = c.pharmacy_id and s.drug_code = c.drug_code`, [prescriptionId, order.pharmacyId]);
+        for (const l of handedOut) {
+          const drugCode = fillOf(lines.find((x) => x.lineNo === l.lineNo)!);
+          await conn(`update prescription_line set dispensed_quantity = dispensed_quantity + ? where prescription_id = ? and line_no = ?`, [l.quantity, prescriptionId, l.lineNo], 'run');
+          // Only the units handed out leave the reservation: a held row that is handed out whole becomes
+          // committed (the full fill, as before); otherwise it is split into a committed part and the held rest.
+          const [held]: { id: string; quantity: number }[] = await conn(
+            `select id, quantity from reservation where prescription_id = ? and pharmacy_id = ? and drug_code = ? and status = 'held' order by created_at limit 1 for update`,
+            [prescriptionId, order.pharmacyId, drugCode]);
+          if (!held) continue; // nothing held (as before: the stock is not touched)
+          const n = Math.min(l.quantity, held.quantity);
+          if (n === held.quantity) {
+            await conn(`update reservation set status = 'committed' where id = ?`, [held.id], 'run');
+          } else {
+            await conn(`update reservation set quantity = quantity - ? where id = ?`, [n, held.id], 'run');
+            await conn(
+              `insert into reservation (id, prescription_id, pharmacy_id, drug_code, quantity, status, expires_at, created_at)
+               select gen_random_uuid(), prescription_id, pharmacy_id, drug_code, ?, 'committed', expires_at, now() from reservation where id = ?`, [n, held.id], 'run');
+          }
+          await conn(`update stock set on_hand = on_hand - ?, reserved = reserved - ?, updated_at = now() where pharmacy_id = ? and drug_code = ?`, [n, n, order.pharmacyId, drugCode], 'run');
+        }
         order.status = 'dispensed';
-        const locked = await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data: { orderId, pharmacist: input.pharmacistName, packs: check.packs.map((p) => ({ lineNo: p.lineNo, traceCode: p.traceCode, batchNo: p.batchNo, expiryDate: p.expiryDate })), findings: check.findings } });
-        locked.usedAt = new Date();
+        const packs = check.packs.map((p) => ({ lineNo: p.lineNo, traceCode: p.traceCode, batchNo: p.batchNo, expiryDate: p.expiryDate }));
+        const dispensedLines = after.lines.map((l) => ({ lineNo: l.lineNo, prescribed: l.prescribed, dispensed: l.dispensed }));
+        const data = { orderId, pharmacist: input.pharmacistName, packs, findings: check.findings, fillNo, dispensedLines };
+        if (after.complete) {
+          await transition(t, prescriptionId, 'dispensed', { action: 'dispensed', actor, data });
+        } else if (rx.status === 'partially_dispensed') {
+          audit(t, prescriptionId, { action: 'dispensed_partially', actor, data }); // a further part: no status change
+        } else {
+          await transition(t, prescriptionId, 'partially_dispensed', { action: 'dispensed_partially', actor, data });
+        }
+        rx.usedAt ??= new Date();
 
-        // The settlement prices what was handed out at this pharmacy's price (the pre-check used the list price).
+        // The settlement prices what this fill handed out at this pharmacy's price (the pre-check used the
+        // list price); a later fill pays the cumulative difference (domain/partial-fill.ts).
         const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
         const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
         // A substitute SKU is reimbursed under its own list entry (its insurance code), at the prescribed line's class when the list does not name it.
         const sku = async (code: string) => drugs.get(code) ?? ((await t.findOne(DrugSchema, { code }))?.data as Drug | undefined);
-        const settledLines = [];
+        const pricedLines: Omit<PricedLineInput, 'quantity'>[] = [];
         for (const l of lines) {
           const filled = await sku(fillOf(l));
-          settledLines.push({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: filled?.insuranceClass ?? drugs.get(l.drugCode)!.insuranceClass, insuranceCode: filled?.insuranceCode ?? drugs.get(l.drugCode)!.insuranceCode, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen, quantity: check.packs.filter((p) => p.lineNo === l.lineNo).length });
+          pricedLines.push({ lineNo: l.lineNo, drugCode: fillOf(l), insuranceClass: filled?.insuranceClass ?? drugs.get(l.drugCode)!.insuranceClass, insuranceCode: filled?.insuranceCode ?? drugs.get(l.drugCode)!.insuranceCode, unitPriceFen: price.get(fillOf(l)) ?? drugs.get(l.drugCode)!.priceFen });
         }
-        const settled = precheck({ ...coverage, lines: settledLines });
+        // Partial fills: this fill pays the cumulative difference (domain/partial-fill.ts); the first is priced as a full fill was.
+        const priced = (quantity: (lineNo: number) => number) => pricedLines.map((l) => ({ ...l, quantity: quantity(l.lineNo) }));
+        const settled = fillSettlement(coverage, priced((n) => dispensedBefore.get(n) ?? 0), priced((n) => after.lines.find((x) => x.lineNo === n)!.dispensed));
         t.create(SettlementSchema, {
           prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null,
           memberId: settled.planId ? insurance?.memberId ?? null : null, planYear: Number(chinaDate(loaded.issuedAt).slice(0, 4)), policyVersion: settled.policyVersion ?? null,
           visitType: settled.visitType ?? null, commercialPlanId: settled.commercialPlanId ?? null, commercialPaysFen: settled.commercialPaysFen ?? 0,
-          deductibleAppliedFen: settled.deductibleAppliedFen ?? 0, engine: 'rules',
+          deductibleAppliedFen: settled.deductibleAppliedFen ?? 0, engine: 'rules', fillNo, dispensingId: dispensing.id,
         } as never);
-        audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, commercialPaysFen: settled.commercialPaysFen ?? 0, patientPaysFen: settled.patientPaysFen, policyVersion: settled.policyVersion ?? null, ...(selfPayFallback ? { fallback: 'self_pay' } : {}) } });
-        return { ok: true, findings: check.findings };
+        audit(t, prescriptionId, { action: 'settlement_recorded', actor: SYSTEM, data: { totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, commercialPaysFen: settled.commercialPaysFen ?? 0, patientPaysFen: settled.patientPaysFen, policyVersion: settled.policyVersion ?? null, ...(selfPayFallback ? { fallback: 'self_pay' } : {}), fillNo } });
+        return { ok: true, findings: check.findings, fillNo, complete: after.complete, lines: after.lines };
+      });
+    },
+
+    /**
+     * The pharmacy declared the rest of a partial fill not dispensed (or the dispense window closed after a
+     * partial fill): the undispensed units are released back to available stock, written on the lines as
+     * not dispensed (never billed), and the prescription moves on to delivery or pickup as a partial fill.
+     */
+    async releaseRemainder(prescriptionId: string, orderId: string, actor: string, reason: string): Promise<{ notDispensedLines: { lineNo: number; quantity: number }[] }> {
+      return tx(async (t) => {
+        const conn = sqlIn(t);
+        const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        const rows: { line_no: number; quantity: number; dispensed_quantity: number }[] = await conn(
+          `select line_no, quantity, dispensed_quantity from prescription_line where prescription_id = ? order by line_no`, [prescriptionId]);
+        const progress = fillProgress(rows.map((r) => ({ lineNo: r.line_no, quantity: r.quantity })), rows.map((r) => ({ lineNo: r.line_no, quantity: r.dispensed_quantity })));
+        const remainder = notDispensed(progress);
+        if (rx.partialFill || rx.status !== 'partially_dispensed') return { notDispensedLines: remainder }; // a retry after the commit
+        const released: { drug_code: string; quantity: number }[] = await conn(
+          `with released as (
+             update reservation set status = 'released' where prescription_id = ? and status = 'held'
+             returning pharmacy_id, drug_code, quantity)
+           update stock s set reserved = s.reserved - r.quantity, updated_at = now()
+             from released r where s.pharmacy_id = r.pharmacy_id and s.drug_code = r.drug_code
+           returning s.drug_code, r.quantity`, [prescriptionId]);
+        await conn(`update prescription_line set not_dispensed_quantity = quantity - dispensed_quantity where prescription_id = ?`, [prescriptionId], 'run');
+        audit(t, prescriptionId, { action: 'stock_released', actor: SYSTEM, data: { reason: `remainder not dispensed: ${reason}`, lines: released.length, units: released.reduce((s, r) => s + r.quantity, 0) } });
+        const dispensedLines = progress.lines.map((l) => ({ lineNo: l.lineNo, prescribed: l.prescribed, dispensed: l.dispensed }));
+        await transition(t, prescriptionId, 'dispensed', { action: 'remainder_not_dispensed', actor, data: { orderId, reason, partial: true, dispensedLines, notDispensedLines: remainder } });
+        rx.partialFill = true;
+        return { notDispensedLines: remainder };
       });
     },
 
@@ -502,7 +586,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         return { delivery, partner, pharmacy };
       });
       const label = await renderLabel(cjkFont, {
-        deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain, packages: lines.reduce((s, l) => s + l.quantity, 0),
+        deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain,
+        // A partial fill carries what was handed out, not what was prescribed.
+        packages: rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0),
         pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
         recipient: { name: content.patient.name, maskedPhone: maskPhone(content.patient.phone), address: content.patient.address.text },
       });
@@ -580,15 +666,15 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         // Any end but completion after a settlement (returned today; a cancellation or expiry should a
         // later rule allow one after dispensing) reverses it: a reversal record, the settlement marked.
         if (to !== 'completed') {
-          const settlement = await t.findOne(SettlementSchema, { prescriptionId, reversedAt: null });
-          if (settlement) {
+          // Every fill's settlement (one for a prescription filled at once).
+          for (const settlement of await t.find(SettlementSchema, { prescriptionId, reversedAt: null }, { orderBy: { fillNo: 'asc' } })) {
             settlement.reversedAt = new Date();
             const r = reversalOf(settlement);
             await sqlIn(t)(
               `insert into settlement_reversal (settlement_id, prescription_id, reason, actor, total_fen, insurer_pays_fen, commercial_pays_fen, patient_pays_fen, lines)
                values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (settlement_id) do nothing`,
               [settlement.id, prescriptionId, to, actor, r.totalFen, r.insurerPaysFen, r.commercialPaysFen, r.patientPaysFen, JSON.stringify(r.lines)], 'run');
-            audit(t, prescriptionId, { action: 'settlement_reversed', actor, data: { totalFen: settlement.totalFen, insurerPaysFen: settlement.insurerPaysFen, commercialPaysFen: settlement.commercialPaysFen ?? 0, reason: to } });
+            audit(t, prescriptionId, { action: 'settlement_reversed', actor, data: { totalFen: settlement.totalFen, insurerPaysFen: settlement.insurerPaysFen, commercialPaysFen: settlement.commercialPaysFen ?? 0, reason: to, ...(settlement.fillNo > 1 ? { fillNo: settlement.fillNo } : {}) } });
           }
         }
       });

@@ -5,7 +5,7 @@
 import type Router from '@koa/router';
 import { z, type ZodType } from 'zod';
 import { PrescriptionSubmissionSchema } from '../domain/prescription';
-import { CollectedBody, DeclineBody, DispenseBody, ShortBody, StatusBody, StockBody } from './routes/fulfilment';
+import { CollectedBody, DeclineBody, DispenseBody, RemainderBody, ShortBody, StatusBody, StockBody } from './routes/fulfilment';
 import { CancelBody } from './routes/prescriptions';
 import { ReviewBody } from './routes/review';
 import { EraseBody, LookupBody } from './routes/ops';
@@ -29,8 +29,9 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/prescriptions/:id/review': { schema: ReviewBody, summary: 'A pharmacist approves or rejects (needs the claim)' },
   'POST /v1/prescriptions/:id/cancel': { schema: CancelBody, summary: 'The hospital cancels a prescription not yet dispensed' },
   'POST /v1/pharmacy/orders/:orderId/decline': { schema: DeclineBody, summary: 'The pharmacy declines an offered order' },
-  'POST /v1/pharmacy/orders/:orderId/dispense': { schema: DispenseBody, summary: 'Check-before-dispense by traceability code, and dispense' },
+  'POST /v1/pharmacy/orders/:orderId/dispense': { schema: DispenseBody, summary: 'Check-before-dispense by traceability code, and dispense (all, or part with partial: true)' },
   'POST /v1/pharmacy/orders/:orderId/short': { schema: ShortBody, summary: 'The pharmacy reports lines it cannot fill' },
+  'POST /v1/pharmacy/orders/:orderId/not-dispensed': { schema: RemainderBody, summary: 'After a partial fill, the pharmacy declares the rest not dispensed' },
   'POST /v1/pharmacy/orders/:orderId/collected': { schema: CollectedBody, summary: 'The patient collected a pickup order, with proof' },
   'PUT /v1/pharmacy/stock': { schema: StockBody, summary: 'Set stock and prices by SKU, all or nothing' },
   'POST /v1/deliveries/:id/status': { schema: StatusBody, summary: 'A delivery partner posts a status update' },

@@ -170,14 +170,19 @@ export const PrescriptionSchema = new EntitySchema<Prescription>({
     version: { type: 'integer', default: 1 },
     amendsId: { type: 'uuid', nullable: true },
     reviewEscalations: { type: 'integer', default: 0 },
+    partialFill: { type: 'boolean', default: false },
   },
 });
 /** Versions under one number: an amendment of a rejected prescription is version n+1, amending version n. SLA escalations so far. */
 export interface Prescription { version: number; amendsId: string | null; reviewEscalations: number }
+/** Partial fills: true once the undispensed remainder was declared not dispensed (it goes on as a partial fill). */
+export interface Prescription { partialFill: boolean }
 
 export interface PrescriptionLine {
   id: string; prescriptionId: string; lineNo: number; drugCode: string; drugName: string;
   quantity: number; dosage: string; frequency: string; route: string; days: number;
+  /** Partial fills: units handed out so far, and units declared not dispensed (released, never billed). */
+  dispensedQuantity: number; notDispensedQuantity: number;
 }
 export const PrescriptionLineSchema = new EntitySchema<PrescriptionLine>({
   name: 'PrescriptionLine',
@@ -194,6 +199,8 @@ export const PrescriptionLineSchema = new EntitySchema<PrescriptionLine>({
     frequency: { type: 'string', length: 20 },
     route: { type: 'string', length: 20 },
     days: { type: 'integer' },
+    dispensedQuantity: { type: 'integer', default: 0 },
+    notDispensedQuantity: { type: 'integer', default: 0 },
   },
 });
 
@@ -328,18 +335,24 @@ export const FulfilmentOrderSchema = new EntitySchema<FulfilmentOrder>({
 export interface Dispensing {
   id: string; prescriptionId: string; orderId: string; pharmacyId: string; pharmacistName: string;
   findings: { code: string; lineNo: number; traceCode?: string; message: string }[]; dispensedAt: Date;
+  /** Partial fills: the fill's number (1, 2, …) and its units per line. */
+  fillNo: number; lines: { lineNo: number; quantity: number }[] | null;
 }
 export const DispensingSchema = new EntitySchema<Dispensing>({
   name: 'Dispensing',
   tableName: 'dispensing',
+  // One prescription, one fill — which may be handed out in several parts by the pharmacy that accepted it.
+  uniques: [{ properties: ['prescriptionId', 'fillNo'] }],
   properties: {
     id: uuid(),
-    prescriptionId: { type: 'uuid', unique: true }, // one prescription, one fill
+    prescriptionId: { type: 'uuid' },
     orderId: { type: 'uuid' },
     pharmacyId: { type: 'uuid' },
     pharmacistName: { type: 'string', length: 60 },
     findings: { type: 'json' },
     dispensedAt: ts(),
+    fillNo: { type: 'integer', default: 1 },
+    lines: { type: 'json', nullable: true },
   },
 });
 
@@ -394,13 +407,16 @@ export interface Settlement {
   // Who and which year it counts towards, and by which rules (docs/insurance.md); a reversal is its own row (settlement_reversal).
   memberId?: string | null; planYear?: number | null; policyVersion?: number | null; visitType?: string | null;
   commercialPlanId?: string | null; commercialPaysFen?: number; deductibleAppliedFen?: number; engine?: string;
+  /** One settlement per fill, at the quantities that fill handed out. */
+  fillNo: number; dispensingId: string | null;
 }
 export const SettlementSchema = new EntitySchema<Settlement>({
   name: 'Settlement',
   tableName: 'settlement',
+  uniques: [{ properties: ['prescriptionId', 'fillNo'] }],
   properties: {
     id: uuid(),
-    prescriptionId: { type: 'uuid', unique: true },
+    prescriptionId: { type: 'uuid' },
     planId: { type: 'string', length: 40, nullable: true },
     totalFen: { type: 'integer' },
     insurerPaysFen: { type: 'integer' },
@@ -416,6 +432,8 @@ export const SettlementSchema = new EntitySchema<Settlement>({
     commercialPaysFen: { type: 'integer', default: 0 },
     deductibleAppliedFen: { type: 'integer', default: 0 },
     engine: { type: 'string', length: 10, default: 'rules' },
+    fillNo: { type: 'integer', default: 1 },
+    dispensingId: { type: 'uuid', nullable: true },
   },
 });
 

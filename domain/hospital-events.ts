@@ -27,6 +27,10 @@ export const HOSPITAL_EVENT_TYPES = [
   'priced',            // insurance pre-check done
   'matching',          // looking for a pharmacy
   'follow_up',         // delivered; follow-up check-ins scheduled
+  // Partial fills: part dispensed, the remainder still to come. When the remainder is declared not
+  // dispensed the prescription moves on with a `dispensed` event whose data says `partial: true`, and
+  // every later event of that prescription carries `partial: true` too (docs/dispensing.md).
+  'partially_dispensed',
 ] as const;
 export type HospitalEventType = (typeof HOSPITAL_EVENT_TYPES)[number];
 
@@ -47,6 +51,7 @@ export function hospitalEventFor(c: StatusChange): HospitalEventType | null {
     case 'priced': return 'priced';
     case 'matching': return 'matching';
     case 'follow_up': return 'follow_up';
+    case 'partially_dispensed': return 'partially_dispensed';
     case 'approved': return 'approved';
     case 'rejected': return 'rejected';
     case 'dispensed': return 'dispensed';
@@ -66,7 +71,9 @@ export function hospitalEventFor(c: StatusChange): HospitalEventType | null {
 
 // Only these facts leave rxflow in an event: the hospital has the prescription itself; an event says
 // what happened and why, never personal data it does not need.
-const DETAIL_KEYS = ['reasons', 'comment', 'reason', 'stage', 'escalations', 'missingLines', 'split', 'attempts', 'tried', 'pharmacist', 'partner', 'attempt'] as const;
+const DETAIL_KEYS = ['reasons', 'comment', 'reason', 'stage', 'escalations', 'missingLines', 'split', 'attempts', 'tried', 'pharmacist', 'partner', 'attempt',
+  // Partial fills: quantities per line number only (the hospital has the lines themselves).
+  'partial', 'fillNo', 'dispensedLines', 'notDispensedLines'] as const;
 
 export function eventData(c: StatusChange & { prescriptionId: string; rxNo: string }): Record<string, unknown> {
   const d = c.data ?? {};

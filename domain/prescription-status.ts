@@ -17,6 +17,7 @@ export const PRESCRIPTION_STATUSES = [
   'unfulfillable',     // no pharmacy could fill every line
   'returned',          // delivery failed for good; drugs returned to the pharmacy
   'expired',           // validity ran out before a pharmacy accepted
+  'partially_dispensed', // part dispensed, the remainder still to come from the same pharmacy (docs/dispensing.md)
 ] as const;
 
 export type PrescriptionStatus = (typeof PRESCRIPTION_STATUSES)[number];
@@ -26,7 +27,9 @@ const TRANSITIONS: Record<PrescriptionStatus, readonly PrescriptionStatus[]> = {
   in_review: ['approved', 'rejected', 'cancelled', 'expired'],
   approved: ['priced', 'cancelled', 'expired'],
   priced: ['matching', 'cancelled', 'expired'],
-  matching: ['dispensed', 'unfulfillable', 'cancelled', 'expired'],
+  matching: ['dispensed', 'unfulfillable', 'cancelled', 'expired', 'partially_dispensed'],
+  // Then dispensed: the remainder handed out later, or declared not dispensed (a partial fill goes on as is).
+  partially_dispensed: ['dispensed'],
   dispensed: ['in_delivery', 'delivered', 'returned'], // delivered here = collected at the pharmacy (pickup)
   in_delivery: ['delivered', 'returned'],
   delivered: ['follow_up', 'completed'],

@@ -123,17 +123,23 @@ per_rx as (
     (m.pricing ->> 'totalFen')::numeric as value_fen,
     -- insurer share: the settlement when there is one (a reversed one pays nothing and is left out),
     -- else the pre-check pricing
-    case when s.id is null then (m.pricing ->> 'insurerPaysFen')::numeric
-         when s.reversed_at is null then s.insurer_pays_fen::numeric end as share_insurer_fen,
-    case when s.id is null then (m.pricing ->> 'totalFen')::numeric
-         when s.reversed_at is null then s.total_fen::numeric end as share_total_fen,
+    -- (partial fills: one settlement per fill, summed; a reversal reverses them all)
+    case when s.n = 0 then (m.pricing ->> 'insurerPaysFen')::numeric
+         when s.live > 0 then s.insurer_pays_fen::numeric end as share_insurer_fen,
+    case when s.n = 0 then (m.pricing ->> 'totalFen')::numeric
+         when s.live > 0 then s.total_fen::numeric end as share_total_fen,
     extract(epoch from ev.delivered_at - m.created_at)::float8 as delivery_s,
     ev.adverse,
     fu.follow_ups,
     fu.follow_ups_sent
   from member m
   left join review r on r.prescription_id = m.id
-  left join settlement s on s.prescription_id = m.id
+  cross join lateral (
+    select count(*) as n, count(*) filter (where x.reversed_at is null) as live,
+           sum(x.insurer_pays_fen) filter (where x.reversed_at is null) as insurer_pays_fen,
+           sum(x.total_fen) filter (where x.reversed_at is null) as total_fen
+    from settlement x where x.prescription_id = m.id
+  ) s
   cross join lateral (
     select min(e.at) filter (where e.action = 'delivery_delivered') as delivered_at,
            count(*) filter (where e.action = 'adverse_reaction_reported') as adverse

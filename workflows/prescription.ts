@@ -24,6 +24,8 @@ export interface CancelRequest { by: string; reason: string }
 export interface DispenseRequest extends DispenseInput { orderId: string; pharmacyCode: string }
 export interface Collection { orderId: string; pharmacyCode: string; proof: { kind: 'signature' | 'code' | 'id_card'; reference: string; receivedBy?: string } }
 export interface ShortReport { orderId: string; pharmacyCode: string; lines: { lineNo: number; reason: string }[] }
+/** After a partial fill: the pharmacy will not dispense the rest (docs/dispensing.md). */
+export interface RemainderDeclaration { orderId: string; pharmacyCode: string; reason: string }
 
 export interface TimelineEntry { at: string; event: string; detail?: Record<string, unknown> }
 export interface WorkflowState {
@@ -32,6 +34,8 @@ export interface WorkflowState {
   offer: { orderId: string; pharmacyCode: string; attempt: number; distanceKm: number } | null;
   delivery: { deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus } | null;
   timeline: TimelineEntry[];
+  /** Partial fills: fills recorded so far, and whether the rest was declared not dispensed (absent before any fill). */
+  fills?: { count: number; complete: boolean; remainderNotDispensed: boolean };
 }
 
 export type Outcome = Extract<PrescriptionStatus, 'completed' | 'rejected' | 'cancelled' | 'unfulfillable' | 'returned' | 'expired'>;
@@ -45,6 +49,7 @@ export const shortUpdate = defineUpdate<WorkflowState, [ShortReport]>('short');
 export const collectedUpdate = defineUpdate<WorkflowState, [Collection]>('collected');
 export const deliveryUpdate = defineUpdate<WorkflowState, [DeliveryUpdate]>('deliveryStatus');
 export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel');
+export const remainderUpdate = defineUpdate<WorkflowState, [RemainderDeclaration]>('remainderNotDispensed');
 
 // ---- activities ------------------------------------------------------------------------------------
 // Database and search adapters retry until the service is back: a prescription waits, it is never lost.
@@ -94,6 +99,9 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   const shortReported = (): ShortReport | undefined => shortage;
   let dispensing = false; // a dispense update is being recorded
   let dispensed = false;
+  // Partial fills: fills recorded at the accepting pharmacy, and its declaration that the rest will not come.
+  let fills = 0;
+  let remainder: RemainderDeclaration | undefined;
   const deliveryQueue: DeliveryUpdate[] = [];
   let awaitingCollection = false; // pickup: dispensed and waiting at the pharmacy
   let collection: Collection | undefined;
@@ -116,17 +124,27 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   setHandler(dispenseUpdate, async (d) => {
     dispensing = true;
     try {
-      const r = await acts.recordDispensing(id, d.orderId, d.pharmacyCode, { pharmacistName: d.pharmacistName, lines: d.lines });
+      const r = await acts.recordDispensing(id, d.orderId, d.pharmacyCode, {
+        pharmacistName: d.pharmacistName, lines: d.lines, ...(d.partial ? { partial: true } : {}), ...(fills > 0 || d.partial ? { fillNo: fills + 1 } : {}),
+      });
       if (!r.ok) throw ApplicationFailure.nonRetryable(r.message, r.code, r.problems);
+      fills += 1;
+      // Results recorded before partial fills existed have no `complete`: every dispensing was whole then.
+      const complete = r.complete !== false;
+      state.fills = { count: fills, complete, remainderNotDispensed: false };
+      if (!complete) {
+        moved('partially_dispensed', { pharmacy: d.pharmacyCode, fillNo: fills, findings: r.findings.length });
+        return state;
+      }
       dispensed = true;
-      moved('dispensed', { pharmacy: d.pharmacyCode, findings: r.findings.length });
+      moved('dispensed', { pharmacy: d.pharmacyCode, findings: r.findings.length, ...(fills > 1 ? { fillNo: fills } : {}) });
       return state;
     } finally {
       dispensing = false;
     }
   }, {
     validator: (d) => {
-      if (!accepted || dispensed || dispensing || shortage || cancelled() || !isOpenOrder(d.orderId, d.pharmacyCode)) {
+      if (!accepted || dispensed || dispensing || shortage || remainder || cancelled() || !isOpenOrder(d.orderId, d.pharmacyCode)) {
         throw ApplicationFailure.nonRetryable('this order is not accepted by this pharmacy, or is already dispensed', 'NotDispensable');
       }
     },
@@ -135,6 +153,15 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     validator: (r) => {
       if (!accepted || dispensed || dispensing || shortage || !isOpenOrder(r.orderId, r.pharmacyCode)) {
         throw ApplicationFailure.nonRetryable('this order is not accepted by this pharmacy, or is already dispensed', 'NotDispensable');
+      }
+      // Part of it is handed out: the prescription is used here, so the rest is declared not dispensed instead.
+      if (fills > 0) throw ApplicationFailure.nonRetryable('part of this order is dispensed: declare the remainder not dispensed instead of short', 'NotDispensable');
+    },
+  });
+  setHandler(remainderUpdate, (r) => { remainder = r; return state; }, {
+    validator: (r) => {
+      if (fills === 0 || dispensed || dispensing || remainder || !isOpenOrder(r.orderId, r.pharmacyCode)) {
+        throw ApplicationFailure.nonRetryable('this order has no partial fill with a remainder open at this pharmacy', 'NotPartiallyDispensed');
       }
     },
   });
@@ -152,7 +179,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
     validator: (_request) => {
-      if (cancellation || dispensed || dispensing || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
+      if (cancellation || dispensed || dispensing || fills > 0 || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
     },
   });
 
@@ -308,11 +335,22 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     note('pharmacy_accepted', { pharmacy: candidate.pharmacyCode });
 
     // The dispense update records the dispensing itself (it answers the pharmacy synchronously).
-    const settled = () => dispensed || shortage !== undefined || cancelled() !== undefined;
+    const settled = () => dispensed || shortage !== undefined || cancelled() !== undefined || remainder !== undefined;
     const inTime = await condition(settled, Math.min(t.dispenseTimeoutMs, untilExpiry()));
     // A dispensing being recorded when the time runs out is let finish (and a refused one corrected).
     if (!inTime && dispensing) await condition(() => !dispensing && settled(), t.dispenseTimeoutMs);
     if (dispensed) break;
+    // Partly dispensed, and the rest declared not dispensed or not handed out within the window: the
+    // prescription is used here, so the remainder is released and it goes on as a partial fill (never
+    // to another pharmacy; docs/dispensing.md). A full dispensing never reaches this branch.
+    if (fills > 0) {
+      const why = remainder ? { actor: `${actor}`, reason: remainder.reason } : { actor: 'system:rxflow', reason: 'remainder not dispensed within the dispense window' };
+      const { notDispensedLines } = await acts.releaseRemainder(id, orderId, why.actor, why.reason);
+      dispensed = true;
+      state.fills = { count: fills, complete: false, remainderNotDispensed: true };
+      moved('dispensed', { pharmacy: candidate.pharmacyCode, partial: true, reason: why.reason, notDispensedLines });
+      break;
+    }
     if (cancelled()) return cancelOpenOrder(orderId);
     const short = shortReported();
     if (short) { await giveUp(orderId, 'short', actor, short.lines.map((l) => `line ${l.lineNo}: ${l.reason}`).join('; '), 'pharmacy_short'); continue; }

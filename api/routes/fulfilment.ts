@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
-import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate } from '../../workflows/prescription';
+import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate } from '../../workflows/prescription';
+import { dispenseView } from '../../domain/partial-fill';
 import { DELIVERY_STATUSES } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
 import type { Principal } from '../auth';
@@ -21,7 +22,10 @@ export const DispenseBody = z.object({
     lineNo: z.number().int().positive(),
     packs: z.array(z.object({ traceCode: z.string().min(1).max(80), batchNo: z.string().min(1).max(40), expiryDate: z.iso.date() })).min(1).max(100),
   })).min(1).max(10),
+  // A partial fill: part of what is left now, the rest later or declared not dispensed (docs/dispensing.md).
+  partial: z.boolean().optional(),
 });
+export const RemainderBody = z.object({ reason: z.string().min(1).max(200) });
 export const StockBody = z.object({
   items: z.array(z.object({ drugCode: z.string().min(1).max(40), onHand: z.number().int().min(0).max(1_000_000), priceFen: z.number().int().min(0).max(100_000_000) })).min(1).max(1000),
 });
@@ -59,7 +63,11 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
         // The SKU to dispense: a substitute where matching chose one (the prescription allowed it).
         lines: lines.map((l) => {
           const fill = o.fills?.find((f) => f.lineNo === l.lineNo && f.drugCode !== f.prescribed);
-          return { lineNo: l.lineNo, drugCode: fill?.drugCode ?? l.drugCode, drugName: l.drugName, quantity: l.quantity, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天`, ...(fill ? { substitutedFor: l.drugCode } : {}) };
+          return {
+            lineNo: l.lineNo, drugCode: fill?.drugCode ?? l.drugCode, drugName: l.drugName, quantity: l.quantity, usage: `${l.dosage} ${l.frequency} ${l.route} ${l.days}天`, ...(fill ? { substitutedFor: l.drugCode } : {}),
+            // Partial fills: what is handed out already and what is left to dispense.
+            dispensed: l.dispensedQuantity, remaining: l.quantity - l.dispensedQuantity - l.notDispensedQuantity,
+          };
         }),
       });
     }
@@ -93,9 +101,25 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     const body = DispenseBody.parse(ctx.request.body ?? {});
     if (rx.usedAt && order.status !== 'dispensed') throw new ApiError(409, 'ALREADY_FILLED', `prescription ${rx.rxNo} was already filled`);
     const state = await sendUpdate(deps.temporal, rx.workflowId, dispenseUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, ...body });
-    const [dispensing] = await deps.orm.em.fork().find(DispensingSchema, { prescriptionId: rx.id });
+    const em = deps.orm.em.fork();
+    // The fill just recorded is the latest (the workflow records one at a time).
+    const [dispensing] = await em.find(DispensingSchema, { prescriptionId: rx.id }, { orderBy: { fillNo: 'desc' }, limit: 1 });
+    const view = dispenseView(await em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } }));
     ctx.status = 201;
-    ctx.body = { orderId: order.id, prescriptionStatus: state.status, dispensedAt: dispensing?.dispensedAt, findings: dispensing?.findings ?? [] };
+    ctx.body = {
+      orderId: order.id, prescriptionStatus: state.status, dispensedAt: dispensing?.dispensedAt, findings: dispensing?.findings ?? [],
+      fillNo: dispensing?.fillNo ?? 1, dispenseStatus: view.status, lines: view.lines,
+    };
+  });
+
+  // After a partial fill: the rest will not be dispensed here. The remainder is released and the
+  // prescription goes on to the patient with what was handed out (docs/dispensing.md).
+  r.post('/v1/pharmacy/orders/:orderId/not-dispensed', authorize('order.fulfil'), async (ctx) => {
+    const body = RemainderBody.parse(ctx.request.body ?? {});
+    const { order, pharmacy, rx } = await orderContext(ctx);
+    const state = await sendUpdate(deps.temporal, rx.workflowId, remainderUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, reason: body.reason });
+    ctx.status = 202;
+    ctx.body = { orderId: order.id, prescriptionStatus: state.status, remainderNotDispensed: true };
   });
 
   // A line that cannot be dispensed as prescribed sends the order back to matching; the drug is never swapped here.
@@ -163,13 +187,17 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     for (const d of active) {
       const order = await em.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
       const pharmacy = await em.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
-      const content = (await em.findOneOrFail(PrescriptionSchema, { id: d.prescriptionId })).content as any;
+      const rx = await em.findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
+      const content = rx.content as any;
+      const lines = await em.find(PrescriptionLineSchema, { prescriptionId: d.prescriptionId });
       // A courier needs an address and a masked phone, not a diagnosis.
       items.push({
         deliveryId: d.id, status: d.status, attempt: d.attempt, coldChain: d.coldChain,
         pickup: { pharmacy: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
         dropoff: { name: content.patient.name, address: content.patient.address.text, phone: maskPhone(content.patient.phone) },
         labelUrl: `/v1/deliveries/${d.id}/label.pdf`,
+        // A partial fill carries fewer packs than prescribed; the courier hands over what is in the parcel.
+        partial: rx.partialFill, packages: lines.reduce((s, l) => s + (rx.partialFill ? l.dispensedQuantity : l.quantity), 0),
       });
     }
     ctx.body = { items };

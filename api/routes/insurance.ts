@@ -12,9 +12,11 @@ export function insuranceRoutes(deps: ApiDeps): Router {
   /** The pre-check, the settlement written at dispensing, and its reversal (if any): the money trail of one prescription. */
   r.get('/v1/prescriptions/:id/settlement', authorize('settlement.read'), async (ctx) => {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'settlement.read');
-    const [s] = await sql(
+    // Partial fills (docs/dispensing.md): one settlement per fill; `settlement` is the first, `fills` lists each.
+    const all = await sql(
       `select id, plan_id, member_id, plan_year, policy_version, visit_type, commercial_plan_id, total_fen, insurer_pays_fen, commercial_pays_fen,
-              patient_pays_fen, deductible_applied_fen, engine, lines, created_at, reversed_at from settlement where prescription_id = ?`, [rx.id]);
+              patient_pays_fen, deductible_applied_fen, engine, lines, created_at, reversed_at, fill_no from settlement where prescription_id = ? order by fill_no`, [rx.id]);
+    const [s] = all;
     if (!s) throw new ApiError(404, 'NOT_SETTLED', `prescription ${rx.rxNo} has no settlement: it is written when the pharmacy dispenses`);
     const [rev] = await sql(`select id, reason, actor, total_fen, insurer_pays_fen, commercial_pays_fen, patient_pays_fen, lines, created_at from settlement_reversal where settlement_id = ?`, [s.id]);
     ctx.body = {
@@ -28,6 +30,10 @@ export function insuranceRoutes(deps: ApiDeps): Router {
         id: rev.id, reason: rev.reason, actor: rev.actor, totalFen: rev.total_fen, insurerPaysFen: rev.insurer_pays_fen, commercialPaysFen: rev.commercial_pays_fen,
         patientPaysFen: rev.patient_pays_fen, lines: rev.lines, createdAt: rev.created_at,
       } : null,
+      fills: all.map((f: any) => ({
+        fillNo: f.fill_no, id: f.id, totalFen: f.total_fen, insurerPaysFen: f.insurer_pays_fen, commercialPaysFen: f.commercial_pays_fen,
+        patientPaysFen: f.patient_pays_fen, deductibleAppliedFen: f.deductible_applied_fen, lines: f.lines, createdAt: f.created_at, reversedAt: f.reversed_at,
+      })),
     };
   });
 

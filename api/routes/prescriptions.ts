@@ -15,6 +15,25 @@ import { requestOrigin } from '../origin';
 import { sendUpdate, workflowState } from '../workflows';
 import type { ApiDeps } from '../app';
 import { readFindings } from '../../domain/review-checks';
+import { DispensingSchema, SettlementSchema } from '../../db/entities';
+import { dispenseView } from '../../domain/partial-fill';
+
+/** Dispensed vs prescribed per line, each fill and its settlement (partial fills, docs/dispensing.md). */
+async function dispensingOf(deps: ApiDeps, rx: Prescription, lines: Parameters<typeof dispenseView>[0]) {
+  const em = deps.orm.em.fork();
+  const fills = await em.find(DispensingSchema, { prescriptionId: rx.id }, { orderBy: { fillNo: 'asc' } });
+  const settlements = await em.find(SettlementSchema, { prescriptionId: rx.id }, { orderBy: { fillNo: 'asc' } });
+  return {
+    ...dispenseView(lines),
+    fills: fills.map((f) => {
+      const s = settlements.find((x) => x.fillNo === f.fillNo);
+      return {
+        fillNo: f.fillNo, dispensedAt: f.dispensedAt, lines: f.lines ?? [],
+        settlement: s ? { totalFen: s.totalFen, insurerPaysFen: s.insurerPaysFen, patientPaysFen: s.patientPaysFen, reversed: s.reversedAt !== null } : null,
+      };
+    }),
+  };
+}
 
 /**
  * Loads a prescription the caller may see with `action` (domain/policy.ts): own for a hospital, assigned
@@ -71,7 +90,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id);
     const lines = await deps.orm.em.fork().find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } });
     ctx.body = {
-      prescription: { ...summary(rx), usedAt: rx.usedAt, flags: readFindings(rx.flags), pricing: rx.pricing, lines },
+      prescription: { ...summary(rx), usedAt: rx.usedAt, flags: readFindings(rx.flags), pricing: rx.pricing, lines, dispensing: await dispensingOf(deps, rx, lines) },
       workflow: await workflowState(deps.temporal, rx.workflowId),
       versions: await versionsOf(deps, rx),
     };

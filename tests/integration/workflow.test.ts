@@ -41,6 +41,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
     closeOffer: () => undefined,
     recordDispensing: () => ({ ok: true, findings: [] }),
+    releaseRemainder: () => ({ notDispensedLines: [] }),
     dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
     recordDeliveryStatus: () => undefined,
     recordCollection: () => undefined,

@@ -100,6 +100,7 @@ describe('hospital events', () => {
       received: 'accepted', in_review: 'in_review', rejected: 'rejected', approved: 'approved', priced: 'priced', matching: 'matching',
       dispensed: 'dispensed', in_delivery: 'out_for_delivery', delivered: 'delivered', follow_up: 'follow_up', completed: 'completed',
       cancelled: 'cancelled', unfulfillable: 'unfulfillable', returned: 'returned', expired: 'expired',
+      partially_dispensed: 'partially_dispensed',
     });
     expect(hospitalEventFor(change('delivered', { action: 'collected' }))).toBe('collected');
     expect(hospitalEventFor(change('expired', { data: { stage: 'review', escalations: 8 } }))).toBe('not_reviewed');
