@@ -10,6 +10,7 @@ import { workflowBundle } from '../../engine/runtime';
 import {
   cancelUpdate, collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
 } from '../../workflows/prescription';
+import { remainderUpdate } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
 
 applyTestEnv();
@@ -231,6 +232,48 @@ describe('prescription workflow branches', () => {
     expect(named(calls, 'dispatchDelivery')).toHaveLength(0);
     expect(named(calls, 'restockUncollected')).toHaveLength(1);
     expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['ready_for_pickup', 'returned']);
+  });
+
+  it('after a partial fill, numbers the fills, refuses cancel and short, and releases the remainder when the window closes', async () => {
+    const calls: Call[] = [];
+    let fill = 0;
+    const recordDispensing = () => ({ ok: true, findings: [], fillNo: ++fill, complete: false, lines: [] });
+    const outcome = await withWorker(calls, { recordDispensing }, async (tq) => {
+      const h = await start(tq, { ...input({ dispenseTimeoutMs: 1500, pickupTimeoutMs: 200 }), fulfilment: 'pickup' });
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      const o = (await h.query(stateQuery)).offer!;
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, accept: true }] });
+      await refused(h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: 'x' }] }), /no partial fill/);
+      const req = { orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [], partial: true };
+      expect((await h.executeUpdate(dispenseUpdate, { args: [req] })).status).toBe('partially_dispensed');
+      expect((await h.executeUpdate(dispenseUpdate, { args: [req] })).fills).toEqual({ count: 2, complete: false, remainderNotDispensed: false });
+      await refused(h.executeUpdate(cancelUpdate, { args: [{ by: 'hospital:H', reason: 'x' }] }), /can no longer be cancelled/);
+      await refused(h.executeUpdate(shortUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, lines: [{ lineNo: 1, reason: 'x' }] }] }), /declare the remainder not dispensed/);
+      return h.result(); // nobody declares the rest: the window closes
+    });
+    expect(named(calls, 'recordDispensing').map((c) => (c[4] as { fillNo?: number }).fillNo)).toEqual([1, 2]);
+    expect(named(calls, 'releaseRemainder')).toEqual([['releaseRemainder', expect.any(String), 'order-1', 'system:rxflow', 'remainder not dispensed within the dispense window']]);
+    // Used at this pharmacy: never offered to the next one, the stock is released by the remainder alone.
+    expect(named(calls, 'offerToPharmacy')).toHaveLength(1);
+    expect(named(calls, 'releaseReservations')).toHaveLength(0);
+    expect(outcome).toBe('returned'); // the pickup was not collected in time
+  });
+
+  it('keeps the full dispensing\'s call as it was (no fill number, no partial flag)', async () => {
+    const calls: Call[] = [];
+    await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input());
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      const o = (await h.query(stateQuery)).offer!;
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, accept: true }] });
+      expect((await h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] }] })).status).toBe('dispensed');
+      await h.terminate('test done');
+    });
+    expect(named(calls, 'recordDispensing')[0][4]).toEqual({ pharmacistName: '王药师', lines: [] });
   });
 });
 
