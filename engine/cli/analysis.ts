@@ -51,6 +51,13 @@ export function position(f: HolderFacts): Position {
       }
       return { stage: 'matching', holder: rxflow('searching for the next pharmacy') };
     }
+    case 'partially_dispensed': {
+      // Part handed out; the same pharmacy owes the rest (or its declaration) within the dispense window.
+      const o = f.order;
+      if (!o) return { stage: 'dispensing', holder: rxflow('partially dispensed') };
+      const since = o.respondedAt ?? o.offeredAt;
+      return { stage: 'dispensing', holder: { kind: 'pharmacy', code: o.pharmacyCode, name: o.pharmacyName, since, dueBy: plus(since, f.timings.dispenseTimeoutMs), note: 'partially dispensed, the rest to dispense or declare not dispensed' } };
+    }
     case 'dispensed': {
       const o = f.order;
       if (f.fulfilment === 'pickup' && o) {
