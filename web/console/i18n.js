@@ -34,6 +34,7 @@ const STRINGS = {
     'status.received': '已接收', 'status.in_review': '待审核', 'status.approved': '已通过', 'status.rejected': '已驳回',
     'status.expired': '已过期', 'status.cancelled': '已取消', 'status.matching': '匹配药店', 'status.dispensing': '配药中',
     'status.in_delivery': '配送中', 'status.delivered': '已送达', 'status.completed': '已完成', 'status.unfulfillable': '无法履约',
+    'status.partially_dispensed': '部分配药',
     'error.network': '无法连接服务器：{msg}',
   },
   en: {
@@ -69,6 +70,7 @@ const STRINGS = {
     'status.received': 'received', 'status.in_review': 'in review', 'status.approved': 'approved', 'status.rejected': 'rejected',
     'status.expired': 'expired', 'status.cancelled': 'cancelled', 'status.matching': 'matching', 'status.dispensing': 'dispensing',
     'status.in_delivery': 'in delivery', 'status.delivered': 'delivered', 'status.completed': 'completed', 'status.unfulfillable': 'unfulfillable',
+    'status.partially_dispensed': 'partially dispensed',
     'error.network': 'Cannot reach the server: {msg}',
   },
 };
