@@ -76,6 +76,9 @@ describe('partial fills', () => {
     expect(s1).toMatchObject({ fill_no: 1, total_fen: 2 * p3 });
     expect(s2).toMatchObject({ fill_no: 2, total_fen: p3 + p1 });
     for (const s of [s1, s2]) expect(s.total_fen).toBe(s.insurer_pays_fen + s.patient_pays_fen);
+    const money = (await a.hospital.get(`/v1/prescriptions/${o.id}/settlement`)).body;
+    expect(money.settlement.totalFen).toBe(s1.total_fen);
+    expect(money.fills.map((f: any) => [f.fillNo, f.totalFen])).toEqual([[1, s1.total_fen], [2, s2.total_fen]]);
     expect(await stockOf(o.code, o.three.drugCode)).toEqual({ on_hand: held.on_hand - 3, reserved: held.reserved - 3 });
     expect(await reservations(o.id, o.three.drugCode)).toEqual([{ status: 'committed', units: 3 }]);
     const [{ partial_fill }] = await sql(`select partial_fill from prescription where id = ?`, [o.id]);
