@@ -166,16 +166,19 @@ export async function matchPharmacies(es: Client, prefix: string, m: MatchReques
       _source: false,
       docvalue_fields: HIT_FIELDS,
       track_total_hits: false,
+      // Only what is read back crosses the wire and is parsed: the hits' columns and sort values.
+      filter_path: ['took', 'hits.hits.fields', 'hits.hits.sort'],
       ...(after ? { search_after: after as never } : {}),
     });
-    const hits = res.hits.hits.map(hitFacts);
+    const found = res.hits?.hits ?? []; // filter_path drops `hits` altogether when nothing matched
+    const hits = found.map(hitFacts);
     const shelf = await basketShelves(shelves, hits.map((h) => h.code), m);
     for (const h of hits) {
       const fact = candidateFacts(h, shelf.get(h.code), m);
       if (fact) facts.push(fact);
     }
     if (hits.length < PAGE) break;
-    after = res.hits.hits[hits.length - 1].sort as unknown[];
+    after = found[hits.length - 1].sort as unknown[];
   }
   return scoreCandidates(m.mode === 'pickup' ? facts : facts.filter(withinDeliveryRadius), m.radiusKm, m.weights);
 }

@@ -72,16 +72,18 @@ async function viewOf(deps: ApiDeps, rx: Prescription): Promise<PrescriptionView
 /** The prescription's fills and handover, as the status model reads them (domain/fhir/dispense.ts). */
 async function fillViewOf(deps: ApiDeps, rx: Prescription): Promise<FillView> {
   const em = deps.orm.em.fork();
-  const [lines, orders, acceptances, deliveries, dispensing] = await Promise.all([
+  const [lines, orders, acceptances, deliveries, fills] = await Promise.all([
     em.find(PrescriptionLineSchema, { prescriptionId: rx.id }, { orderBy: { lineNo: 'asc' } }),
     em.find(FulfilmentOrderSchema, { prescriptionId: rx.id }, { orderBy: { attempt: 'asc' } }),
     // closeOffer overwrites an order's status; whether the pharmacy ever accepted it is in the audit trail.
     em.find(AuditEventSchema, { prescriptionId: rx.id, action: 'pharmacy_accepted' }),
     em.find(DeliverySchema, { prescriptionId: rx.id }, { orderBy: { attempt: 'desc' }, limit: 1 }),
-    em.findOne(DispensingSchema, { prescriptionId: rx.id }),
+    // A partial fill and its remainder are two dispensings: the packs of every fill count, the latest dates it.
+    em.find(DispensingSchema, { prescriptionId: rx.id }, { orderBy: { dispensedAt: 'desc' } }),
   ]);
+  const dispensing = fills[0] ?? null;
   const accepted = new Set(acceptances.map((a) => String(a.data.orderId)));
-  const packs = dispensing ? await em.find(DispensedPackSchema, { dispensingId: dispensing.id }) : [];
+  const packs = fills.length ? await em.find(DispensedPackSchema, { dispensingId: { $in: fills.map((f) => f.id) } }) : [];
   const packsByLine: Record<number, number> = {};
   for (const p of packs) packsByLine[p.lineNo] = (packsByLine[p.lineNo] ?? 0) + 1;
   const mode = (rx.content as { fulfilment?: { mode?: 'delivery' | 'pickup' } }).fulfilment?.mode ?? 'delivery';
