@@ -115,8 +115,8 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
   // After a partial fill: the rest will not be dispensed here. The remainder is released and the
   // prescription goes on to the patient with what was handed out (docs/dispensing.md).
   r.post('/v1/pharmacy/orders/:orderId/not-dispensed', authorize('order.fulfil'), async (ctx) => {
+    const { order, pharmacy, rx } = await orderContext(ctx); // someone else's order is 404 whatever the body says
     const body = RemainderBody.parse(ctx.request.body ?? {});
-    const { order, pharmacy, rx } = await orderContext(ctx);
     const state = await sendUpdate(deps.temporal, rx.workflowId, remainderUpdate, { orderId: order.id, pharmacyCode: pharmacy.code, reason: body.reason });
     ctx.status = 202;
     ctx.body = { orderId: order.id, prescriptionStatus: state.status, remainderNotDispensed: true };
