@@ -73,6 +73,9 @@ export class Migration20261124100000_audit_chain extends Migration {
           end if;
         end loop;
       end $$;`);
+    // The backfill queued the deferred foreign-key checks of every updated row; run them now, or
+    // Postgres refuses to alter a table with pending trigger events (an upgrade of a database with data).
+    this.addSql(`set constraints all immediate;`);
     this.addSql(`alter table "audit_event" enable trigger "audit_event_no_update";`);
     this.addSql(`insert into "audit_chain_head" (chain_id, seq, hash)
       select 'global', coalesce(max(global_seq), 0), coalesce((select hash from audit_event order by global_seq desc limit 1), repeat('0', 64)) from audit_event;`);
