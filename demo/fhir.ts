@@ -66,7 +66,12 @@ export function fhirBundleFor(c: Record<string, any>, o: FhirBundleOptions = {})
     subject: { reference: patientUrl },
     diagnosis: conditionUrls.map((reference) => ({ condition: { reference } })),
   });
-  for (const a of p.allergies ?? []) add(url(), { resourceType: 'AllergyIntolerance', patient: { reference: patientUrl }, code: { text: a } });
+  for (const a of p.allergies ?? []) {
+    add(url(), {
+      resourceType: 'AllergyIntolerance', patient: { reference: patientUrl }, code: { text: a },
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] }, // R4 invariant ait-1
+    });
+  }
   if (p.pregnant) {
     add(url(), {
       resourceType: 'Observation', status: 'final', subject: { reference: patientUrl },

@@ -75,7 +75,7 @@ export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['rejected', 'cance
 
 /**
  * The latest fill: the dispensing by the pharmacy that accepted the order. An offer no pharmacy accepted
- * is not a fill. The partial states are modelled ahead of the engine producing them (partial fills).
+ * is not a fill. A partial fill (docs/dispensing.md) is `partial` until its remainder is settled.
  */
 export const FILL_STATES = [
   'none',                    // no pharmacy has taken it (yet)

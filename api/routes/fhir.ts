@@ -88,7 +88,7 @@ async function fillViewOf(deps: ApiDeps, rx: Prescription): Promise<FillView> {
   for (const p of packs) packsByLine[p.lineNo] = (packsByLine[p.lineNo] ?? 0) + 1;
   const mode = (rx.content as { fulfilment?: { mode?: 'delivery' | 'pickup' } }).fulfilment?.mode ?? 'delivery';
   return {
-    prescriptionId: rx.id, status: rx.status, patientId: rx.patientId, mode, delivery: deliveries[0]?.status ?? null,
+    prescriptionId: rx.id, status: rx.status, patientId: rx.patientId, mode, delivery: deliveries[0]?.status ?? null, remainderNotDispensed: rx.partialFill,
     orders: orders.map((o) => ({ id: o.id, attempt: o.attempt, pharmacyId: o.pharmacyId, status: o.status, declineReason: o.declineReason, accepted: accepted.has(o.id) })),
     lines, dispensed: dispensing ? { orderId: dispensing.orderId, at: dispensing.dispensedAt, packsByLine } : null,
   };

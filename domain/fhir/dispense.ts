@@ -20,6 +20,8 @@ export interface FillView {
   delivery: DeliveryStatus | null;
   orders: OrderRow[];
   lines: { lineNo: number; drugCode: string; drugName: string; quantity: number }[];
+  /** A partial fill whose remainder the pharmacy declared (or let lapse) not dispensed (prescription.partial_fill). */
+  remainderNotDispensed?: boolean;
   /** Packs handed out per line, and when, for the dispensed fill. */
   dispensed: { orderId: string; at: Date; packsByLine: Record<number, number> } | null;
 }
@@ -42,7 +44,7 @@ export function fillsOf(v: FillView): { order: OrderRow; fill: FillState }[] {
   return taken.map((order, i) => {
     if (i < taken.length - 1) return { order, fill: 'transferred' as FillState };
     const fill: FillState = order.status === 'dispensed'
-      ? (v.status === 'returned' ? 'returned' : v.status === 'partially_dispensed' ? 'partial' : 'dispensed')
+      ? (v.status === 'returned' ? 'returned' : v.status === 'partially_dispensed' ? 'partial' : v.remainderNotDispensed ? 'remainder_not_dispensed' : 'dispensed')
       : order.status === 'accepted' ? 'preparing'
         : UNFILLED_END.includes(v.status) ? 'not_dispensed' : 'transferred';
     return { order, fill };

@@ -10,6 +10,7 @@ import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescrip
 import { MEDICATION_DISPENSE_STATUSES, MEDICATION_REQUEST_STATUSES, TASK_STATUSES } from '../../domain/status-model';
 import { EXTENSION_PATIENT_STATUS, SYSTEM } from '../../domain/fhir/systems';
 import { actors, apiUrl, approve, closeDb } from './helpers';
+import { expectValidR4 } from '../support/fhir-r4';
 
 afterAll(closeDb);
 
@@ -25,6 +26,7 @@ const patientStatusOf = (t: Task) => t.extension?.find((x) => x.url === EXTENSIO
 /** Required R4 elements (cardinality 1..1) and status value sets of what we serve. */
 function expectValid(r: FhirResource) {
   expect(typeof r.id).toBe('string');
+  expectValidR4(r); // structure against the R4 StructureDefinitions, and the required value sets
   switch (r.resourceType) {
     case 'MedicationRequest':
       expect(MEDICATION_REQUEST_STATUSES).toContain(r.status);
@@ -89,7 +91,7 @@ describe('FHIR read: MedicationDispense and the referenced parties', () => {
     expect(done.map((d) => d.status)).toEqual(done.map(() => 'completed'));
     expect(patientStatusOf(await task(id))).toBe('collected');
 
-    // Every resource is valid R4 (as far as its required elements and status codes go), and every reference resolves.
+    // Every resource is valid R4, and every reference resolves.
     const mrs = (await fhir<Bundle>(`/MedicationRequest/${id}`, H)).body.entry!.map((e) => e.resource!);
     const served: FhirResource[] = [await task(id), ...mrs, ...done];
     const refs = [...new Set(served.flatMap((r) => referencesIn(r)))];

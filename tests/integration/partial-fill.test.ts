@@ -1,9 +1,11 @@
 // Partial fills against the real services (docs/dispensing.md): part of a line now and the rest later,
 // or the rest declared not dispensed — stock, reservations, settlements, the views and the hospital's events.
-import { actors, approve, closeDb, sql, stockOf } from './helpers';
+import { actors, apiUrl, approve, closeDb, sql, stockOf } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanPack } from '../../demo/packs';
+import { DEMO } from '../../demo/fixtures';
+import { expectValidR4 } from '../support/fhir-r4';
 
 afterAll(closeDb);
 
@@ -31,6 +33,16 @@ async function acceptedOrder() {
   return { id, code, pharmacy, order, three, one, dispense, packs };
 }
 
+/** What a FHIR client reads: the dispenses and the Task, each valid R4, with the NCPDP fill status. */
+async function fhirView(id: string) {
+  const get = async (p: string) => (await fetch(`${apiUrl()}/fhir/R4${p}`, { headers: { authorization: `Bearer ${DEMO.hospital.key}` } })).json() as Promise<any>;
+  const dispenses = (await get(`/MedicationDispense?prescription=${id}`)).entry.map((e: any) => e.resource);
+  const task = await get(`/Task/${id}`);
+  for (const r of [...dispenses, task]) expectValidR4(r);
+  const ncpdp = (d: any) => d.extension.find((x: any) => x.url.endsWith('fill-status-ncpdp'))?.valueString;
+  return { dispenses: dispenses.map((d: any) => ({ status: d.status, quantity: d.quantity?.value, ncpdp: ncpdp(d) })), task: task.status as string };
+}
+
 const events = async (id: string) => (await sql(`select envelope from hospital_event where prescription_id = ? order by sequence`, [id])).map((r) => (typeof r.envelope === 'string' ? JSON.parse(r.envelope) : r.envelope));
 const reservations = (id: string, drugCode: string) => sql(`select status, sum(quantity)::int as units from reservation where prescription_id = ? and drug_code = ? group by status order by status`, [id, drugCode]);
 const settlements = (id: string) => sql(`select fill_no, total_fen, insurer_pays_fen, patient_pays_fen from settlement where prescription_id = ? order by fill_no`, [id]);
@@ -55,6 +67,9 @@ describe('partial fills', () => {
     const mid = await a.hospital.get(`/v1/prescriptions/${o.id}`);
     expect(mid.body.prescription.status).toBe('partially_dispensed');
     expect(mid.body.prescription.dispensing).toMatchObject({ status: 'partially_dispensed', remainder: 'pending' });
+    expect(await fhirView(o.id)).toEqual({
+      dispenses: [{ status: 'in-progress', quantity: 2, ncpdp: 'Partially Dispensed' }, { status: 'in-progress', quantity: 0, ncpdp: 'Partially Dispensed' }], task: 'in-progress',
+    });
     // The pharmacy sees what is left; the hospital can no longer cancel, nor the pharmacy report it short.
     const listed = (await o.pharmacy.get('/v1/pharmacy/orders?status=dispensed')).body.items.find((x: any) => x.orderId === o.order.orderId);
     expect(listed.lines.map((l: any) => [l.dispensed, l.remaining])).toEqual([[2, 1], [0, 1]]);
@@ -129,6 +144,9 @@ describe('partial fills', () => {
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'picked_up' })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: '4321' } })).status).toBe(202);
     await waitForPrescription(a.hospital, o.id, statusIs('follow_up', 'completed'));
+    // Handed over, but only part of it: FHIR says completed dispenses of 2 and 0 packs, Partially Dispensed.
+    const seen = await fhirView(o.id);
+    expect(seen.dispenses).toEqual([{ status: 'completed', quantity: 2, ncpdp: 'Partially Dispensed' }, { status: 'completed', quantity: 0, ncpdp: 'Partially Dispensed' }]);
 
     // The hospital's events: partially dispensed, then dispensed as partial, and every event after says partial.
     const evs = await events(o.id);

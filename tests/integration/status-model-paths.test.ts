@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities';
 import type { WorkflowTimings } from '../../engine/config';
 import { workflowBundle } from '../../engine/runtime';
-import { foldTimeline, isValidCombination, externalStatus, type Combination } from '../../domain/status-model';
+import { foldTimeline, isValidCombination, externalStatus, VALID_COMBINATIONS, type Combination } from '../../domain/status-model';
 import {
-  cancelUpdate, collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery,
+  cancelUpdate, collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery,
   type PrescriptionWorkflowInput, type WorkflowState,
 } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
@@ -47,7 +47,7 @@ function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => 
     recordDeliveryStatus: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
-    releaseRemainder: () => ({ notDispensedLines: [] }), // partial fills' activity, once merged
+    releaseRemainder: () => ({ notDispensedLines: [{ lineNo: 1, quantity: 1 }] }),
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }],
     sendFollowUp: () => undefined,
     finish: () => undefined,
@@ -79,7 +79,7 @@ async function path(opts: { t?: Partial<WorkflowTimings>; expiresInMs?: number; 
     const outcome = await h.result();
     const state: WorkflowState = await h.query(stateQuery);
     const combos = foldTimeline(state.timeline);
-    for (const c of combos) {
+    for (const c of [{ status: 'received' as const, fill: 'none' as const, handover: 'none' as const }, ...combos]) {
       observed.set(`${c.status}/${c.fill}/${c.handover}`, c);
       // The event that led there is in the message when this fails.
       expect([c, isValidCombination(c)]).toEqual([c, true]);
@@ -234,8 +234,78 @@ describe('every workflow path passes only through valid status combinations', ()
     expect(matching.last).toEqual({ status: 'expired', fill: 'none', handover: 'none' });
   });
 
-  afterAll(() => {
-    // Which valid combinations the paths reached (the partial ones need the partial-fill workflow).
-    process.stdout.write(`status model: ${observed.size} distinct combinations observed: ${[...observed.keys()].sort().join(', ')}\n`);
+  it('expiry while an accepting pharmacy is still dispensing: expired, not dispensed', async () => {
+    const r = await path({ expiresInMs: 8_000 }, async (h) => { await approve(h); await answer(h, 1, true); });
+    expect(r.outcome).toBe('expired');
+    expect(r.last).toEqual({ status: 'expired', fill: 'not_dispensed', handover: 'none' });
+  });
+
+});
+
+describe('partial fills pass only through valid combinations too', () => {
+  // recordDispensing answers as the activity does: the first fill leaves a remainder, a later one completes it.
+  const fills = (...complete: boolean[]) => { let n = 0; return { recordDispensing: () => ({ ok: true, findings: [], complete: complete[n++] ?? true }) }; };
+  const partial = (h: Handle, o: { orderId: string; pharmacyCode: string }) =>
+    h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [], partial: true }] });
+
+  it('part now and the remainder later: partially dispensed, then dispensed, delivered, completed', async () => {
+    const r = await path({ over: fills(false, true) }, async (h) => {
+      await approve(h);
+      const o = await answer(h, 1, true);
+      expect((await partial(h, o)).status).toBe('partially_dispensed');
+      expect((await dispense(h, o)).status).toBe('dispensed');
+      await deliver(h, 1, ['picked_up', 'delivered']);
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.combos).toContainEqual({ status: 'partially_dispensed', fill: 'partial', handover: 'none' });
+    expect(r.combos).toContainEqual({ status: 'dispensed', fill: 'dispensed', handover: 'none' });
+    expect(r.last).toEqual({ status: 'completed', fill: 'dispensed', handover: 'delivered' });
+  });
+
+  it('part now and the rest declared not dispensed: delivered as a partial fill', async () => {
+    const r = await path({ over: fills(false) }, async (h) => {
+      await approve(h);
+      const o = await answer(h, 1, true);
+      await partial(h, o);
+      await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货，患者同意' }] });
+      await deliver(h, 1, ['picked_up', 'in_transit', 'delivered']);
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.combos).toContainEqual({ status: 'dispensed', fill: 'remainder_not_dispensed', handover: 'none' });
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'in_transit' });
+    expect(r.last).toEqual({ status: 'completed', fill: 'remainder_not_dispensed', handover: 'delivered' });
+  });
+
+  it('part now, the window lapses, collected at the pharmacy as a partial fill', async () => {
+    const r = await path({ pickup: true, t: { dispenseTimeoutMs: 400 }, over: fills(false) }, async (h) => {
+      await approve(h);
+      const o = await answer(h, 1, true);
+      await partial(h, o);
+      await until(h, (s) => s.timeline.some((e) => e.event === 'ready_for_pickup'));
+      await h.executeUpdate(collectedUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, proof: { kind: 'code', reference: '123456' } }] });
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.combos).toContainEqual({ status: 'dispensed', fill: 'remainder_not_dispensed', handover: 'ready_for_pickup' });
+    expect(r.last).toEqual({ status: 'completed', fill: 'remainder_not_dispensed', handover: 'collected' });
+  });
+
+  it('a partial fill whose every delivery fails: returned', async () => {
+    const r = await path({ t: { deliveryTimeoutMs: 400 }, over: fills(false) }, async (h) => {
+      await approve(h);
+      const o = await answer(h, 1, true);
+      await partial(h, o);
+      await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货' }] });
+      await deliver(h, 1, ['failed']);
+    });
+    expect(r.outcome).toBe('returned');
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'failed' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+  });
+});
+
+describe('coverage of the model', () => {
+  it('the paths above reach every valid combination: the model holds no state the engine never takes', () => {
+    const key = (c: Combination) => `${c.status}/${c.fill}/${c.handover}`;
+    expect(VALID_COMBINATIONS.map(key).filter((k) => !observed.has(k))).toEqual([]);
   });
 });
