@@ -20,6 +20,11 @@ export function authorize(action: Action): AuthorizeMiddleware {
       throw new ApiError(403, 'FORBIDDEN', `the role ${p.role} may not ${ACTIONS[action].description} (${action})`,
         [{ path: '$.action', code: 'not_permitted', message: action }]);
     }
+    // A scoped key takes only the actions it was issued for, whatever its role may do.
+    if (p.scopes && !p.scopes.includes(action)) {
+      throw new ApiError(403, 'SCOPE_MISSING', `this API key is not scoped for ${action} (${ACTIONS[action].description}); its scopes: ${p.scopes.join(', ')}`,
+        [{ path: '$.headers.Authorization', code: 'scope_missing', message: action }]);
+    }
     ctx.state.action = action;
     ctx.state.scope = scope;
     await next();
@@ -32,7 +37,7 @@ export function authorize(action: Action): AuthorizeMiddleware {
 export const scopeOf = (principal: Principal, action: Action): Scope | null => scopeFor(principal.role, action);
 
 /** Whether the caller may take an action at all (for capabilities inside a route, e.g. review.reassign). */
-export const can = (principal: Principal, action: Action): boolean => scopeOf(principal, action) !== null;
+export const can = (principal: Principal, action: Action): boolean => scopeOf(principal, action) !== null && (!principal.scopes || principal.scopes.includes(action));
 
 /** The scope the route's authorize() settled, or the one for `action` when a loader is called elsewhere. */
 export function routeScope(ctx: Context, fallback: Action): Scope | null {

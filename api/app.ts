@@ -24,6 +24,7 @@ import { openApiDocument, routesOf } from './openapi';
 
 const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
+import { apiKeyRoutes } from './routes/api-keys';
 import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
@@ -97,6 +98,8 @@ export function createApp(deps: ApiDeps): Koa {
   v1.use(hooks.routes(), hooks.allowedMethods());
   const keys = signingKeyRoutes(deps); // the hospital key registry (docs/signing.md)
   v1.use(keys.routes(), keys.allowedMethods());
+  const apiKeys = apiKeyRoutes(deps); // API keys: issue, scope, rotate with overlap, revoke (docs/security.md)
+  v1.use(apiKeys.routes(), apiKeys.allowedMethods());
   // The event feed: replay from a cursor, long-poll and Server-Sent Events (docs/events.md).
   const feed = eventRoutes(deps);
   v1.use(feed.routes(), feed.allowedMethods());

@@ -16,6 +16,8 @@ export interface Principal {
   role: Role; partyId: string; label: string; via?: 'api_key' | 'session';
   /** The API key's row (rate limits count per key); its own requests-per-minute if it has one. */
   clientId?: string; rateLimitPerMinute?: number | null;
+  /** The key's scopes: the actions it may take, within its role's (null: all its role's). */
+  scopes?: string[] | null;
 }
 
 export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
@@ -36,7 +38,13 @@ export function authenticate(orm: MikroORM, session?: SessionSettings): Middlewa
       }
       const client = await orm.em.fork().findOne(ApiClientSchema, { keyHash: hashKey(match[1]) });
       if (!client) throw new ApiError(401, 'UNAUTHENTICATED', 'unknown API key');
-      ctx.state.principal = { role: client.role, partyId: client.partyId, label: client.label, via: 'api_key', clientId: client.id, rateLimitPerMinute: client.rateLimitPerMinute ?? null } satisfies Principal;
+      // A revoked or expired key is refused by name, so its owner knows to switch to the new one.
+      if (client.revokedAt) throw new ApiError(401, 'KEY_REVOKED', `this API key (${client.keyPrefix ?? client.label}) was revoked; use its replacement`);
+      if (client.expiresAt && client.expiresAt.getTime() <= Date.now()) throw new ApiError(401, 'KEY_EXPIRED', `this API key (${client.keyPrefix ?? client.label}) expired at ${client.expiresAt.toISOString()}; use its replacement`);
+      ctx.state.principal = {
+        role: client.role, partyId: client.partyId, label: client.label, via: 'api_key', clientId: client.id,
+        rateLimitPerMinute: client.rateLimitPerMinute ?? null, scopes: client.scopes ?? null,
+      } satisfies Principal;
       return next();
     }
     const { principal, claims } = await sessionFromCookie(ctx, orm, session);

@@ -9,6 +9,8 @@ import { CollectedBody, DeclineBody, DispenseBody, RemainderBody, ShortBody, Sta
 import { CancelBody } from './routes/prescriptions';
 import { ReviewBody } from './routes/review';
 import { EraseBody, LookupBody } from './routes/ops';
+import { AdminIssueKeyBody, IssueKeyBody, RevokeKeyBody as RevokeApiKeyBody, RotateKeyBody } from './api-keys';
+import { RegisterKeyBody, RevokeKeyBody } from './signing-keys';
 
 export interface RouteInfo { method: string; path: string }
 
@@ -37,6 +39,14 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/deliveries/:id/status': { schema: StatusBody, summary: 'A delivery partner posts a status update' },
   'POST /v1/ops/patients/lookup': { schema: LookupBody, summary: 'An operator finds patients by ID number or phone, by keyed hash (docs/data-protection.md)' },
   'POST /v1/ops/patients/:id/erase': { schema: EraseBody, summary: 'An operator erases what retention lets go of a patient\'s data (docs/data-protection.md)' },
+  'POST /v1/keys': { schema: IssueKeyBody, summary: 'Issue an API key for the caller\'s own party, optionally scoped and expiring; the secret is answered once (docs/security.md)' },
+  'POST /v1/keys/:keyId/rotate': { schema: RotateKeyBody, summary: 'Rotate an API key: the successor works at once, the old key until the overlap ends' },
+  'POST /v1/keys/:keyId/revoke': { schema: RevokeApiKeyBody, summary: 'Revoke an API key at once' },
+  'POST /v1/ops/keys': { schema: AdminIssueKeyBody, summary: 'The operator issues an API key for a party by its code' },
+  'POST /v1/hospital/signing-keys': { schema: RegisterKeyBody, summary: 'Register a signing key of the hospital (docs/signing.md)' },
+  'POST /v1/hospital/signing-keys/:keyId/revoke': { schema: RevokeKeyBody, summary: 'Revoke a signing key of the hospital' },
+  'POST /v1/hospitals/:code/signing-keys': { schema: RegisterKeyBody, summary: 'The operator registers a signing key for a hospital' },
+  'POST /v1/hospitals/:code/signing-keys/:keyId/revoke': { schema: RevokeKeyBody, summary: 'The operator revokes a hospital\'s signing key' },
 };
 
 const ERROR = {

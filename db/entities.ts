@@ -86,9 +86,21 @@ export const ApiClientSchema = new EntitySchema<ApiClient>({
     createdAt: created(),
     // Issue 6: this key's own requests per minute; null = its role's default (api/rate-limit.ts).
     rateLimitPerMinute: { type: 'integer', nullable: true },
+    scopes: { type: 'string[]', columnType: 'text[]', nullable: true },
+    keyPrefix: { type: 'string', length: 16, nullable: true },
+    expiresAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    revokedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    revokedReason: { type: 'string', length: 300, nullable: true },
+    createdBy: { type: 'string', length: 160, nullable: true },
+    rotatedFrom: { type: 'uuid', nullable: true },
   },
 });
 export interface ApiClient { rateLimitPerMinute?: number | null }
+/** A key's lifecycle (docs/security.md "API keys"): scopes, expiry, revocation; all null for the keys issued before. */
+export interface ApiClient {
+  scopes?: string[] | null; keyPrefix?: string | null; expiresAt?: Date | null; revokedAt?: Date | null;
+  revokedReason?: string | null; createdBy?: string | null; rotatedFrom?: string | null;
+}
 
 /** A hospital's patient, as its latest prescription describes them; prescriptions keep their own snapshot. */
 export interface Patient {

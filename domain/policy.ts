@@ -22,7 +22,7 @@ export type Scope = 'own' | 'assigned' | 'any';
  * code in the path (`hospital`); the caller's own tenant implied by the key (`tenant`); or nothing that
  * belongs to a tenant (`platform`).
  */
-export type ResourceKind = 'prescription' | 'order' | 'delivery' | 'event' | 'hospital' | 'tenant' | 'platform';
+export type ResourceKind = 'prescription' | 'order' | 'delivery' | 'event' | 'hospital' | 'api_key' | 'tenant' | 'platform';
 
 export interface ActionInfo { resource: ResourceKind; writes: boolean; description: string }
 
@@ -61,6 +61,9 @@ export const ACTIONS = {
   'patient.lookup': { resource: 'platform', writes: false, description: 'find a patient by ID number or phone, through their keyed hashes (recorded)' },
   'patient.export': { resource: 'platform', writes: false, description: 'export everything held about a patient (recorded)' },
   'patient.erase': { resource: 'platform', writes: true, description: 'erase a patient\'s personal data where retention allows (recorded)' },
+  'api_key.manage': { resource: 'tenant', writes: true, description: 'list and issue the caller\'s own API keys (scoped, expiring)' },
+  'api_key.rotate': { resource: 'api_key', writes: true, description: 'rotate an API key (the old one stays valid for an overlap) or revoke it' },
+  'api_key.admin': { resource: 'platform', writes: true, description: 'list every party\'s API keys and issue one for a party' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -83,6 +86,11 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('pharmacy', 'assigned', 'order.list', 'order.respond', 'order.fulfil'),
   ...row('pharmacy', 'own', 'stock.write'),
   ...row('pharmacy', 'any', 'catalog.read'),
+  // Machine clients rotate their own keys without downtime (docs/security.md "API keys").
+  ...row('hospital', 'own', 'api_key.manage', 'api_key.rotate'),
+  ...row('pharmacy', 'own', 'api_key.manage', 'api_key.rotate'),
+  ...row('courier', 'own', 'api_key.manage', 'api_key.rotate'),
+  ...row('operator', 'any', 'api_key.admin', 'api_key.rotate'),
   ...row('courier', 'assigned', 'delivery.list', 'delivery.read', 'delivery.update'),
   ...row('courier', 'any', 'catalog.read'),
   ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
@@ -92,6 +100,11 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
 ];
+
+/** The actions a role may take at all: what a key of that role may be scoped to. */
+export function actionsOf(role: Role): Action[] {
+  return POLICY.filter((r) => r.role === role).map((r) => r.action);
+}
 
 /** The scope a role has for an action, or null when the role may never do it. */
 export function scopeFor(role: Role, action: Action): Scope | null {

@@ -62,7 +62,7 @@ const show = (a: Answer) => `${a.status} ${a.code ?? ''} ${a.message ?? a.text.s
 
 /** Which path parameter names the resource of each kind; other parameters get a placeholder. */
 const RESOURCE_PARAMS: Record<ResourceKind, string[]> = {
-  prescription: ['id'], order: ['orderId'], delivery: ['id'], event: ['eventId'], hospital: ['code', 'hospitalCode'], tenant: [], platform: [],
+  prescription: ['id'], order: ['orderId'], delivery: ['id'], event: ['eventId'], hospital: ['code', 'hospitalCode'], api_key: ['keyId'], tenant: [], platform: [],
 };
 type Tenant = 'own' | 'other' | 'missing';
 
@@ -138,9 +138,20 @@ beforeAll(async () => {
     delivery: { own: deliveryA, other: deliveryB, missing: randomUUID() },
     event: { own: eventA, other: eventB, missing: randomUUID() },
     hospital: { own: A.code, other: B.code, missing: 'MX-NO-SUCH-HOSPITAL' },
+    api_key: { own: 'per role', other: await clientId(B.key), missing: randomUUID() },
     tenant: { own: 'x', other: 'x', missing: 'x' },
     platform: { own: 'x', other: 'x', missing: 'x' },
   };
+  const keys: Record<Role, string> = {
+    hospital: A.key,
+    pharmacist: DEMO.pharmacists[0].key,
+    lead_pharmacist: DEMO.leadPharmacistKey,
+    pharmacy: DEMO.pharmacyKey(phA.code),
+    courier: DEMO.partners[0].key,
+    operator: DEMO.operatorKey,
+    auditor: DEMO.auditorKey,
+  };
+  const ownKeys = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, await clientId(keys[r])]))) as Record<Role, string>;
   world = {
     keys: {
       hospital: A.key,
@@ -151,7 +162,8 @@ beforeAll(async () => {
       operator: DEMO.operatorKey,
       auditor: DEMO.auditorKey,
     },
-    resource: (kind, _role, tenant) => ids[kind][tenant],
+    // A key's own API key is its own row; every other kind's own resource is the same for all roles.
+    resource: (kind, role, tenant) => (kind === 'api_key' && tenant === 'own' ? ownKeys[role] : ids[kind][tenant]),
     hospitalA: A, hospitalB: B,
   };
 }, 240_000);
@@ -159,6 +171,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeDb();
 });
+
+async function clientId(key: string): Promise<string> {
+  return (await sql(`select id from api_client where key_hash = ?`, [hashKey(key)]))[0].id as string;
+}
 
 function urlFor(route: RouteInfo, tenant: Tenant, role: Role): string {
   const kind = ACTIONS[route.action!].resource;
