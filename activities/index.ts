@@ -35,6 +35,8 @@ import { checkDispensing, type DispenseLineInput, type Finding } from '../domain
 import { addQuantities, fillProgress, fillSettlement, notDispensed, quantitiesOf, type LineProgress } from '../domain/partial-fill';
 import { LockMode } from '@mikro-orm/core';
 import type { ReviewSignature } from '../domain/review-signature';
+import { lookupHash } from '../domain/field-crypto';
+import { dataKeyRing } from '../engine/data-keys';
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -109,8 +111,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const [settled] = await run(
       `select coalesce(sum(deductible_applied_fen), 0)::int as deductible, coalesce(sum(insurer_pays_fen), 0)::int as insurer,
               coalesce(sum(commercial_pays_fen) filter (where commercial_plan_id = ?), 0)::int as commercial
-         from settlement where plan_id = ? and member_id = ? and plan_year = ? and reversed_at is null and prescription_id <> ?`,
-      [insurance.commercial?.planId ?? null, insurance.planId, insurance.memberId, Number(onDate.slice(0, 4)), rx.id]);
+         from settlement where plan_id = ? and member_hash = ? and plan_year = ? and reversed_at is null and prescription_id <> ?`,
+      [insurance.commercial?.planId ?? null, insurance.planId, lookupHash(dataKeyRing(), 'insuranceMember', insurance.memberId), Number(onDate.slice(0, 4)), rx.id]);
     return coverageFrom(versions, insurance, onDate, { deductibleFen: settled.deductible, insurerFen: settled.insurer, commercialFen: settled.commercial });
   }
 
@@ -524,7 +526,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const settled = fillSettlement(coverage, priced((n) => dispensedBefore.get(n) ?? 0), priced((n) => after.lines.find((x) => x.lineNo === n)!.dispensed));
         t.create(SettlementSchema, {
           prescriptionId, planId: settled.planId, totalFen: settled.totalFen, insurerPaysFen: settled.insurerPaysFen, patientPaysFen: settled.patientPaysFen, lines: settled.lines, reversedAt: null,
-          memberId: settled.planId ? insurance?.memberId ?? null : null, planYear: Number(chinaDate(loaded.issuedAt).slice(0, 4)), policyVersion: settled.policyVersion ?? null,
+          memberHash: settled.planId && insurance?.memberId ? lookupHash(dataKeyRing(), 'insuranceMember', insurance.memberId) : null, planYear: Number(chinaDate(loaded.issuedAt).slice(0, 4)), policyVersion: settled.policyVersion ?? null,
           visitType: settled.visitType ?? null, commercialPlanId: settled.commercialPlanId ?? null, commercialPaysFen: settled.commercialPaysFen ?? 0,
           deductibleAppliedFen: settled.deductibleAppliedFen ?? 0, engine: 'rules', fillNo, dispensingId: dispensing.id,
         } as never);

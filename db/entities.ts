@@ -417,7 +417,8 @@ export interface Settlement {
   id: string; prescriptionId: string; planId: string | null; totalFen: number; insurerPaysFen: number; patientPaysFen: number;
   lines: unknown[]; createdAt: Date; reversedAt: Date | null;
   // Who and which year it counts towards, and by which rules (docs/insurance.md); a reversal is its own row (settlement_reversal).
-  memberId?: string | null; planYear?: number | null; policyVersion?: number | null; visitType?: string | null;
+  /** Keyed hash (HMAC-SHA256) of the insurance member number: sums a member's year without storing the number. */
+  memberHash?: string | null; planYear?: number | null; policyVersion?: number | null; visitType?: string | null;
   commercialPlanId?: string | null; commercialPaysFen?: number; deductibleAppliedFen?: number; engine?: string;
   /** One settlement per fill, at the quantities that fill handed out. */
   fillNo: number; dispensingId: string | null;
@@ -436,7 +437,7 @@ export const SettlementSchema = new EntitySchema<Settlement>({
     lines: { type: 'json' },
     createdAt: created(),
     reversedAt: ts(true),
-    memberId: { type: 'string', length: 40, nullable: true },
+    memberHash: { type: 'string', length: 64, nullable: true },
     planYear: { type: 'integer', nullable: true },
     policyVersion: { type: 'integer', nullable: true },
     visitType: { type: 'string', length: 20, nullable: true },

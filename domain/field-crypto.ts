@@ -83,15 +83,17 @@ export const needsReencryption = (ring: KeyRing, stored: string | null | undefin
   typeof stored === 'string' && stored !== '' && keyVersionOf(stored) !== ring.current;
 
 /** Normalises before hashing, so "33010619800101777x" finds "33010619800101777X" and "+86 138-5710-0001" finds "13857100001". */
-export function normaliseForLookup(kind: 'idNumber' | 'phone', value: string): string {
-  if (kind === 'idNumber') return value.replace(/\s/g, '').toUpperCase();
+export type LookupKind = 'idNumber' | 'phone' | 'insuranceMember';
+
+export function normaliseForLookup(kind: LookupKind, value: string): string {
+  if (kind === 'idNumber' || kind === 'insuranceMember') return value.replace(/\s/g, '').toUpperCase();
   let d = value.replace(/\D/g, '');
   if (d.length === 13 && d.startsWith('86')) d = d.slice(2);
   return d;
 }
 
 /** HMAC-SHA256 (hex) of the normalised value, domain-separated by kind. */
-export function lookupHash(ring: KeyRing, kind: 'idNumber' | 'phone', value: string): string {
+export function lookupHash(ring: KeyRing, kind: LookupKind, value: string): string {
   return createHmac('sha256', ring.hmacKey).update(`${kind}:${normaliseForLookup(kind, value)}`, 'utf8').digest('hex');
 }
 
@@ -106,12 +108,17 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 // The insurance member id is commonly the resident ID number (e.g. 330106195803140011): protected the same way.
 const MEMBER_AAD = 'prescription.content.insurance.memberId';
+const COMMERCIAL_MEMBER_AAD = 'prescription.content.insurance.commercial.memberId';
 
 /** A copy of the content with the patient's ID number, phone, address, guardian phone and insurance member id encrypted (already encrypted values stay). */
 export function protectContent(ring: KeyRing, content: Obj): Obj {
   if (!isObj(content) || !isObj(content.patient)) return content;
   if (isObj(content.insurance) && typeof content.insurance.memberId === 'string' && !isEncrypted(content.insurance.memberId)) {
     content = { ...content, insurance: { ...(content.insurance as Obj), memberId: encryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
+  }
+  const commercial = isObj(content.insurance) ? content.insurance.commercial : undefined;
+  if (isObj(commercial) && typeof commercial.memberId === 'string' && !isEncrypted(commercial.memberId)) {
+    content = { ...content, insurance: { ...(content.insurance as Obj), commercial: { ...commercial, memberId: encryptField(ring, commercial.memberId, COMMERCIAL_MEMBER_AAD) } } };
   }
   const patient: Obj = { ...(content.patient as Obj) };
   for (const f of CONTENT_FIELDS) {
@@ -131,6 +138,10 @@ export function revealContent(ring: KeyRing, content: Obj): Obj {
   if (isObj(content.insurance) && isEncrypted(content.insurance.memberId)) {
     content = { ...content, insurance: { ...(content.insurance as Obj), memberId: decryptField(ring, content.insurance.memberId, MEMBER_AAD) } };
   }
+  const commercial = isObj(content.insurance) ? content.insurance.commercial : undefined;
+  if (isObj(commercial) && isEncrypted(commercial.memberId)) {
+    content = { ...content, insurance: { ...(content.insurance as Obj), commercial: { ...commercial, memberId: decryptField(ring, commercial.memberId, COMMERCIAL_MEMBER_AAD) } } };
+  }
   const patient: Obj = { ...(content.patient as Obj) };
   for (const f of CONTENT_FIELDS) {
     const v = patient[f];
@@ -149,7 +160,8 @@ export function contentNeedsReencryption(ring: KeyRing, content: Obj): boolean {
   if (!isObj(content) || !isObj(content.patient)) return false;
   const p = content.patient;
   const values = [...CONTENT_FIELDS.map((f) => p[f]), isObj(p.guardian) ? p.guardian.phone : undefined,
-    isObj(content.insurance) ? content.insurance.memberId : undefined];
+    isObj(content.insurance) ? content.insurance.memberId : undefined,
+    isObj(content.insurance) && isObj(content.insurance.commercial) ? content.insurance.commercial.memberId : undefined];
   return values.some((v) => v !== undefined && v !== null && (typeof v !== 'string' || keyVersionOf(v) !== ring.current));
 }
 

@@ -43,6 +43,17 @@ export function maskIdNumber(id: string | null | undefined): string {
   return `${c.slice(0, 6).join('')}********${c.slice(-4).join('')}`;
 }
 
+/**
+ * An insurance member number (医保个人编号, often the resident ID number) keeps its first 2 and last 4
+ * characters: 330106195803140011 → 33************0011; one of 8 characters or fewer is hidden completely.
+ */
+export function maskMemberId(id: string | null | undefined): string {
+  const c = chars(String(id ?? '').replace(/\s/g, '').toUpperCase());
+  if (c.length === 0) return '';
+  if (c.length <= 8) return '********';
+  return `${c.slice(0, 2).join('')}${'*'.repeat(c.length - 6)}${c.slice(-4).join('')}`;
+}
+
 // One character of an administrative name: a Han character that cannot end an administrative unit and is
 // not typical of street-level addresses (road, lane, number, village, town). Excluding them keeps a
 // street or a residential compound from ever being taken for a district.

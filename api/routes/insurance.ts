@@ -4,6 +4,7 @@ import { authorize } from '../access';
 import { ApiError } from '../errors';
 import type { ApiDeps } from '../app';
 import { visiblePrescription } from './prescriptions';
+import { maskMemberId } from '../../domain/masking';
 
 export function insuranceRoutes(deps: ApiDeps): Router {
   const r = new Router();
@@ -14,7 +15,7 @@ export function insuranceRoutes(deps: ApiDeps): Router {
     const rx = await visiblePrescription(deps, ctx.state.principal, ctx.params.id, 'settlement.read');
     // Partial fills (docs/dispensing.md): one settlement per fill; `settlement` is the first, `fills` lists each.
     const all = await sql(
-      `select id, plan_id, member_id, plan_year, policy_version, visit_type, commercial_plan_id, total_fen, insurer_pays_fen, commercial_pays_fen,
+      `select id, plan_id, plan_year, policy_version, visit_type, commercial_plan_id, total_fen, insurer_pays_fen, commercial_pays_fen,
               patient_pays_fen, deductible_applied_fen, engine, lines, created_at, reversed_at, fill_no from settlement where prescription_id = ? order by fill_no`, [rx.id]);
     const [s] = all;
     if (!s) throw new ApiError(404, 'NOT_SETTLED', `prescription ${rx.rxNo} has no settlement: it is written when the pharmacy dispenses`);
@@ -22,7 +23,8 @@ export function insuranceRoutes(deps: ApiDeps): Router {
     ctx.body = {
       precheck: rx.pricing,
       settlement: {
-        id: s.id, planId: s.plan_id, memberId: s.member_id, planYear: s.plan_year, policyVersion: s.policy_version, visitType: s.visit_type,
+        // The member number is not stored with the settlement (only its keyed hash): shown masked, from the prescription.
+        id: s.id, planId: s.plan_id, memberId: s.plan_id ? maskMemberId((rx.content as { insurance?: { memberId?: string } }).insurance?.memberId) || null : null, planYear: s.plan_year, policyVersion: s.policy_version, visitType: s.visit_type,
         commercialPlanId: s.commercial_plan_id, totalFen: s.total_fen, insurerPaysFen: s.insurer_pays_fen, commercialPaysFen: s.commercial_pays_fen,
         patientPaysFen: s.patient_pays_fen, deductibleAppliedFen: s.deductible_applied_fen, engine: s.engine, lines: s.lines, createdAt: s.created_at, reversedAt: s.reversed_at,
       },

@@ -18,6 +18,9 @@ import { httpInsurer } from '../../activities/insurer';
 import { INSURANCE_DIR, loadInsurancePolicies, PolicyFileError, readInsuranceFiles, readPolicies } from '../../catalog/insurance';
 import { precheck } from '../../domain/insurance';
 import { coverageFrom } from '../../domain/insurance-plans';
+import { lookupHash } from '../../domain/field-crypto';
+import { maskMemberId } from '../../domain/masking';
+import { dataKeyRing } from '../../engine/data-keys';
 import { intakePrescription } from '../../api/intake';
 import { loadConfig } from '../../engine/config';
 import { workflowBundle } from '../../engine/runtime';
@@ -251,7 +254,7 @@ describe('settlement at dispensing, reversal at return', () => {
     const want = precheck({ ...coverageFrom(readInsuranceFiles(), insurance as any, chinaToday()), lines });
     const settled = (await a.hospital.get(`/v1/prescriptions/${id}/settlement`)).body;
     expect(settled.settlement).toMatchObject({
-      planId: 'HZ-EMPLOYEE', memberId, policyVersion: 2, planYear: Number(chinaToday().slice(0, 4)), engine: 'rules',
+      planId: 'HZ-EMPLOYEE', memberId: maskMemberId(memberId), policyVersion: 2, planYear: Number(chinaToday().slice(0, 4)), engine: 'rules',
       totalFen: want.totalFen, insurerPaysFen: want.insurerPaysFen, patientPaysFen: want.patientPaysFen, deductibleAppliedFen: 1_000, reversedAt: null,
     });
     expect(settled.reversal).toBeNull();
@@ -279,7 +282,7 @@ describe('settlement at dispensing, reversal at return', () => {
     const [audit] = await sql(`select data from audit_event where prescription_id = ? and action = 'settlement_reversed'`, [id]);
     expect(audit.data).toMatchObject({ reason: 'returned', insurerPaysFen: want.insurerPaysFen });
     // Reversed: it no longer counts towards the member's year.
-    const [{ n }] = await sql(`select count(*)::int as n from settlement where member_id = ? and reversed_at is null`, [memberId]);
+    const [{ n }] = await sql(`select count(*)::int as n from settlement where member_hash = ? and reversed_at is null`, [lookupHash(dataKeyRing(), 'insuranceMember', memberId)]);
     expect(n).toBe(0);
   });
 });

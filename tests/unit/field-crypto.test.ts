@@ -56,19 +56,22 @@ it('hashes lookups with its own key, after normalising', () => {
   expect(lookupHash(ringV1, 'phone', '+86 138-5710-0001')).toBe(lookupHash(ringV1, 'phone', '13857100001'));
   expect(lookupHash(ringV1, 'phone', '13857100001')).not.toBe(lookupHash(ringV1, 'idNumber', '13857100001'));
   expect(lookupHash(parseKeyRing(V1, k()), 'phone', '13857100001')).not.toBe(lookupHash(ringV1, 'phone', '13857100001'));
+  // An insurance member number: the same number however it is spaced or cased, apart from an ID number lookup.
+  expect(lookupHash(ringV1, 'insuranceMember', ' hz 0012 ')).toBe(lookupHash(ringV1, 'insuranceMember', 'HZ0012'));
+  expect(lookupHash(ringV1, 'insuranceMember', '330106195803140011')).not.toBe(lookupHash(ringV1, 'idNumber', '330106195803140011'));
 });
 
 describe('the prescription snapshot', () => {
   const content = {
     rxNo: 'RX1', patient: { ref: 'P1', name: '张建国', phone: '13857100001', idNumber: '330302195803140011',
       address: { text: '浙江省温州市鹿城区五马街 1 号', lat: 28, lng: 120.6 }, guardian: { name: '张父', relation: 'father', phone: '13900000000' }, allergies: ['青霉素'] },
-    lines: [{ drugCode: 'D1' }], insurance: { planId: 'HZ', memberId: '330106195803140011' },
+    lines: [{ drugCode: 'D1' }], insurance: { planId: 'HZ', memberId: '330106195803140011', commercial: { planId: 'XHYLB', memberId: 'XH-77001234' } },
   };
 
   it('encrypts the ID number, phone, address and guardian phone; revealing gives back the signed content', () => {
     const stored = protectContent(ringV1, content);
     const text = JSON.stringify(stored);
-    for (const secret of ['13857100001', '330302195803140011', '五马街', '13900000000', '330106195803140011']) expect(text).not.toContain(secret);
+    for (const secret of ['13857100001', '330302195803140011', '五马街', '13900000000', '330106195803140011', 'XH-77001234']) expect(text).not.toContain(secret);
     expect((stored.patient as any).name).toBe('张建国'); // the name is not one of the protected fields
     expect(revealContent(ringV2, stored)).toEqual(content);
     expect(protectContent(ringV1, stored)).toEqual(stored); // already encrypted values stay

@@ -1,4 +1,4 @@
-import { birthYear, maskAddress, maskIdNumber, maskName, maskPhone } from '../../domain/masking';
+import { birthYear, maskAddress, maskIdNumber, maskMemberId, maskName, maskPhone } from '../../domain/masking';
 
 describe('masking personal data', () => {
   it('keeps the first and last character of a name', () => {
@@ -29,6 +29,13 @@ describe('masking personal data', () => {
     expect(maskIdNumber('12345')).toBe('********');
     expect(maskIdNumber(null)).toBe('');
     expect(maskIdNumber('330302195803140011')).not.toContain('19580314');
+  });
+
+  it('keeps the first 2 and last 4 of an insurance member number', () => {
+    expect(maskMemberId('330106195803140011')).toBe('33************0011');
+    expect(maskMemberId('hz 2026 0001 23')).toBe('HZ******0123');
+    expect(maskMemberId('XH-1')).toBe('********');
+    expect(maskMemberId(undefined)).toBe('');
   });
 
   it('keeps an address down to the district or county and drops the rest', () => {
