@@ -6,6 +6,7 @@ import type { Context, Middleware } from 'koa';
 import { ACTIONS, scopeFor, withinScope, type Action, type Scope } from '../domain/policy';
 import type { Principal } from './auth';
 import { ApiError } from './errors';
+import { collectAccess, PERSON_ROLES, type AccessRecorder } from './access-log';
 
 /** The middleware carries its action, so the access matrix test can read which action a route declares. */
 export type AuthorizeMiddleware = Middleware & { action: Action };
@@ -27,7 +28,11 @@ export function authorize(action: Action): AuthorizeMiddleware {
     }
     ctx.state.action = action;
     ctx.state.scope = scope;
-    await next();
+    const record = (ctx as { recordAccess?: AccessRecorder }).recordAccess;
+    if (ACTIONS[action].writes || !PERSON_ROLES.has(p.role) || !record) return next();
+    // A person's read: the prescriptions it reached are audit events (api/access-log.ts).
+    const ids = await collectAccess(next);
+    if (ids.length && ctx.status >= 200 && ctx.status < 300) await record(ctx, action, ids);
   }) as AuthorizeMiddleware;
   mw.action = action;
   return mw;

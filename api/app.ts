@@ -25,6 +25,7 @@ import { openApiDocument, routesOf } from './openapi';
 const API_VERSION = '1';
 import { signingKeyRoutes } from './routes/signing-keys';
 import { apiKeyRoutes } from './routes/api-keys';
+import { accessRecorder, type AccessRecorder } from './access-log';
 import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
@@ -36,6 +37,8 @@ export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient
 
 export function createApp(deps: ApiDeps): Koa {
   const app = new Koa();
+  // Reads of a prescription by a person are audit events (api/access-log.ts); authorize() calls this.
+  (app.context as { recordAccess?: AccessRecorder }).recordAccess = accessRecorder(deps.orm);
   const tracing = httpTracing();
   if (tracing) app.use(tracing);
   app.use(requestLog);

@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { noteAccess } from '../access-log';
 import { AuditEventSchema, PrescriptionLineSchema, PrescriptionSchema, type Prescription } from '../../db/entities';
 import { cancelUpdate } from '../../workflows/prescription';
 import type { Principal } from '../auth';
@@ -46,14 +47,15 @@ export async function visiblePrescription(deps: ApiDeps, principal: Principal, i
   const rx = await em.findOne(PrescriptionSchema, { id });
   if (!rx) throw notFound('prescription');
   const scope = scopeOf(principal, action);
-  if (scope === 'any') return rx;
-  if (scope === 'own' && principal.role === 'hospital' && rx.hospitalId === principal.partyId) return rx;
+  const reached = () => { noteAccess(rx.id); return rx; }; // a person's read of it is audited (api/access-log.ts)
+  if (scope === 'any') return reached();
+  if (scope === 'own' && principal.role === 'hospital' && rx.hospitalId === principal.partyId) return reached();
   if (scope === 'assigned' && (principal.role === 'pharmacist' || principal.role === 'lead_pharmacist')) {
-    if (rx.status === 'in_review') return rx;
+    if (rx.status === 'in_review') return reached();
     const [mine] = await em.getConnection().execute(
       `select 1 from review_claim where prescription_id = ? and pharmacist_id = ?
        union all select 1 from review where prescription_id = ? and pharmacist_id = ? limit 1`, [rx.id, principal.partyId, rx.id, principal.partyId]);
-    if (mine) return rx;
+    if (mine) return reached();
   }
   throw notFound('prescription');
 }
