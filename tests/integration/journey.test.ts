@@ -65,7 +65,8 @@ describe('a prescription carried end to end', () => {
     const done = await waitForPrescription(a.hospital, id, statusIs('completed'));
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
-      'received', 'review_queued', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
+      // record_accessed: the pharmacist opened it in the review queue (a person's read is audited; docs/audit.md).
+      'received', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
       'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
