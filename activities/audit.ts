@@ -32,10 +32,11 @@ export async function transition(em: EntityManager, id: string, to: Prescription
   // done, and is not done twice. Only a move the prescription has really made before passes here.
   if (!canTransition(from, to) && (await em.count(AuditEventSchema, { prescriptionId: id, toStatus: to })) > 0) return rx;
   assertTransition(from, to);
-  // How long it stayed in `from`: since the status change that brought it there (or since intake).
-  const [{ since }] = await em.getConnection().execute(
-    `select coalesce(max(at), ?) as since from audit_event where prescription_id = ? and to_status is not null`, [rx.createdAt, id], 'all', em.getTransactionContext());
+  // How long it stayed in `from`: since the status change that brought it there (or since intake), kept
+  // on the row (Migration20261125070000_status_changed_at) so no query of the audit trail is needed.
+  const since = rx.statusChangedAt ?? rx.createdAt;
   rx.status = to;
+  rx.statusChangedAt = new Date();
   audit(em, id, { ...e, fromStatus: from, toStatus: to });
   // The hospital's event (transactional outbox): committed with the change or not at all.
   await recordHospitalEvent(em, rx, { from, to, action: e.action, actor: e.actor, data: e.data });

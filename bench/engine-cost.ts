@@ -5,7 +5,8 @@
 //
 //   node --import tsx bench/engine-cost.ts [--db postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_cost] [--prefix rxcost]
 //        [--journeys 40] [--concurrency 4] [--warmup 4] [--reset] [--sql]
-//   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/engine-cost.ts …   # then: bench/lib/cpuprofile-summary.ts
+//        [--profile]   a CPU profile of this process's main thread (API, activities, the SDK's bridge) over the
+//                      measured journeys only, summarised by package and file (bench/lib/cpuprofile-summary.ts)
 //
 // Prints per journey: statements and transactions (BEGIN … COMMIT counted once, an autocommit statement
 // once) by activity, activity wall time, Elasticsearch requests, PostgreSQL xact_commit of the database,
@@ -13,6 +14,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { Session } from 'node:inspector/promises';
+import { summariseProfile, type Profile } from './lib/cpuprofile-summary';
 import { Context } from '@temporalio/activity';
 import { loadConfig } from '../engine/config';
 import { openServices, startApi, startWorker } from '../engine/runtime';
@@ -33,6 +36,7 @@ function args() {
     warmup: Number(get('warmup', '4')),
     reset: a.includes('--reset'),
     sql: a.includes('--sql'),
+    profile: a.includes('--profile'),
   };
 }
 
@@ -67,7 +71,12 @@ async function main() {
   const sqlSeen = new Map<string, number>();
   let counting = false;
   const knex = services.orm.em.getConnection().getKnex();
-  knex.on('query', (q: { sql: string; __knexTxId?: string }) => {
+  const inTx = new Map<string, boolean>(); // per pooled connection: between BEGIN and COMMIT/ROLLBACK
+  knex.on('query', (q: { sql: string; __knexUid?: string }) => {
+    const uid = q.__knexUid ?? '';
+    const head = q.sql.trim().slice(0, 9).toLowerCase();
+    if (head.startsWith('begin')) inTx.set(uid, true);
+    else if (head.startsWith('commit') || head.startsWith('rollback')) inTx.set(uid, false);
     if (!counting) return;
     const key = who();
     const t = tally.get(key) ?? { statements: 0, transactions: 0, kinds: {} };
@@ -77,10 +86,14 @@ async function main() {
     if (kind === 'begin') t.transactions++;
     else if (!['commit', 'rollback', 'savepoint', 'release'].includes(kind)) {
       t.statements++;
-      if (!q.__knexTxId) t.transactions++;
+      // A statement outside BEGIN … COMMIT is its own (autocommit) transaction.
+      if (!inTx.get(uid)) t.transactions++;
     }
     tally.set(key, t);
-    if (o.sql) { const k = `${key} | ${sql.replace(/\s+/g, ' ').slice(0, 160)}`; sqlSeen.set(k, (sqlSeen.get(k) ?? 0) + 1); }
+    if (o.sql) {
+      const k = `${key} | ${sql.replace(/'[^']*'/g, "'…'").replace(/\s+/g, ' ').slice(0, 160)}`; // MikroORM inlines the values
+      sqlSeen.set(k, (sqlSeen.get(k) ?? 0) + 1);
+    }
   });
 
   const worker = await startWorker(services);
@@ -119,6 +132,13 @@ async function main() {
   const es0 = await histo(esDuration as never);
   const x0 = await xact();
   const ticks0 = watcher.ticks;
+  const inspector = o.profile ? new Session() : null;
+  if (inspector) {
+    inspector.connect();
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.setSamplingInterval', { interval: 500 });
+    await inspector.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   counting = true;
@@ -127,6 +147,7 @@ async function main() {
   counting = false;
   const wall = Date.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const profile = inspector ? ((await inspector.post('Profiler.stop')) as { profile: Profile }).profile : null;
   // Less the watcher's own reads (one autocommit per tick) and this script's xact reads.
   const xacts = (await xact()) - x0 - (watcher.ticks - ticks0) - 1;
   const act1 = await histo(activityDuration);
@@ -151,6 +172,7 @@ async function main() {
   console.log(`activity wall time per journey ${r1((actMs * 1000) / n)} ms (all activities)`);
   const esCalls = [...es1.entries()].map(([k, v]) => `${k} ${r1((v.count - (es0.get(k)?.count ?? 0)) / n)} × ${r1(((v.sum - (es0.get(k)?.sum ?? 0)) / Math.max(1, v.count - (es0.get(k)?.count ?? 0))) * 1000)} ms`);
   console.log(`Elasticsearch per journey: ${esCalls.join(', ') || 'none'}`);
+  if (profile) console.log(summariseProfile(profile, { title: 'CPU profile of the main thread over the measured journeys', perJourneys: n, top: 40 }));
   if (o.sql) for (const [k, v] of [...sqlSeen.entries()].sort((a, b) => b[1] - a[1])) console.log(`${r1(v / n).toString().padStart(5)}  ${k}`);
 
   await new Promise<void>((r) => server.close(() => r()));

@@ -4,20 +4,19 @@
 //   node --import tsx bench/lib/cpuprofile-summary.ts <file.cpuprofile> [--top 30] [--functions]
 import { readFileSync } from 'node:fs';
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+export interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+export interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-const a = process.argv.slice(2);
-const file = a.find((x) => !x.startsWith('--'))!;
-const top = Number(a[a.indexOf('--top') + 1]) || 30;
-const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+export function summariseProfile(p: Profile, opts: { top?: number; functions?: boolean; title?: string; perJourneys?: number } = {}): string {
+const top = opts.top ?? 30;
+const out: string[] = [];
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const self = new Map<number, number>();
 p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
 
 function bucket(n: Node): string {
   const url = n.callFrame.url;
-  if (!url) return `(${n.callFrame.functionName || 'native'})`;
+  if (!url) return n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : `(${n.callFrame.functionName || 'native'})`;
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m) return m[1];
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
@@ -35,11 +34,21 @@ for (const [id, us] of self) {
   fns.set(f, (fns.get(f) ?? 0) + us);
 }
 const idle = groups.get('(idle)') ?? 0;
-console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled, ${((total - idle) / 1000).toFixed(0)} ms busy`);
+const per = opts.perJourneys ? ` (ms per journey: ÷ ${opts.perJourneys})` : '';
+const ms = (us: number) => (opts.perJourneys ? (us / 1000 / opts.perJourneys).toFixed(1) : (us / 1000).toFixed(0)).padStart(7);
+out.push(`${opts.title ?? 'profile'}: ${(total / 1000).toFixed(0)} ms sampled, ${((total - idle) / 1000).toFixed(0)} ms busy${per}`);
 for (const [k, v] of [...groups.entries()].filter(([k]) => k !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, top)) {
-  console.log(`${(v / 1000).toFixed(0).padStart(7)} ms ${((100 * v) / (total - idle)).toFixed(1).padStart(5)} %  ${k}`);
+  out.push(`${ms(v)} ms ${((100 * v) / (total - idle)).toFixed(1).padStart(5)} %  ${k}`);
 }
-if (a.includes('--functions')) {
-  console.log('--- functions');
-  for (const [k, v] of [...fns.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${(v / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+if (opts.functions) {
+  out.push('--- functions');
+  for (const [k, v] of [...fns.entries()].filter(([k]) => !k.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, top)) out.push(`${ms(v)} ms  ${k}`);
+}
+return out.join('\n');
+}
+
+if (require.main === module) {
+  const a = process.argv.slice(2);
+  const file = a.find((x) => !x.startsWith('--'))!;
+  console.log(summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, { title: file, top: Number(a[a.indexOf('--top') + 1]) || 30, functions: a.includes('--functions') }));
 }
