@@ -422,7 +422,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async recordDispensing(prescriptionId: string, orderId: string, pharmacyCode: string, input: DispenseInput): Promise<DispenseOutcome> {
       const { rx: loaded, content, lines, drugs } = await loadRx(prescriptionId);
       const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10); // dispensing date in China
-      const fills = (await em().findOneOrFail(FulfilmentOrderSchema, { id: orderId })).fills ?? [];
+      // The SKUs matching chose per line, from the order read in the transaction below (once, not twice).
+      let fills: LineFill[] = [];
       const fillOf = (l: { lineNo: number; drugCode: string }) => fills.find((f) => f.lineNo === l.lineNo)?.drugCode ?? l.drugCode;
       const fillNo = input.fillNo ?? 1;
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
@@ -436,6 +437,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
       return tx(async (t): Promise<DispenseOutcome> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
+        fills = order.fills ?? [];
         const conn = sqlIn(t);
         const progressNow = async () => {
           const rows: { line_no: number; quantity: number; dispensed_quantity: number }[] = await conn(
