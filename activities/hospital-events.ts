@@ -27,7 +27,7 @@ async function writeEvent(em: EntityManager, e: NewEvent): Promise<string> {
   // One round trip for the counter, the event and its delivery (they were four statements per status
   // change). The counter row stays locked until commit, so the per-hospital sequence follows commit order.
   // Every event is kept (the hospital's feed); only a hospital with a webhook gets a delivery.
-  const [{ queued }] = await sqlIn(em)<{ queued: number }>(
+  const [{ written, queued }] = await sqlIn(em)<{ written: number; queued: number }>(
     `with c as (
        insert into hospital_event_counter (hospital_id, last_sequence) values (?, 1)
        on conflict (hospital_id) do update set last_sequence = hospital_event_counter.last_sequence + 1
@@ -45,6 +45,7 @@ async function writeEvent(em: EntityManager, e: NewEvent): Promise<string> {
      select (select count(*) from ev)::int as written, (select count(*) from wd)::int as queued`,
     [e.hospitalId, id, template.type, e.subject, e.prescriptionId, key, JSON.stringify(template), SEQUENCE_DIGITS, template.source, e.hospitalId,
       id, key, webhookConfig().giveUpMs, e.hospitalId]);
+  if (written !== 1) throw new Error(`hospital ${e.hospitalId} not found: its event was not written`); // rolls the change back
   if (queued > 0) {
     const keys = committedKeys.get(em) ?? new Set<string>();
     keys.add(key);
