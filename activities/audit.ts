@@ -13,9 +13,9 @@ export interface AuditInput { action: string; actor: string; data?: Record<strin
 
 // The hashes (hash, rx_hash, data_digest, positions) are written by the trigger audit_event_chain on
 // insert (docs/audit.md); nothing here computes or may set them.
-export function audit(em: EntityManager, prescriptionId: string | null, e: AuditInput & { fromStatus?: string | null; toStatus?: string | null }) {
+export function audit(em: EntityManager, prescriptionId: string | null, e: AuditInput & { fromStatus?: string | null; toStatus?: string | null; at?: Date }) {
   em.create(AuditEventSchema, {
-    prescriptionId, action: e.action, actor: e.actor, fromStatus: e.fromStatus ?? null, toStatus: e.toStatus ?? null, data: e.data ?? {}, at: new Date(),
+    prescriptionId, action: e.action, actor: e.actor, fromStatus: e.fromStatus ?? null, toStatus: e.toStatus ?? null, data: e.data ?? {}, at: e.at ?? new Date(),
     actorIp: e.origin?.ip?.slice(0, 64) ?? null, actorAgent: e.origin?.userAgent?.slice(0, 300) ?? null,
   } as never);
 }
@@ -32,11 +32,13 @@ export async function transition(em: EntityManager, id: string, to: Prescription
   // done, and is not done twice. Only a move the prescription has really made before passes here.
   if (!canTransition(from, to) && (await em.count(AuditEventSchema, { prescriptionId: id, toStatus: to })) > 0) return rx;
   assertTransition(from, to);
-  // How long it stayed in `from`: since the status change that brought it there (or since intake).
-  const [{ since }] = await em.getConnection().execute(
-    `select coalesce(max(at), ?) as since from audit_event where prescription_id = ? and to_status is not null`, [rx.createdAt, id], 'all', em.getTransactionContext());
+  // How long it stayed in `from`: since the status change that brought it there (or since intake), kept
+  // on the row (Migration20261125070000_status_changed_at) so no query of the audit trail is needed.
+  const since = rx.statusChangedAt ?? rx.createdAt;
+  const at = new Date();
   rx.status = to;
-  audit(em, id, { ...e, fromStatus: from, toStatus: to });
+  rx.statusChangedAt = at; // the same instant as its audit event
+  audit(em, id, { ...e, fromStatus: from, toStatus: to, at });
   // The hospital's event (transactional outbox): committed with the change or not at all.
   await recordHospitalEvent(em, rx, { from, to, action: e.action, actor: e.actor, data: e.data });
   transitions.inc({ to });

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import {
-  cloudEvent, eventData, hospitalEventFor, orderingKey, refusalData, type HospitalEventType, type RefusalError, type StatusChange,
+  cloudEvent, eventData, hospitalEventFor, orderingKey, refusalData, SEQUENCE_DIGITS, type HospitalEventType, type RefusalError, type StatusChange,
 } from '../domain/hospital-events';
 import { webhookConfig } from '../engine/webhook-config';
 
@@ -19,24 +19,34 @@ const committedKeys = new WeakMap<object, Set<string>>();
 interface NewEvent { hospitalId: string; type: HospitalEventType; subject: string; prescriptionId: string | null; rxNo: string; data: Record<string, unknown> }
 
 async function writeEvent(em: EntityManager, e: NewEvent): Promise<string> {
-  const sql = sqlIn(em);
-  const [{ code }] = await sql<{ code: string }>(`select code from hospital where id = ?`, [e.hospitalId]);
-  // The counter row stays locked until commit, so the per-hospital sequence follows commit order.
-  const [{ last_sequence: sequence }] = await sql<{ last_sequence: string }>(
-    `insert into hospital_event_counter (hospital_id, last_sequence) values (?, 1)
-     on conflict (hospital_id) do update set last_sequence = hospital_event_counter.last_sequence + 1
-     returning last_sequence`, [e.hospitalId]);
   const id = randomUUID();
   const key = orderingKey(e.hospitalId, e.rxNo);
-  const envelope = cloudEvent({ id, hospitalCode: code, type: e.type, subject: e.subject, time: new Date(), sequence, data: e.data });
-  await sql(`insert into hospital_event (id, hospital_id, sequence, type, subject, prescription_id, ordering_key, envelope) values (?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, e.hospitalId, sequence, envelope.type, e.subject, e.prescriptionId, key, JSON.stringify(envelope)]);
+  // The envelope is built by cloudEvent() with an empty hospital code and sequence 0; the statement fills
+  // in the two it learns: the source ends with the hospital's code, the sequence is padded like formatSequence.
+  const template = cloudEvent({ id, hospitalCode: '', type: e.type, subject: e.subject, time: new Date(), sequence: 0, data: e.data });
+  // One round trip for the counter, the event and its delivery (they were four statements per status
+  // change). The counter row stays locked until commit, so the per-hospital sequence follows commit order.
   // Every event is kept (the hospital's feed); only a hospital with a webhook gets a delivery.
-  const queued = await sql(
-    `insert into webhook_delivery (event_id, hospital_id, ordering_key, sequence, status, next_attempt_at, give_up_at)
-     select ?, hospital_id, ?, ?, 'pending', now(), now() + (? * interval '1 millisecond') from webhook_endpoint where hospital_id = ?
-     returning event_id`, [id, key, sequence, webhookConfig().giveUpMs, e.hospitalId]);
-  if (queued.length) {
+  const [{ written, queued }] = await sqlIn(em)<{ written: number; queued: number }>(
+    `with c as (
+       insert into hospital_event_counter (hospital_id, last_sequence) values (?, 1)
+       on conflict (hospital_id) do update set last_sequence = hospital_event_counter.last_sequence + 1
+       returning last_sequence),
+     ev as (
+       insert into hospital_event (id, hospital_id, sequence, type, subject, prescription_id, ordering_key, envelope)
+       select ?, h.id, c.last_sequence, ?, ?, ?, ?,
+              jsonb_set(jsonb_set(?::jsonb, '{sequence}', to_jsonb(lpad(c.last_sequence::text, ?, '0'))), '{source}', to_jsonb(?::text || h.code))
+         from c, hospital h where h.id = ?
+       returning sequence),
+     wd as (
+       insert into webhook_delivery (event_id, hospital_id, ordering_key, sequence, status, next_attempt_at, give_up_at)
+       select ?, w.hospital_id, ?, ev.sequence, 'pending', now(), now() + (? * interval '1 millisecond') from ev, webhook_endpoint w where w.hospital_id = ?
+       returning event_id)
+     select (select count(*) from ev)::int as written, (select count(*) from wd)::int as queued`,
+    [e.hospitalId, id, template.type, e.subject, e.prescriptionId, key, JSON.stringify(template), SEQUENCE_DIGITS, template.source, e.hospitalId,
+      id, key, webhookConfig().giveUpMs, e.hospitalId]);
+  if (written !== 1) throw new Error(`hospital ${e.hospitalId} not found: its event was not written`); // rolls the change back
+  if (queued > 0) {
     const keys = committedKeys.get(em) ?? new Set<string>();
     keys.add(key);
     committedKeys.set(em, keys);

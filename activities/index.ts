@@ -90,6 +90,12 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     return { rx, content: withResolvedDrugCodes(rx.content, lines) as PrescriptionSubmission, lines, drugs };
   }
 
+  /** The prescription row and its signed content only (no lines, no catalogue): one query instead of three. */
+  async function loadContent(id: string) {
+    const rx = await em().findOneOrFail(PrescriptionSchema, { id });
+    return { rx, content: rx.content as Omit<PrescriptionSubmission, 'lines'> }; // lines unresolved: not for line work
+  }
+
   async function writeFile(name: string, data: Buffer): Promise<string> {
     await fs.mkdir(filesDir, { recursive: true });
     const file = path.join(filesDir, name);
@@ -204,7 +210,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
     /** Tells the patient (SMS to the number on the prescription; the outbox is the audit trail until a gateway is wired). */
     async notifyPatient(prescriptionId: string, event: string, detail: Record<string, unknown> = {}): Promise<void> {
-      const { content } = await loadRx(prescriptionId);
+      const { content } = await loadContent(prescriptionId);
       await tx(async (t) => audit(t, prescriptionId, { action: 'patient_notified', actor: SYSTEM, data: { event, channel: 'sms', to: maskPhone(content.patient.phone), ...detail } }));
     },
 
@@ -416,7 +422,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async recordDispensing(prescriptionId: string, orderId: string, pharmacyCode: string, input: DispenseInput): Promise<DispenseOutcome> {
       const { rx: loaded, content, lines, drugs } = await loadRx(prescriptionId);
       const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10); // dispensing date in China
-      const fills = (await em().findOneOrFail(FulfilmentOrderSchema, { id: orderId })).fills ?? [];
+      // The SKUs matching chose per line, from the order read in the transaction below (once, not twice).
+      let fills: LineFill[] = [];
       const fillOf = (l: { lineNo: number; drugCode: string }) => fills.find((f) => f.lineNo === l.lineNo)?.drugCode ?? l.drugCode;
       const fillNo = input.fillNo ?? 1;
       const actor = `pharmacy:${pharmacyCode}/${input.pharmacistName}`;
@@ -430,6 +437,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
       return tx(async (t): Promise<DispenseOutcome> => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
+        fills = order.fills ?? [];
         const conn = sqlIn(t);
         const progressNow = async () => {
           const rows: { line_no: number; quantity: number; dispensed_quantity: number }[] = await conn(
@@ -638,12 +646,13 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
     /** Post-delivery check-ins (随访): adherence, adverse reactions, and a refill reminder for chronic drugs. */
     async scheduleFollowUps(prescriptionId: string, delaysMs: Record<FollowUp['kind'], number>): Promise<{ kind: FollowUp['kind']; dueInMs: number }[]> {
-      const { content } = await loadRx(prescriptionId);
+      const { content } = await loadContent(prescriptionId);
       const kinds: FollowUp['kind'][] = ['adherence', 'adverse_reaction', ...(content.chronic ? (['refill_reminder'] as const) : [])];
       await tx(async (t) => {
         const now = Date.now();
+        const scheduled = new Set((await t.find(FollowUpSchema, { prescriptionId, kind: { $in: kinds } })).map((f) => f.kind));
         for (const kind of kinds) {
-          if (await t.findOne(FollowUpSchema, { prescriptionId, kind })) continue;
+          if (scheduled.has(kind)) continue;
           t.create(FollowUpSchema, { prescriptionId, kind, dueAt: new Date(now + delaysMs[kind]), status: 'scheduled', sentAt: null } as never);
         }
         await transition(t, prescriptionId, 'follow_up', { action: 'follow_up_scheduled', actor: SYSTEM, data: { kinds } });

@@ -2,6 +2,24 @@
 // Chinese text needs a CJK font; the stack installs WenQuanYi Micro Hei (RX_CJK_FONT overrides).
 import PDFDocument from 'pdfkit';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+
+// pdfkit's own fontkit (pdfkit accepts a parsed fontkit font as a font source).
+const fontkit = createRequire(require.resolve('pdfkit'))('fontkit') as { create(data: Buffer, postscriptName?: string): unknown };
+// Parsed once per process: reading and parsing the 5 MB CJK collection (and its cmap) per document was
+// ~80 ms of CPU per PDF; with the parsed font reused, a slip costs ~5 ms (docs/benchmarks-e2e.md). Each
+// document still embeds its own subset. A missing file is not cached, so installing the font later works.
+const parsedFonts = new Map<string, unknown>();
+function cjkFontOf(fontPath: string): unknown | null {
+  const face = fontPath.endsWith('.ttc') ? process.env.RX_CJK_FONT_FACE ?? 'WenQuanYiMicroHei' : undefined;
+  const key = `${fontPath}#${face ?? ''}`;
+  if (!parsedFonts.has(key)) {
+    if (!fs.existsSync(fontPath)) return null;
+    // A collection needs the PostScript name of the face inside it.
+    parsedFonts.set(key, fontkit.create(fs.readFileSync(fontPath), face));
+  }
+  return parsedFonts.get(key)!;
+}
 
 export interface SlipData {
   hospitalName: string;
@@ -37,11 +55,8 @@ function render(fontPath: string, draw: (doc: PDFKit.PDFDocument) => void, size:
     doc.on('data', (c: Buffer) => chunks.push(c));
     doc.on('end', () => resolve(Buffer.concat(chunks)));
     doc.on('error', reject);
-    if (fs.existsSync(fontPath)) {
-      // A collection needs the PostScript name of the face inside it.
-      if (fontPath.endsWith('.ttc')) doc.font(fontPath, process.env.RX_CJK_FONT_FACE ?? 'WenQuanYiMicroHei');
-      else doc.font(fontPath);
-    }
+    const font = cjkFontOf(fontPath);
+    if (font) doc.font(font as never);
     draw(doc);
     doc.end();
   });

@@ -183,12 +183,15 @@ export const PrescriptionSchema = new EntitySchema<Prescription>({
     amendsId: { type: 'uuid', nullable: true },
     reviewEscalations: { type: 'integer', default: 0 },
     partialFill: { type: 'boolean', default: false },
+    statusChangedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
   },
 });
 /** Versions under one number: an amendment of a rejected prescription is version n+1, amending version n. SLA escalations so far. */
 export interface Prescription { version: number; amendsId: string | null; reviewEscalations: number }
 /** Partial fills: true once the undispensed remainder was declared not dispensed (it goes on as a partial fill). */
 export interface Prescription { partialFill: boolean }
+/** When the status last changed (set with it by activities/audit.ts; the database's default at intake). */
+export interface Prescription { statusChangedAt?: Date | null }
 
 export interface PrescriptionLine {
   id: string; prescriptionId: string; lineNo: number; drugCode: string; drugName: string;
