@@ -152,6 +152,8 @@ export interface Config {
   reviewKeySecret: string;
   /** The insurance pre-check's adapter (RX_INSURER, RX_INSURER_URL, …); the rules engine when absent. */
   insurer?: InsurerConfig;
+  /** Cold-chain rules, promised windows, ETA speeds (docs/delivery.md); loadDeliveryConfig() when absent. */
+  delivery?: DeliveryConfig;
 }
 
 // Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
@@ -190,6 +192,7 @@ export function loadConfig(): Config {
     reviewClaimMs: num('RX_REVIEW_CLAIM_MS', 10 * MINUTE),
     reviewKeySecret: reviewKeySecret(),
     insurer: loadInsurerConfig(),
+    delivery: loadDeliveryConfig(),
   };
 }
 
