@@ -279,6 +279,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
           cur.hold = null;
           coldDecision = undefined;
           if (c.decision === 'return') {
+            cur.status = 'failed'; // no courier update is taken for it from now on
             await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: `cold-chain excursion: returned to the pharmacy (${c.pharmacistCode})` });
             returnDetail = { reason: 'cold_chain_excursion', stage: 'delivery', attempt, pharmacist: c.pharmacistCode };
             return false;

@@ -29,5 +29,7 @@ export function applyTestEnv(): void {
   process.env.RX_FEED_HEARTBEAT_MS ??= '1000';
   // No SMS gateway: the proof-of-delivery codes sent to patients land in this file (docs/delivery.md).
   process.env.RX_SMS_OUTBOX ??= path.resolve(__dirname, `../../.stack/test-artifacts/sms-${process.env.RX_INDEX_PREFIX}.jsonl`);
+  // An undecided cold-chain excursion is escalated within a couple of seconds, so the escalation is seen.
+  process.env.RX_COLD_CHAIN_DECISION_MS ??= '1500';
   process.env.NODE_ENV = 'test';
 }
