@@ -242,6 +242,12 @@ describe('ETA and lateness', () => {
 
     expect(await listed()).toMatchObject({ late: true, eta: new Date(moving.eta).toISOString() });
     expect((await a.hospital.get(`/v1/prescriptions/${id}`)).body.delivery).toMatchObject({ deliveryId, status: 'in_transit', late: true, eta: new Date(moving.eta).toISOString() });
+    const task = (await a.hospital.get(`/fhir/R4/Task/${id}`)).body;
+    expect(task.extension).toEqual(expect.arrayContaining([
+      { url: expect.stringMatching(/delivery-eta$/), valueDateTime: new Date(moving.eta).toISOString() },
+      { url: expect.stringMatching(/delivery-late$/), valueBoolean: true },
+    ]));
+    expect(new Date(task.restriction.period.end).getTime()).toBeLessThan(Date.now());
 
     const stuck = await rxflow(['stuck', '--kind', 'delivery_late', '--no-temporal', '--json']);
     expect(stuck.code).toBe(0);
