@@ -38,7 +38,6 @@ import { ColdChainExcursionSchema } from '../db/entities';
 import { loadDeliveryConfig, type DeliveryConfig } from '../engine/config';
 import { etaFor, isLate, promisedBy as promisedWindowEnd } from '../domain/delivery-eta';
 import { formatProofCode, proofCodeHash } from '../domain/proof-code';
-import { dataKeyRing } from '../engine/data-keys';
 import { storageLabel } from '../domain/storage-label';
 import { randomInt } from 'node:crypto';
 import type { ReviewSignature } from '../domain/review-signature';
