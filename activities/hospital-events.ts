@@ -67,6 +67,13 @@ export async function recordHospitalEvent(
   return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: eventData({ ...c, prescriptionId: rx.id, rxNo: rx.rxNo }) });
 }
 
+/** A fact about a prescription that is not a status change (a cold-chain excursion), in the caller's transaction. */
+export async function recordHospitalNotice(
+  em: EntityManager, rx: { id: string; hospitalId: string; rxNo: string; status: string }, type: HospitalEventType, data: Record<string, unknown>,
+): Promise<string> {
+  return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: { prescriptionId: rx.id, rxNo: rx.rxNo, status: rx.status, ...data } });
+}
+
 /** Intake refused a push: nothing was stored, but the hospital's systems still hear it (subject = rxNo). */
 export async function recordIntakeRefusal(orm: MikroORM, hospitalId: string, rxNo: string, error: RefusalError): Promise<string> {
   return orm.em.fork().transactional((t) => writeEvent(t as EntityManager, { hospitalId, type: 'refused', subject: rxNo, prescriptionId: null, rxNo, data: refusalData(rxNo, error) }));

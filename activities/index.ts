@@ -34,6 +34,12 @@ import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
 import { addQuantities, fillProgress, fillSettlement, notDispensed, quantitiesOf, type LineProgress } from '../domain/partial-fill';
 import { LockMode } from '@mikro-orm/core';
+import { ColdChainExcursionSchema } from '../db/entities';
+import { loadDeliveryConfig, type DeliveryConfig } from '../engine/config';
+import { etaFor, isLate, promisedBy as promisedWindowEnd } from '../domain/delivery-eta';
+import { formatProofCode, proofCodeHash } from '../domain/proof-code';
+import { storageLabel } from '../domain/storage-label';
+import { randomInt } from 'node:crypto';
 import type { ReviewSignature } from '../domain/review-signature';
 import { lookupHash } from '../domain/field-crypto';
 import { dataKeyRing } from '../engine/data-keys';
@@ -50,6 +56,8 @@ export interface ActivityDeps {
   cjkFont: string;
   /** Who answers the insurance pre-check (activities/insurer.ts); the built-in rules engine when absent. */
   insurer?: InsurerAdapter;
+  /** Promised windows, ETA speeds and cold-chain rules; read from the environment when absent. */
+  delivery?: DeliveryConfig;
 }
 
 /** The pre-check's answer, or why the prescription is held waiting for the insurer (docs/insurance.md). */
@@ -72,10 +80,12 @@ export type DispenseOutcome =
   | { ok: true; findings: Finding[]; fillNo?: number; complete?: boolean; lines?: LineProgress[] }
   | { ok: false; code: 'DISPENSE_REFUSED' | 'TRACE_CODE_REUSED' | 'ALREADY_FILLED'; message: string; problems: { path: string; code: string; message: string }[] };
 export interface DeliveryUpdate { deliveryId: string; partnerCode: string; status: DeliveryStatus; note?: string; proof?: Record<string, unknown> }
+/** A pharmacist's decision on a cold-chain excursion (docs/delivery.md): the drug is still usable, or the parcel goes back. */
+export interface ColdChainDecision { excursionId: string; decision: 'continue' | 'return'; pharmacistCode: string; reason: string; decidedAt?: string; origin?: AuditOrigin }
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer }: ActivityDeps) {
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, delivery: deliveryConfig = loadDeliveryConfig() }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
@@ -120,6 +130,29 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
          from settlement where plan_id = ? and member_hash = ? and plan_year = ? and reversed_at is null and prescription_id <> ?`,
       [insurance.commercial?.planId ?? null, insurance.planId, lookupHash(dataKeyRing(), 'insuranceMember', insurance.memberId), Number(onDate.slice(0, 4)), rx.id]);
     return coverageFrom(versions, insurance, onDate, { deductibleFen: settled.deductible, insurerFen: settled.insurer, commercialFen: settled.commercial });
+  }
+
+  /** Flags a delivery late (once): the column, an audit event. */
+  function markLate(t: EntityManager, prescriptionId: string, d: { id: string; attempt: number; promisedBy?: Date | null; lateAt?: Date | null }, now: Date) {
+    d.lateAt = now;
+    audit(t, prescriptionId, { action: 'delivery_late', actor: SYSTEM, data: { deliveryId: d.id, attempt: d.attempt, promisedBy: d.promisedBy ? new Date(d.promisedBy).toISOString() : null } });
+  }
+
+  /**
+   * The proof-of-delivery code to the patient by SMS. The code is in the message only: the audit trail says a
+   * code was sent (to the masked number), never the code. Until an SMS gateway is wired, RX_SMS_OUTBOX names
+   * a file the messages are appended to (JSON lines; development and tests read it there).
+   */
+  async function sendProofCode(prescriptionId: string, deliveryId: string, attempt: number, phone: string, code: string) {
+    const outbox = process.env.RX_SMS_OUTBOX;
+    if (outbox) {
+      await fs.mkdir(path.dirname(outbox), { recursive: true });
+      const text = `【rxflow】您的药品正在配送，签收码 ${code}，请在收货时告知配送员。Your delivery code is ${code}.`;
+      await fs.appendFile(outbox, `${JSON.stringify({ at: new Date().toISOString(), to: phone, prescriptionId, deliveryId, kind: 'delivery_code', text })}\n`, { mode: 0o600 });
+    }
+    await tx(async (t) => audit(t, prescriptionId, {
+      action: 'patient_notified', actor: SYSTEM, data: { event: 'delivery_code', channel: 'sms', to: maskPhone(phone), deliveryId, attempt, codeSent: true },
+    }));
   }
 
   /** Releases every held reservation of a prescription and gives the units back to available stock. */
@@ -573,11 +606,16 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       });
     },
 
-    /** Picks a delivery partner able to carry the order (cold chain where any line needs it). */
-    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string }> {
+    /**
+     * Picks a delivery partner able to carry the order (cold chain where any line needs it), sets the promised
+     * window and first ETA, makes the proof-of-delivery code (sent to the patient, kept only as a keyed hash)
+     * and renders the label.
+     */
+    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string; promisedBy?: string }> {
       const { rx, content, lines, drugs } = await loadRx(prescriptionId);
       const coldChain = lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold');
-      const { delivery, partner, pharmacy } = await tx(async (t) => {
+      let code: string | undefined; // only when this attempt's delivery is created now: a retry does not send a second code
+      const { delivery, partner, pharmacy, order } = await tx(async (t) => {
         const partners = await t.find(DeliveryPartnerSchema, coldChain ? { coldChain: true } : {}, { orderBy: { code: 'asc' } });
         if (!partners.length) throw ApplicationFailure.nonRetryable(`no delivery partner can carry this order (cold chain: ${coldChain})`, 'NoPartner');
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
@@ -586,24 +624,35 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         // Round-robin by attempt, so a retry after a failed delivery goes to a different partner.
         const partner = delivery ? partners.find((p) => p.id === delivery!.partnerId)! : partners[(attempt - 1) % partners.length];
         if (!delivery) {
+          const id = randomUUID();
+          const now = new Date();
+          code = formatProofCode(randomInt(0, 1_000_000));
+          const distanceKm = order.distanceKm ?? null;
           delivery = t.create(DeliverySchema, {
-            id: randomUUID(), prescriptionId, orderId, partnerId: partner.id, attempt, status: 'assigned', coldChain,
-            events: [{ status: 'assigned', at: new Date().toISOString() }],
+            id, prescriptionId, orderId, partnerId: partner.id, attempt, status: 'assigned', coldChain,
+            events: [{ status: 'assigned', at: now.toISOString() }],
+            proofCodeHash: proofCodeHash(dataKeyRing().hmacKey, id, code), proofCodeFailures: 0,
+            promisedBy: promisedWindowEnd(now, partner, deliveryConfig.eta), eta: etaFor('assigned', now, distanceKm, deliveryConfig.eta), distanceKm, lateAt: null,
           } as never);
           if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
           else audit(t, prescriptionId, { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
         }
-        return { delivery, partner, pharmacy };
+        return { delivery, partner, pharmacy, order };
       });
+      if (code) await sendProofCode(prescriptionId, delivery.id, attempt, content.patient.phone, code);
       const label = await renderLabel(cjkFont, {
         deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain,
         // A partial fill carries what was handed out, not what was prescribed.
         packages: rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0),
         pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
         recipient: { name: content.patient.name, maskedPhone: maskPhone(content.patient.phone), address: content.patient.address.text },
+        orderNo: order.id, attempt,
+        storage: storageLabel(lines.map((l) => drugs.get(l.drugCode)?.storage ?? 'normal')),
+        // Drug names only where the operator chose to print them (RX_LABEL_SHOW_DRUGS=1): a label is seen by anyone handling the parcel.
+        drugs: process.env.RX_LABEL_SHOW_DRUGS === '1' ? lines.map((l) => `${drugs.get(l.drugCode)?.genericNameZh ?? l.drugName} ×${rx.partialFill ? l.dispensedQuantity : l.quantity}`) : undefined,
       });
       const labelFile = await writeFile(`${delivery.id}-label.pdf`, label);
-      return { deliveryId: delivery.id, partnerCode: partner.code, labelFile };
+      return { deliveryId: delivery.id, partnerCode: partner.code, labelFile, ...(delivery.promisedBy ? { promisedBy: new Date(delivery.promisedBy).toISOString() } : {}) };
     },
 
     async recordDeliveryStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
@@ -611,18 +660,62 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
         if (d.status === u.status) return null;
         if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+        const now = new Date();
         d.status = u.status;
-        d.events = [...d.events, { status: u.status, at: new Date().toISOString(), note: u.note, proof: u.proof }];
+        d.events = [...d.events, { status: u.status, at: now.toISOString(), note: u.note, proof: u.proof }];
+        d.eta = etaFor(u.status, now, d.distanceKm, deliveryConfig.eta);
         const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
         if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
         else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+        // An update that arrives past the window flags it, if the workflow's timer has not already.
+        if (u.status !== 'failed' && !d.lateAt && isLate(d.promisedBy, now)) markLate(t, prescriptionId, d, now);
         if (u.status !== 'delivered' && u.status !== 'failed') return null;
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
         const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
-        return { status: u.status, lateS: (Date.now() - d.createdAt.getTime()) / 1000 - pharmacy.promisedMinutes * 60 };
+        // Lateness against the promised window; deliveries from before windows existed use the pharmacy's promise.
+        const promised = d.promisedBy ? new Date(d.promisedBy).getTime() : d.createdAt.getTime() + pharmacy.promisedMinutes * 60_000;
+        return { status: u.status, lateS: (now.getTime() - promised) / 1000 };
       });
       if (ended) deliveries.inc({ outcome: ended.status });
       if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
+    },
+
+    /** The promised window passed with the parcel still under way: flagged once (column and audit event). */
+    async flagDeliveryLate(prescriptionId: string, deliveryId: string): Promise<void> {
+      await tx(async (t) => {
+        const d = await t.findOneOrFail(DeliverySchema, { id: deliveryId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if (d.lateAt || d.status === 'delivered' || d.status === 'failed') return;
+        markLate(t, prescriptionId, d, new Date());
+      });
+    },
+
+    /** A pharmacist decided a cold-chain excursion: recorded once, with who, why and from where. */
+    async recordColdChainDecision(prescriptionId: string, deliveryId: string, c: ColdChainDecision): Promise<void> {
+      await tx(async (t) => {
+        const x = await t.findOneOrFail(ColdChainExcursionSchema, { id: c.excursionId, deliveryId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if (x.status !== 'open') return; // a retry after the first attempt committed
+        x.status = c.decision;
+        x.decidedBy = `pharmacist:${c.pharmacistCode}`;
+        x.decidedAt = c.decidedAt ? new Date(c.decidedAt) : new Date();
+        x.reason = c.reason;
+        audit(t, prescriptionId, {
+          action: 'cold_chain_decided', actor: `pharmacist:${c.pharmacistCode}`, origin: c.origin,
+          data: { deliveryId, excursionId: x.id, rule: x.rule, decision: c.decision, reason: c.reason },
+        });
+      });
+    },
+
+    /** An excursion undecided past RX_COLD_CHAIN_DECISION_MS: the lead pharmacists are told (again each period). */
+    async escalateColdChain(prescriptionId: string, excursionId: string, escalation: number): Promise<void> {
+      await tx(async (t) => {
+        const x = await t.findOneOrFail(ColdChainExcursionSchema, { id: excursionId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if (x.escalations >= escalation || x.status !== 'open') return;
+        x.escalations = escalation;
+        const leads = await t.find(PharmacistSchema, { lead: true }, { orderBy: { code: 'asc' } });
+        audit(t, prescriptionId, { action: 'cold_chain_escalated', actor: SYSTEM, data: { excursionId, deliveryId: x.deliveryId, rule: x.rule, escalation } });
+        // No pharmacist messaging channel exists yet: the notification is this event (the outbox a gateway would read).
+        audit(t, prescriptionId, { action: 'lead_pharmacist_notified', actor: SYSTEM, data: { excursionId, escalation, leads: leads.map((l) => l.code), channel: 'audit', about: 'cold_chain_excursion' } });
+      });
     },
 
     /** The patient collected at the pharmacy: the handover is recorded like a delivery, with its proof. */

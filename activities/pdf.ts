@@ -20,6 +20,7 @@ function cjkFontOf(fontPath: string): unknown | null {
   }
   return parsedFonts.get(key)!;
 }
+import QRCode from 'qrcode';
 
 export interface SlipData {
   hospitalName: string;
@@ -44,7 +45,22 @@ export interface LabelData {
   partner: string;
   coldChain: boolean;
   packages: number;
+  /** The fulfilment order's number, the attempt (a re-dispatch prints a new label), the storage lines (domain/storage-label.ts). */
+  orderNo?: string;
+  attempt?: number;
+  storage?: string[];
+  /** Drug names and quantities: only when RX_LABEL_SHOW_DRUGS=1 (absent otherwise). */
+  drugs?: string[];
 }
+
+/** The QR code's modules (true = dark), row by row: what the label draws for `text`, error correction M. */
+export function qrMatrix(text: string): boolean[][] {
+  const { modules } = QRCode.create(text, { errorCorrectionLevel: 'M' });
+  return Array.from({ length: modules.size }, (_r, r) => Array.from({ length: modules.size }, (_c, c) => Boolean(modules.data[r * modules.size + c])));
+}
+
+/** Where the label draws the QR code and how big a module is (tests regenerate the matrix and compare). */
+export const LABEL_QR = { x: 196, y: 16, module: 2.5 } as const;
 
 const yuan = (fen: number) => `¥${(fen / 100).toFixed(2)}`;
 
@@ -85,10 +101,20 @@ export function renderSlip(fontPath: string, s: SlipData): Promise<Buffer> {
 
 export function renderLabel(fontPath: string, l: LabelData): Promise<Buffer> {
   return render(fontPath, (doc) => {
-    doc.fontSize(14).text(`${l.partner}  配送面单`);
-    doc.fontSize(9).text(`运单 ${l.deliveryId}`).text(`处方 ${l.rxNo}    件数 ${l.packages}`).moveDown(0.3);
+    // The QR code of the delivery id, as vector squares (crisp at any printer's resolution), top right.
+    const matrix = qrMatrix(l.deliveryId);
+    matrix.forEach((row, r) => row.forEach((dark, c) => {
+      if (dark) doc.rect(LABEL_QR.x + c * LABEL_QR.module, LABEL_QR.y + r * LABEL_QR.module, LABEL_QR.module, LABEL_QR.module);
+    }));
+    doc.fill('black');
+    doc.fontSize(14).text(`${l.partner}`, 36, 36, { width: 150 }).text('配送面单', { width: 150 });
+    doc.fontSize(8).text(`订单 ${l.orderNo ?? '-'}`, { width: 150 }).text(`运单 ${l.deliveryId}`, { width: 150 });
+    doc.fontSize(9).text(`处方 ${l.rxNo}    件数 ${l.packages}    第 ${l.attempt ?? 1} 次配送`, 36, Math.max(doc.y, LABEL_QR.y + matrix.length * LABEL_QR.module + 4)).moveDown(0.3);
     doc.fontSize(11).text(`收件人 ${l.recipient.name}  ${l.recipient.maskedPhone}`).fontSize(10).text(l.recipient.address).moveDown(0.3);
     doc.fontSize(9).text(`发件药房 ${l.pharmacy.name}  ${l.pharmacy.phone}`).text(l.pharmacy.address);
-    if (l.coldChain) doc.moveDown(0.3).fontSize(14).text('冷链 2–8℃ 请勿冷冻', { underline: true });
-  }, [288, 288]);
+    const storage = l.storage ?? (l.coldChain ? ['冷藏 2–8 ℃', '请勿冷冻'] : []);
+    if (storage.length) doc.moveDown(0.3).fontSize(l.coldChain ? 13 : 10).text(`贮藏 ${storage.join('  ')}`, { underline: l.coldChain });
+    if (l.coldChain) doc.fontSize(9).text('冷链配送');
+    if (l.drugs?.length) doc.moveDown(0.3).fontSize(8).text(`药品 ${l.drugs.join('；')}`);
+  }, [288, 360]);
 }

@@ -15,6 +15,7 @@ import { authenticate } from './auth';
 import { prescriptionRoutes } from './routes/prescriptions';
 import { reviewRoutes } from './routes/review';
 import { fulfilmentRoutes } from './routes/fulfilment';
+import { coldChainRoutes } from './routes/cold-chain';
 import { catalogRoutes } from './routes/catalog';
 import { reportRoutes } from './routes/reports';
 import { supervisionRoutes } from './routes/supervision';
@@ -112,6 +113,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The audit trail (verify, regulator export) and a patient's data (lookup, export, erase).
   const ops = opsRoutes(deps);
   v1.use(ops.routes(), ops.allowedMethods());
+  // The parcel side of a delivery: temperature readings, cold-chain excursions (docs/delivery.md).
+  const coldChain = coldChainRoutes(deps);
+  v1.use(coldChain.routes(), coldChain.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

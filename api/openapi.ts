@@ -11,6 +11,7 @@ import { ReviewBody } from './routes/review';
 import { EraseBody, LookupBody } from './routes/ops';
 import { AdminIssueKeyBody, IssueKeyBody, RevokeKeyBody as RevokeApiKeyBody, RotateKeyBody } from './api-keys';
 import { RegisterKeyBody, RevokeKeyBody } from './signing-keys';
+import { ColdChainDecisionBody, TemperatureBody } from './routes/cold-chain';
 
 export interface RouteInfo { method: string; path: string }
 
@@ -47,6 +48,8 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/hospital/signing-keys/:keyId/revoke': { schema: RevokeKeyBody, summary: 'Revoke a signing key of the hospital' },
   'POST /v1/hospitals/:code/signing-keys': { schema: RegisterKeyBody, summary: 'The operator registers a signing key for a hospital' },
   'POST /v1/hospitals/:code/signing-keys/:keyId/revoke': { schema: RevokeKeyBody, summary: 'The operator revokes a hospital\'s signing key' },
+  'POST /v1/deliveries/:id/temperature': { schema: TemperatureBody, summary: 'A delivery partner posts a cold-chain parcel\'s temperature readings (idempotent; docs/delivery.md)' },
+  'POST /v1/deliveries/:id/cold-chain-decision': { schema: ColdChainDecisionBody, summary: 'A pharmacist decides a cold-chain excursion: continue or return (docs/delivery.md)' },
 };
 
 const ERROR = {

@@ -470,6 +470,10 @@ export interface DeliveryEvent { status: DeliveryStatus; at: string; note?: stri
 export interface Delivery {
   id: string; prescriptionId: string; orderId: string; partnerId: string; attempt: number;
   status: DeliveryStatus; coldChain: boolean; events: DeliveryEvent[]; createdAt: Date; updatedAt: Date;
+  /** Proof of delivery (docs/delivery.md): the one-time code's keyed hash, never the code; wrong tries so far. Null on deliveries from before. */
+  proofCodeHash?: string | null; proofCodeFailures?: number;
+  /** The promised window's end, the latest ETA, the distance it was computed for, and when it was flagged late. */
+  promisedBy?: Date | null; eta?: Date | null; distanceKm?: number | null; lateAt?: Date | null;
 }
 export const DeliverySchema = new EntitySchema<Delivery>({
   name: 'Delivery',
@@ -487,6 +491,38 @@ export const DeliverySchema = new EntitySchema<Delivery>({
     events: { type: 'json' },
     createdAt: created(),
     updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+    proofCodeHash: { type: 'string', length: 64, nullable: true },
+    proofCodeFailures: { type: 'integer', default: 0 },
+    promisedBy: ts(true),
+    eta: ts(true),
+    distanceKm: { type: 'double', nullable: true },
+    lateAt: ts(true),
+  },
+});
+
+/** A cold-chain excursion a pharmacist decides (domain/cold-chain.ts, docs/delivery.md). */
+export interface ColdChainExcursion {
+  id: string; deliveryId: string; prescriptionId: string; rule: string; detail: Record<string, unknown>;
+  firstAt: Date; lastAt: Date; status: 'open' | 'continue' | 'return'; escalations: number;
+  decidedBy: string | null; decidedAt: Date | null; reason: string | null; createdAt: Date;
+}
+export const ColdChainExcursionSchema = new EntitySchema<ColdChainExcursion>({
+  name: 'ColdChainExcursion',
+  tableName: 'cold_chain_excursion',
+  properties: {
+    id: uuid(),
+    deliveryId: { type: 'uuid' },
+    prescriptionId: { type: 'uuid' },
+    rule: { type: 'string', length: 20 },
+    detail: { type: 'json' },
+    firstAt: ts(),
+    lastAt: ts(),
+    status: { type: 'string', length: 10, default: 'open' },
+    escalations: { type: 'integer', default: 0 },
+    decidedBy: { type: 'string', length: 80, nullable: true },
+    decidedAt: ts(true),
+    reason: { type: 'string', length: 300, nullable: true },
+    createdAt: created(),
   },
 });
 
@@ -583,4 +619,5 @@ export const ENTITIES = [
   ReviewSchema, DrugSchema, PharmacySchema, StockSchema, ReservationSchema, FulfilmentOrderSchema, DeliveryPartnerSchema,
   DeliverySchema, FollowUpSchema, AuditEventSchema, DispensingSchema, DispensedPackSchema, TraceAlertSchema, SettlementSchema,
   HospitalSigningKeySchema,
+  ColdChainExcursionSchema,
 ];

@@ -31,6 +31,8 @@ export const HOSPITAL_EVENT_TYPES = [
   // dispensed the prescription moves on with a `dispensed` event whose data says `partial: true`, and
   // every later event of that prescription carries `partial: true` too (docs/dispensing.md).
   'partially_dispensed',
+  // Not a status change: a cold-chain excursion held the parcel for a pharmacist's decision (docs/delivery.md).
+  'cold_chain_excursion',
 ] as const;
 export type HospitalEventType = (typeof HOSPITAL_EVENT_TYPES)[number];
 

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { minuteOfDay } from '../domain/matching';
 import { DEFAULT_RULES, type RulesConfig } from '../domain/rules';
 import type { InsurerConfig } from '../activities/insurer';
+import { DEFAULT_COLD_CHAIN_RULES, type ColdChainRules } from '../domain/cold-chain';
+import { DEFAULT_ETA_CONFIG, type EtaConfig } from '../domain/delivery-eta';
 
 const ROOT = path.resolve(__dirname, '..');
 const num = (name: string, fallback: number) => {
@@ -39,6 +41,8 @@ export interface WorkflowTimings {
   insurerTimeoutMs?: number;
   insurerFallback?: 'self_pay' | 'hold';
   insurerHoldRetryMs?: number;
+  /** A cold-chain excursion undecided this long is escalated to the lead pharmacist, and again each period (absent on older workflows: 30 min). */
+  coldChainDecisionMs?: number;
 }
 
 export function loadTimings(): WorkflowTimings {
@@ -62,6 +66,26 @@ export function loadTimings(): WorkflowTimings {
     insurerTimeoutMs: loadInsurerConfig().timeoutMs,
     insurerFallback: loadInsurerConfig().fallback,
     insurerHoldRetryMs: loadInsurerConfig().holdRetryMs,
+    coldChainDecisionMs: num('RX_COLD_CHAIN_DECISION_MS', 30 * MINUTE),
+  };
+}
+
+/** Cold-chain rules, the promised windows and the ETA speeds (docs/delivery.md). */
+export interface DeliveryConfig { coldChain: ColdChainRules; eta: EtaConfig }
+
+export function loadDeliveryConfig(): DeliveryConfig {
+  const c = DEFAULT_COLD_CHAIN_RULES;
+  const e = DEFAULT_ETA_CONFIG;
+  return {
+    coldChain: {
+      minC: num('RX_COLD_CHAIN_MIN_C', c.minC), maxC: num('RX_COLD_CHAIN_MAX_C', c.maxC), toleranceMs: num('RX_COLD_CHAIN_TOLERANCE_MS', c.toleranceMs),
+      freezeC: num('RX_COLD_CHAIN_FREEZE_C', c.freezeC), hardHighC: num('RX_COLD_CHAIN_HARD_HIGH_C', c.hardHighC),
+    },
+    eta: {
+      defaultWindowMs: num('RX_DELIVERY_WINDOW_MS', e.defaultWindowMs), sameDayWindowMs: num('RX_DELIVERY_SAME_DAY_WINDOW_MS', e.sameDayWindowMs),
+      expressWindowMs: num('RX_DELIVERY_EXPRESS_WINDOW_MS', e.expressWindowMs), pickupLeadMs: num('RX_DELIVERY_PICKUP_LEAD_MS', e.pickupLeadMs),
+      transitBaseMs: num('RX_DELIVERY_TRANSIT_BASE_MS', e.transitBaseMs), transitPerKmMs: num('RX_DELIVERY_TRANSIT_PER_KM_MS', e.transitPerKmMs),
+    },
   };
 }
 
@@ -128,6 +152,8 @@ export interface Config {
   reviewKeySecret: string;
   /** The insurance pre-check's adapter (RX_INSURER, RX_INSURER_URL, …); the rules engine when absent. */
   insurer?: InsurerConfig;
+  /** Cold-chain rules, promised windows, ETA speeds (docs/delivery.md); loadDeliveryConfig() when absent. */
+  delivery?: DeliveryConfig;
 }
 
 // Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
@@ -166,6 +192,7 @@ export function loadConfig(): Config {
     reviewClaimMs: num('RX_REVIEW_CLAIM_MS', 10 * MINUTE),
     reviewKeySecret: reviewKeySecret(),
     insurer: loadInsurerConfig(),
+    delivery: loadDeliveryConfig(),
   };
 }
 

@@ -4,7 +4,7 @@
 import {
   ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, proxyLocalActivities, setHandler, sleep,
 } from '@temporalio/workflow';
-import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
+import type { Activities, ColdChainDecision, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
 import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
 
@@ -24,6 +24,8 @@ export interface CancelRequest { by: string; reason: string }
 export interface DispenseRequest extends DispenseInput { orderId: string; pharmacyCode: string }
 export interface Collection { orderId: string; pharmacyCode: string; proof: { kind: 'signature' | 'code' | 'id_card'; reference: string; receivedBy?: string } }
 export interface ShortReport { orderId: string; pharmacyCode: string; lines: { lineNo: number; reason: string }[] }
+/** The API found a cold-chain excursion in the active delivery's readings (docs/delivery.md); the delivery is held until a pharmacist decides. */
+export interface ColdChainFlag { deliveryId: string; excursionId: string; rule: string }
 /** After a partial fill: the pharmacy will not dispense the rest (docs/dispensing.md). */
 export interface RemainderDeclaration { orderId: string; pharmacyCode: string; reason: string }
 
@@ -32,7 +34,13 @@ export interface WorkflowState {
   prescriptionId: string;
   status: PrescriptionStatus;
   offer: { orderId: string; pharmacyCode: string; attempt: number; distanceKm: number } | null;
-  delivery: { deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus } | null;
+  delivery: {
+    deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus;
+    /** End of the promised window, and whether it passed (absent on workflows from before ETAs). */
+    promisedBy?: string; late?: boolean;
+    /** An undecided cold-chain excursion: `delivered` is refused until a pharmacist decides. */
+    hold?: { excursionId: string; rule: string; since: string; escalations: number } | null;
+  } | null;
   timeline: TimelineEntry[];
   /** Partial fills: fills recorded so far, and whether the rest was declared not dispensed (absent before any fill). */
   fills?: { count: number; complete: boolean; remainderNotDispensed: boolean };
@@ -50,6 +58,8 @@ export const collectedUpdate = defineUpdate<WorkflowState, [Collection]>('collec
 export const deliveryUpdate = defineUpdate<WorkflowState, [DeliveryUpdate]>('deliveryStatus');
 export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel');
 export const remainderUpdate = defineUpdate<WorkflowState, [RemainderDeclaration]>('remainderNotDispensed');
+export const coldChainExcursionUpdate = defineUpdate<WorkflowState, [ColdChainFlag]>('coldChainExcursion');
+export const coldChainDecisionUpdate = defineUpdate<WorkflowState, [ColdChainDecision]>('coldChainDecision');
 
 // ---- activities ------------------------------------------------------------------------------------
 // Database and search adapters retry until the service is back: a prescription waits, it is never lost.
@@ -105,6 +115,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   const deliveryQueue: DeliveryUpdate[] = [];
   let awaitingCollection = false; // pickup: dispensed and waiting at the pharmacy
   let collection: Collection | undefined;
+  // Cold chain: a flag from the API wakes the delivery loop; a pharmacist's decision ends the hold.
+  let coldFlags = 0;
+  let coldDecision: ColdChainDecision | undefined;
+  let returnDetail: Record<string, unknown> | undefined;
   const isOpenOrder = (orderId: string, pharmacyCode: string) => state.offer?.orderId === orderId && state.offer.pharmacyCode === pharmacyCode;
 
   setHandler(stateQuery, () => state);
@@ -175,6 +189,30 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       const d = state.delivery;
       if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
       if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+      if (coldDecision?.decision === 'return') throw ApplicationFailure.nonRetryable('a pharmacist stopped this delivery: the parcel goes back to the pharmacy', 'NotAssigned');
+      if (u.status === 'delivered' && d.hold) {
+        throw ApplicationFailure.nonRetryable('a cold-chain excursion is waiting for a pharmacist\'s decision; the parcel may not be handed over until then', 'ColdChainHold');
+      }
+    },
+  });
+  setHandler(coldChainExcursionUpdate, (f) => {
+    const d = state.delivery!;
+    if (d.hold?.excursionId !== f.excursionId) {
+      d.hold = { excursionId: f.excursionId, rule: f.rule, since: new Date().toISOString(), escalations: 0 };
+      coldFlags += 1;
+    }
+    return state;
+  }, {
+    validator: (f) => {
+      const d = state.delivery;
+      if (!d || d.deliveryId !== f.deliveryId || d.status === 'delivered' || d.status === 'failed') throw ApplicationFailure.nonRetryable('this delivery is not under way', 'NotAssigned');
+      if (d.hold && d.hold.excursionId !== f.excursionId) throw ApplicationFailure.nonRetryable('another excursion of this delivery is still undecided', 'ColdChainHold');
+    },
+  });
+  setHandler(coldChainDecisionUpdate, (c) => { coldDecision = c; return state; }, {
+    validator: (c) => {
+      if (!state.delivery?.hold || state.delivery.hold.excursionId !== c.excursionId || coldDecision) throw ApplicationFailure.nonRetryable('this excursion is not waiting for a decision', 'NotOnHold');
+      if (!c.reason.trim()) throw ApplicationFailure.nonRetryable('a decision needs a reason', 'ReasonRequired');
     },
   });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
@@ -202,23 +240,73 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     return endCancelled();
   };
 
-  /** A delivery partner's updates drive it; a failed or silent attempt is dispatched again. */
+  /**
+   * A delivery partner's updates drive it; a failed or silent attempt is dispatched again. Two more clocks
+   * run beside the partner's silence: the promised window (passing it flags the delivery late, once) and,
+   * while a cold-chain excursion holds the parcel, the pharmacist's decision time (passing it escalates to
+   * the lead pharmacist, again each period; the partner's silence does not fail a held parcel).
+   */
   async function deliverHome(): Promise<boolean> {
     const offer = state.offer!;
+    const decisionMs = t.coldChainDecisionMs ?? 30 * 60_000;
     for (let attempt = 1; attempt <= t.maxDeliveryAttempts; attempt++) {
       const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
-      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned' };
+      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned', ...(d.promisedBy ? { promisedBy: d.promisedBy, late: false } : {}) };
       if (attempt === 1) state.status = 'in_delivery';
       note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
+      const promised = d.promisedBy ? new Date(d.promisedBy).getTime() : undefined;
+      let lastHeard = Date.now();
+      let flagsSeen = coldFlags;
+      let nextEscalation = Infinity;
       for (;;) {
-        const updated = await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);
+        const cur = state.delivery!;
+        const untilLate = promised !== undefined && !cur.late ? Math.max(0, promised - Date.now()) : Infinity;
+        const untilSilent = cur.hold ? Infinity : Math.max(0, lastHeard + t.deliveryTimeoutMs - Date.now());
+        const untilEscalation = cur.hold ? Math.max(0, nextEscalation - Date.now()) : Infinity;
+        const wait = Math.min(untilLate, untilSilent, untilEscalation);
+        const woken = () => deliveryQueue.length > 0 || coldDecision !== undefined || coldFlags !== flagsSeen;
+        const updated = wait === Infinity ? await condition(woken).then(() => true) : await condition(woken, wait);
+        if (coldFlags !== flagsSeen) {
+          flagsSeen = coldFlags;
+          nextEscalation = Date.now() + decisionMs;
+          note('cold_chain_hold', { excursionId: cur.hold!.excursionId, rule: cur.hold!.rule, attempt });
+          continue;
+        }
+        if (coldDecision) {
+          const c = coldDecision;
+          await acts.recordColdChainDecision(id, d.deliveryId, c);
+          note('cold_chain_decided', { excursionId: c.excursionId, decision: c.decision, by: c.pharmacistCode });
+          cur.hold = null;
+          coldDecision = undefined;
+          if (c.decision === 'return') {
+            cur.status = 'failed'; // no courier update is taken for it from now on
+            await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: `cold-chain excursion: returned to the pharmacy (${c.pharmacistCode})` });
+            returnDetail = { reason: 'cold_chain_excursion', stage: 'delivery', attempt, pharmacist: c.pharmacistCode };
+            return false;
+          }
+          continue;
+        }
         if (!updated) {
+          if (cur.hold && Date.now() >= nextEscalation) {
+            cur.hold.escalations += 1;
+            await acts.escalateColdChain(id, cur.hold.excursionId, cur.hold.escalations);
+            note('cold_chain_escalated', { excursionId: cur.hold.excursionId, escalations: cur.hold.escalations });
+            nextEscalation = Date.now() + decisionMs;
+            continue;
+          }
+          if (promised !== undefined && !cur.late && Date.now() >= promised) {
+            await acts.flagDeliveryLate(id, d.deliveryId);
+            cur.late = true;
+            note('delivery_late', { attempt, promisedBy: d.promisedBy });
+            continue;
+          }
           await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
           note('delivery_timed_out', { attempt });
           break;
         }
         const u = deliveryQueue.shift()!;
         await acts.recordDeliveryStatus(id, u);
+        lastHeard = Date.now();
         note(`delivery_${u.status}`, { attempt, ...(u.note ? { note: u.note } : {}) });
         if (u.status === 'delivered') { state.status = 'delivered'; return true; }
         if (u.status === 'failed') break;
@@ -361,7 +449,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
 
   // ---- 5. to the patient: delivered home, or collected at the pharmacy (the patient's choice) -----
   const handedOver = input.fulfilment === 'pickup' ? await collectAtPharmacy() : await deliverHome();
-  if (!handedOver) return end('returned', 'system:rxflow', input.fulfilment === 'pickup' ? { reason: 'not collected in time' } : { attempts: t.maxDeliveryAttempts });
+  if (!handedOver) return end('returned', 'system:rxflow', input.fulfilment === 'pickup' ? { reason: 'not collected in time' } : returnDetail ?? { attempts: t.maxDeliveryAttempts });
   await acts.notifyHospital(id, 'delivered');
 
   // ---- 6. follow-up (随访): durable timers, days in production --------------------------------------

@@ -12,6 +12,7 @@ import {
 import { combinationOf, toHospitalOrganization, toMedicationDispenses, toPatient, toPharmacyOrganization, toPractitioner, type FillView } from '../../domain/fhir/dispense';
 import { catalogueOf, mapFhirBundle, medicationCodings } from '../../domain/fhir/intake';
 import { operationOutcome } from '../../domain/fhir/outcome';
+import { isLate } from '../../domain/delivery-eta';
 import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type PrescriptionView } from '../../domain/fhir/resources';
 import { RXFLOW_FHIR_NS, SYSTEM } from '../../domain/fhir/systems';
 import type { Drug } from '../../domain/types';
@@ -66,7 +67,16 @@ async function viewOf(deps: ApiDeps, rx: Prescription): Promise<PrescriptionView
     id: rx.id, rxNo: rx.rxNo, status: rx.status, issuedAt: rx.issuedAt, expiresAt: rx.expiresAt, createdAt: rx.createdAt, updatedAt: rx.updatedAt,
     content: rx.content, lines, ...(review ? { rejection: { reasons: review.reasons, comment: review.comment } } : {}),
     patientId: rx.patientId, doctorId: rx.doctorId, combination: combinationOf(await fillViewOf(deps, rx)),
+    delivery: await deliveryViewOf(deps, rx.id),
   };
+}
+
+/** The latest delivery's window, ETA and late flag for the Task (docs/delivery.md); null before dispatch. */
+async function deliveryViewOf(deps: ApiDeps, prescriptionId: string): Promise<PrescriptionView['delivery']> {
+  const [d] = await deps.orm.em.fork().find(DeliverySchema, { prescriptionId }, { orderBy: { attempt: 'desc' }, limit: 1 });
+  if (!d || !d.promisedBy) return null; // deliveries from before windows existed: nothing to say
+  const under = d.status !== 'delivered' && d.status !== 'failed';
+  return { promisedBy: d.promisedBy, eta: under ? d.eta ?? null : null, late: !!d.lateAt || (under && isLate(d.promisedBy, new Date())) };
 }
 
 /** The prescription's fills and handover, as the status model reads them (domain/fhir/dispense.ts). */

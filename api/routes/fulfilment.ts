@@ -13,6 +13,9 @@ import type { Principal } from '../auth';
 import { authorize } from '../access';
 import { ApiError, notFound } from '../errors';
 import { sendUpdate } from '../workflows';
+import { requestOrigin } from '../origin';
+import { assertNoColdChainHold, checkDeliveredProof } from './cold-chain';
+import { isLate } from '../../domain/delivery-eta';
 import type { ApiDeps } from '../app';
 
 export const DeclineBody = z.object({ reason: z.string().min(1).max(200) });
@@ -198,6 +201,8 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
         labelUrl: `/v1/deliveries/${d.id}/label.pdf`,
         // A partial fill carries fewer packs than prescribed; the courier hands over what is in the parcel.
         partial: rx.partialFill, packages: lines.reduce((s, l) => s + (rx.partialFill ? l.dispensedQuantity : l.quantity), 0),
+        // docs/delivery.md: the promised window, the latest ETA, late once the window passed.
+        promisedBy: d.promisedBy ?? null, eta: d.eta ?? null, late: !!d.lateAt || isLate(d.promisedBy, new Date()),
       });
     }
     ctx.body = { items };
@@ -214,10 +219,14 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     const principal = ctx.state.principal as Principal;
     const d = await ownDelivery(principal, ctx.params.id);
     const body = StatusBody.parse(ctx.request.body ?? {});
+    // Held by a cold-chain excursion first: no proof is asked for (or a code spent) on a parcel that may not be handed over.
+    if (body.status === 'delivered') await assertNoColdChainHold(deps, d);
     if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
     const partner = await deps.orm.em.fork().findOneOrFail(DeliveryPartnerSchema, { id: principal.partyId });
     const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
-    const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof });
+    // The code is checked here and never travels further: the workflow and the trail get "verified".
+    const proof = body.status === 'delivered' && body.proof ? await checkDeliveredProof(deps, d, body.proof, `courier:${partner.code}`, requestOrigin(ctx)) : body.proof;
+    const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof });
     ctx.status = 202;
     ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
   });

@@ -18,6 +18,22 @@ import type { ApiDeps } from '../app';
 import { readFindings } from '../../domain/review-checks';
 import { DispensingSchema, SettlementSchema } from '../../db/entities';
 import { dispenseView } from '../../domain/partial-fill';
+import { DeliverySchema, ColdChainExcursionSchema } from '../../db/entities';
+import { isLate } from '../../domain/delivery-eta';
+
+/** The latest delivery attempt as the prescription's readers see it: where it is, when it is expected, whether it is late or held (docs/delivery.md). */
+async function deliveryOf(deps: ApiDeps, prescriptionId: string) {
+  const em = deps.orm.em.fork();
+  const [d] = await em.find(DeliverySchema, { prescriptionId }, { orderBy: { attempt: 'desc' }, limit: 1 });
+  if (!d) return null;
+  const hold = await em.findOne(ColdChainExcursionSchema, { deliveryId: d.id, status: 'open' });
+  const done = d.status === 'delivered' || d.status === 'failed';
+  return {
+    deliveryId: d.id, attempt: d.attempt, status: d.status, coldChain: d.coldChain, promisedBy: d.promisedBy ?? null, eta: d.eta ?? null,
+    late: !!d.lateAt || (!done && isLate(d.promisedBy, new Date())), lateAt: d.lateAt ?? null,
+    coldChainHold: hold ? { excursionId: hold.id, rule: hold.rule, since: hold.createdAt } : null,
+  };
+}
 
 /** Dispensed vs prescribed per line, each fill and its settlement (partial fills, docs/dispensing.md). */
 async function dispensingOf(deps: ApiDeps, rx: Prescription, lines: Parameters<typeof dispenseView>[0]) {
@@ -95,6 +111,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
       prescription: { ...summary(rx), usedAt: rx.usedAt, flags: readFindings(rx.flags), pricing: rx.pricing, lines, dispensing: await dispensingOf(deps, rx, lines) },
       workflow: await workflowState(deps.temporal, rx.workflowId),
       versions: await versionsOf(deps, rx),
+      delivery: await deliveryOf(deps, rx.id),
     };
   });
 

@@ -222,7 +222,7 @@ export async function playParties(ctx: CarryContext, id: string, rx: Record<stri
   const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'assigned');
   const courier = p.courier(assigned.partnerCode!);
   for (const status of ['picked_up', 'in_transit', 'delivered'] as const) {
-    const body = status === 'delivered' ? { status, proof: { kind: 'code', reference: 'E2E-0000' } } : { status };
+    const body = status === 'delivered' ? { status, proof: { kind: 'signature', reference: 'sig/e2e-0000.png' } } : { status };
     await until409Clears(ctx, status, () => courier.post(`/v1/deliveries/${assigned.deliveryId}/status`, body), [202]);
   }
   await watcher.waitFor(id, (s) => s.status === 'completed');

@@ -5,7 +5,7 @@ import type { Bundle, CodeableConcept, FhirResource, MedicationRequest, Referenc
 import type { PrescriptionStatus } from '../prescription-status';
 import { externalStatus, isValidCombination, type Combination } from '../status-model';
 import { fhirStatusOf } from './status';
-import { EXTENSION_PATIENT_STATUS, SYSTEM } from './systems';
+import { EXTENSION_DELIVERY_ETA, EXTENSION_DELIVERY_LATE, EXTENSION_PATIENT_STATUS, SYSTEM } from './systems';
 
 export interface PrescriptionView {
   id: string;
@@ -25,6 +25,8 @@ export interface PrescriptionView {
   doctorId?: string;
   /** Where it stands in the status model (fill and handover included), when the caller read them. */
   combination?: Combination;
+  /** The latest delivery's promised window, ETA and late flag (docs/delivery.md), when there is one. */
+  delivery?: { promisedBy: Date | null; eta: Date | null; late: boolean } | null;
 }
 
 /** The status model's view, when the combination is known and valid; the per-status table otherwise. */
@@ -123,7 +125,14 @@ export function toTask(v: PrescriptionView): Task {
     ...(why ? { statusReason: why } : {}),
     businessStatus: { coding: [{ system: SYSTEM.prescriptionStatus, code: v.status, display: s.en }], text: s.zh },
     // What the patient is told (docs/status-model.md), beside the internal status integrators already read.
-    ...(m ? { extension: [{ url: EXTENSION_PATIENT_STATUS, valueCodeableConcept: { coding: [{ system: SYSTEM.patientStatus, code: m.patient.code, display: m.patient.en }], text: m.patient.zh } }] } : {}),
+    ...(m || v.delivery ? { extension: [
+      ...(m ? [{ url: EXTENSION_PATIENT_STATUS, valueCodeableConcept: { coding: [{ system: SYSTEM.patientStatus, code: m.patient.code, display: m.patient.en }], text: m.patient.zh } }] : []),
+      // The parcel's ETA and whether it is late against its promised window (docs/delivery.md).
+      ...(v.delivery?.eta ? [{ url: EXTENSION_DELIVERY_ETA, valueDateTime: v.delivery.eta.toISOString() }] : []),
+      ...(v.delivery ? [{ url: EXTENSION_DELIVERY_LATE, valueBoolean: v.delivery.late }] : []),
+    ] } : {}),
+    // The promised delivery window: the Task is to be fulfilled by its end.
+    ...(v.delivery?.promisedBy ? { restriction: { period: { end: v.delivery.promisedBy.toISOString() } } } : {}),
     intent: 'order',
     code: { coding: [{ system: SYSTEM.taskCode, code: 'fulfill' }], text: 'Fill the prescription' },
     for: subjectOf(v),

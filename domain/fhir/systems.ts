@@ -60,6 +60,9 @@ export const SYSTEM = {
 export const EXTENSION_FILL_STATUS = `${RXFLOW_FHIR_NS}/StructureDefinition/fill-status`;
 /** On Task: the patient-facing business status (valueCodeableConcept, `…/CodeSystem/patient-status`; English display, Chinese text). */
 export const EXTENSION_PATIENT_STATUS = `${RXFLOW_FHIR_NS}/StructureDefinition/patient-status`;
+/** On Task: the latest delivery's ETA (valueDateTime) and whether it is past its promised window (valueBoolean); docs/delivery.md. */
+export const EXTENSION_DELIVERY_ETA = `${RXFLOW_FHIR_NS}/StructureDefinition/delivery-eta`;
+export const EXTENSION_DELIVERY_LATE = `${RXFLOW_FHIR_NS}/StructureDefinition/delivery-late`;
 
 export const EXTENSION = {
   /** On Bundle.signature: the signature algorithm, as in the JSON intake's signature.alg (e.g. ES256). */

@@ -7,7 +7,8 @@ import { EXIT, UsageError, duration, iso, parse, positiveInt, printJson, str, ta
 import { tableExists } from './inspect';
 import { describeRun } from './workflow';
 
-export const STUCK_KINDS = ['review_past_sla', 'offer_unanswered', 'not_dispensed', 'delivery_silent', 'reservation_overdue', 'workflow_not_running', 'no_worker', 'activity_failing', 'webhook_failing'] as const;
+export const STUCK_KINDS = ['review_past_sla', 'offer_unanswered', 'not_dispensed', 'delivery_silent', 'reservation_overdue', 'workflow_not_running', 'no_worker', 'activity_failing', 'webhook_failing',
+  'delivery_late'] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 
 export interface StuckItem {
@@ -32,6 +33,7 @@ const TITLES: Record<StuckKind, string> = {
   no_worker: 'task queues with open workflows and no worker polling',
   activity_failing: 'activities failing and retrying',
   webhook_failing: 'hospital webhooks failing',
+  delivery_late: 'deliveries past their promised window',
 };
 
 /** Workflow runs younger than this are left alone: intake writes the row a moment before the start. */
@@ -83,6 +85,17 @@ async function fromDatabase(ctx: Ctx): Promise<StuckItem[]> {
     from reservation r join prescription p on p.id = r.prescription_id join hospital h on h.id = p.hospital_id join pharmacy ph on ph.id = r.pharmacy_id
     where r.status = 'held' and r.expires_at < now() group by p.id, p.rx_no, h.code order by 4`),
   (r) => `${r.lines} line(s), ${r.units} unit(s) held at ${r.pharmacy} past expiry (the sweeper releases them every ${duration(ctx.config.sweepIntervalMs)})`);
+
+  // Deliveries still under way past their promised window (docs/delivery.md); databases from before the window existed have no column.
+  try {
+    add('delivery_late', await ctx.sql(`
+      select ${RX}, d.promised_by as since, extract(epoch from now() - d.promised_by) * 1000 as overdue_ms, dp.code as partner, d.status, d.attempt, d.late_at, d.eta
+      from delivery d join prescription p on p.id = d.prescription_id join hospital h on h.id = p.hospital_id join delivery_partner dp on dp.id = d.partner_id
+      where d.status in ('assigned', 'picked_up', 'in_transit') and d.promised_by < now() order by d.promised_by`),
+    (r) => `${r.partner} delivery ${r.status} (attempt ${r.attempt}) past its promised window${r.eta ? `, ETA ${iso(r.eta)}` : ''}${r.late_at ? '' : ' (not flagged yet)'}`);
+  } catch (e) {
+    process.stderr.write(`rxflow stuck: late-delivery check skipped: ${(e as Error).message}\n`);
+  }
 
   // Hospital callbacks (issue 3): only where that table exists; a delivery with a failed attempt is failing.
   if (await tableExists(ctx, 'webhook_delivery')) {

@@ -73,6 +73,9 @@ it('logs in, opens a pushed prescription from the queue, reads its findings and 
   await page.fill('#login-password', PASSWORD);
   await page.click('#login-submit');
   await page.locator('#app-view').waitFor({ state: 'visible' });
+  // The cold-chain task list loads beside the queue (empty, or the excursions other tests left open).
+  await expectText(page.locator('#cold-title [data-i18n="cold.title"]'), '冷链异常');
+  await page.locator('#cold-status.note').waitFor({ state: 'attached' });
   await expectText(page.locator('#who-name'), `${DEMO.pharmacists[0].name} · P001`);
   // The session cookie is not readable from the page.
   expect(await page.evaluate(() => (globalThis as any).document.cookie)).not.toContain('rx_session');

@@ -27,5 +27,9 @@ export function applyTestEnv(): void {
   process.env.RX_WEBHOOK_TIMEOUT_MS ??= '3000';
   // The event feed's SSE heartbeat comes within a second, so the feed test sees one without waiting long.
   process.env.RX_FEED_HEARTBEAT_MS ??= '1000';
+  // No SMS gateway: the proof-of-delivery codes sent to patients land in this file (docs/delivery.md).
+  process.env.RX_SMS_OUTBOX ??= path.resolve(__dirname, `../../.stack/test-artifacts/sms-${process.env.RX_INDEX_PREFIX}.jsonl`);
+  // An undecided cold-chain excursion is escalated within a couple of seconds, so the escalation is seen.
+  process.env.RX_COLD_CHAIN_DECISION_MS ??= '1500';
   process.env.NODE_ENV = 'test';
 }

@@ -13,6 +13,7 @@ export default async function globalSetup(): Promise<void> {
   applyTestEnv();
   const config = loadConfig();
   rmSync(process.env.RX_LOG_FILE!, { force: true });
+  rmSync(process.env.RX_SMS_OUTBOX!, { force: true });
   installTemporalRuntime('INFO');
 
   // Start from nothing: the schema is rebuilt by the migrations, the indices by the seed.

@@ -58,3 +58,15 @@ export async function approve(id: string, pharmacist = actors().pharmacist): Pro
   if (r.status !== 202) throw new Error(`approval of ${id} refused: HTTP ${r.status} ${JSON.stringify(r.body)}`);
   return r;
 }
+
+/** The proof-of-delivery code the patient was sent for a delivery (the test SMS outbox, RX_SMS_OUTBOX). */
+export async function deliveryCode(deliveryId: string): Promise<string> {
+  const fs = await import('node:fs');
+  for (let i = 0; i < 100; i++) {
+    const text = fs.existsSync(process.env.RX_SMS_OUTBOX!) ? fs.readFileSync(process.env.RX_SMS_OUTBOX!, 'utf8') : '';
+    const msg = text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((m) => m.deliveryId === deliveryId);
+    if (msg) return /签收码 (\d{6})/.exec(msg.text)![1];
+    await new Promise((r) => setTimeout(r, 100)); // the activity sends it right after the delivery row commits
+  }
+  throw new Error(`no delivery code was sent for ${deliveryId}`);
+}

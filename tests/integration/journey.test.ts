@@ -1,7 +1,7 @@
 // The whole journey over HTTP against real PostgreSQL, Temporal and Elasticsearch.
 import fs from 'node:fs';
 import path from 'node:path';
-import { actors, actions, approve, claimAndReview, closeDb, sql, stockOf } from './helpers';
+import { actors, actions, approve, claimAndReview, closeDb, deliveryCode, sql, stockOf } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -60,14 +60,14 @@ describe('a prescription carried end to end', () => {
     const noProof = await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered' });
     expect(noProof.status).toBe(422);
     expect(noProof.body.error.code).toBe('PROOF_REQUIRED');
-    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: '4321' } })).status).toBe(202);
+    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
 
     const done = await waitForPrescription(a.hospital, id, statusIs('completed'));
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
       // record_accessed: the pharmacist opened it in the review queue (a person's read is audited; docs/audit.md).
       'received', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
-      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
+      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'patient_notified', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
     const followUps = await sql(`select kind, status from follow_up where prescription_id = ? order by kind`, [id]);

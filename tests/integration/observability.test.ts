@@ -2,7 +2,7 @@
 // activities, the workflow) and never carry the patient's details, and Prometheus series for its
 // stages, the pharmacy's answer, the delivery and the engine's own database and search calls.
 import fs from 'node:fs';
-import { actors, apiUrl, approve, closeDb } from './helpers';
+import { actors, apiUrl, approve, closeDb, deliveryCode } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -39,7 +39,7 @@ it('logs every step of a prescription by its id, with no health data, and its me
   const { deliveryId, partnerCode } = (await waitForPrescription(a.hospital, id, deliveryAssigned)).workflow.delivery;
   const courier = a.courier(partnerCode);
   for (const status of ['picked_up', 'in_transit']) expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
-  expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: '7777' } })).status).toBe(202);
+  expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
   await waitForPrescription(a.hospital, id, statusIs('completed'));
   const after = await scrape();
 

@@ -1,6 +1,6 @@
 // Partial fills against the real services (docs/dispensing.md): part of a line now and the rest later,
 // or the rest declared not dispensed — stock, reservations, settlements, the views and the hospital's events.
-import { actors, apiUrl, approve, closeDb, sql, stockOf } from './helpers';
+import { actors, apiUrl, approve, closeDb, deliveryCode, sql, stockOf } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanPack } from '../../demo/packs';
@@ -142,7 +142,7 @@ describe('partial fills', () => {
 
     const deliveryId = atDelivery.workflow.delivery.deliveryId;
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'picked_up' })).status).toBe(202);
-    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: '4321' } })).status).toBe(202);
+    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
     await waitForPrescription(a.hospital, o.id, statusIs('follow_up', 'completed'));
     // Handed over, but only part of it: FHIR says completed dispenses of 2 and 0 packs, Partially Dispensed.
     const seen = await fhirView(o.id);

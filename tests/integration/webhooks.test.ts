@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { actors, claimAndReview, closeDb, sql } from './helpers';
+import { actors, claimAndReview, closeDb, deliveryCode, sql } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
@@ -130,7 +130,7 @@ describe('hospital callbacks', () => {
     const atDelivery = await waitForPrescription(hospital, id, deliveryAssigned);
     const { deliveryId, partnerCode } = atDelivery.workflow.delivery;
     for (const status of ['picked_up', 'in_transit']) expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
-    expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: '4321' } })).status).toBe(202);
+    expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
     await waitForPrescription(hospital, id, statusIs('completed'));
 
     // Nothing was acknowledged, and the receiver was asked more than once for the first event.

@@ -11,6 +11,7 @@ import {
   cancelUpdate, collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, shortUpdate, prescriptionWorkflow, reviewUpdate, stateQuery, type PrescriptionWorkflowInput,
 } from '../../workflows/prescription';
 import { remainderUpdate } from '../../workflows/prescription';
+import { coldChainDecisionUpdate, coldChainExcursionUpdate } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
 
 applyTestEnv();
@@ -45,6 +46,9 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     releaseRemainder: () => ({ notDispensedLines: [] }),
     dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
     recordDeliveryStatus: () => undefined,
+    flagDeliveryLate: () => undefined,
+    recordColdChainDecision: () => undefined,
+    escalateColdChain: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
@@ -324,5 +328,78 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
       return h.result();
     });
     expect(named(calls, 'priceInsurance')).toEqual([['priceInsurance', expect.any(String), undefined]]);
+  });
+
+  // Cold chain, lateness (docs/delivery.md): the two clocks beside the partner's silence.
+  async function toDelivery(h: Awaited<ReturnType<typeof start>>) {
+    await until(async () => (await h.query(stateQuery)).status === 'in_review');
+    await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+    await until(async () => (await h.query(stateQuery)).offer !== null);
+    const { offer } = await h.query(stateQuery);
+    await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, accept: true }] });
+    await h.executeUpdate(dispenseUpdate, { args: [{ orderId: offer!.orderId, pharmacyCode: offer!.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
+    await until(async () => (await h.query(stateQuery)).delivery?.deliveryId === 'delivery-1');
+  }
+  const promisedIn = (ms: number) => ({
+    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: 'SF', labelFile: '/tmp/l.pdf', promisedBy: new Date(Date.now() + ms).toISOString() }),
+  });
+
+  it('flags a delivery late once when its promised window passes, without failing the attempt', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, promisedIn(300), async (tq) => {
+      const h = await start(tq, input({ deliveryTimeoutMs: 60_000 }));
+      await toDelivery(h);
+      await until(async () => (await h.query(stateQuery)).delivery?.late === true);
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'delivered', proof: { kind: 'signature', reference: 's.png' } }] });
+      return h.result();
+    });
+    expect(outcome).toBe('completed');
+    expect(named(calls, 'flagDeliveryLate')).toEqual([['flagDeliveryLate', expect.any(String), 'delivery-1']]);
+    expect(named(calls, 'dispatchDelivery')).toHaveLength(1);
+  });
+
+  it('holds a cold-chain parcel: delivered refused, the lead pharmacist told each period, then returned on the pharmacist\'s decision', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      // The partner's silence (300 ms) does not fail a held parcel; the decision time (200 ms) escalates.
+      const h = await start(tq, input({ deliveryTimeoutMs: 300, coldChainDecisionMs: 200 }));
+      await toDelivery(h);
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await refused(h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-9', excursionId: 'x-1', rule: 'frozen' }] }), /not under way/);
+      await h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-1', excursionId: 'x-1', rule: 'frozen' }] });
+      await h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-1', excursionId: 'x-1', rule: 'frozen' }] }); // told again: the same hold
+      await refused(h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'delivered', proof: { kind: 'signature', reference: 's.png' } }] }), /waiting for a pharmacist/);
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'in_transit' }] }); // it may go on
+      await until(async () => calls.filter((c) => c[0] === 'escalateColdChain').length >= 2);
+      await refused(h.executeUpdate(coldChainDecisionUpdate, { args: [{ excursionId: 'x-2', decision: 'return', pharmacistCode: 'P', reason: '冻结' }] }), /not waiting for a decision/);
+      await h.executeUpdate(coldChainDecisionUpdate, { args: [{ excursionId: 'x-1', decision: 'return', pharmacistCode: 'P', reason: '胰岛素已冻结，不可使用' }] });
+      return h.result();
+    });
+    expect(outcome).toBe('returned');
+    const escalations = named(calls, 'escalateColdChain').map((c) => c[3] as number);
+    expect(escalations).toEqual(escalations.map((_, i) => i + 1));
+    expect(named(calls, 'recordColdChainDecision')).toEqual([['recordColdChainDecision', expect.any(String), 'delivery-1', expect.objectContaining({ excursionId: 'x-1', decision: 'return' })]]);
+    const statuses = named(calls, 'recordDeliveryStatus').map((c) => (c[2] as any).status);
+    expect(statuses).toEqual(['picked_up', 'in_transit', 'failed']); // no silence timeout while held; stopped on the decision
+    expect(named(calls, 'dispatchDelivery')).toHaveLength(1); // returned, not re-dispatched
+    expect(named(calls, 'finish')[0].slice(2)).toEqual(['returned', 'system:rxflow', { reason: 'cold_chain_excursion', stage: 'delivery', attempt: 1, pharmacist: 'P' }]);
+  });
+
+  it('lets a cold-chain parcel go on when the pharmacist says the drug is usable', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input());
+      await toDelivery(h);
+      await h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-1', excursionId: 'x-1', rule: 'duration' }] });
+      await until(async () => (await h.query(stateQuery)).timeline.some((e) => e.event === 'cold_chain_hold'));
+      await h.executeUpdate(coldChainDecisionUpdate, { args: [{ excursionId: 'x-1', decision: 'continue', pharmacistCode: 'P', reason: '9 ℃ 40 分钟，在稳定性数据范围内' }] });
+      await until(async () => (await h.query(stateQuery)).delivery?.hold === null);
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'delivered', proof: { kind: 'code', verified: true } }] });
+      return h.result();
+    });
+    expect(outcome).toBe('completed');
+    expect(named(calls, 'escalateColdChain')).toHaveLength(0);
   });
 });

@@ -86,7 +86,7 @@ async function boot() {
   $('lang-toggle').addEventListener('click', () => { setLang(currentLang() === 'zh' ? 'en' : 'zh'); rerender(); });
   $('login-form').addEventListener('submit', onLogin);
   $('logout').addEventListener('click', onLogout);
-  $('refresh').addEventListener('click', () => loadQueue());
+  $('refresh').addEventListener('click', () => { loadQueue(); loadExcursions(); });
   $('claim').addEventListener('click', onClaim);
   $('release').addEventListener('click', onRelease);
   $('decision-form').addEventListener('submit', onDecide);
@@ -148,7 +148,67 @@ async function startApp(s) {
   show('who', true);
   show('logout', true);
   $('who-name').textContent = `${s.pharmacist.name} · ${s.pharmacist.code}`;
-  await Promise.all([loadQueue(), loadReasonCodes()]);
+  await Promise.all([loadQueue(), loadReasonCodes(), loadExcursions()]);
+}
+
+// ---- cold-chain excursions (docs/delivery.md): the parcel waits for a pharmacist's decision ----------------
+async function loadExcursions() {
+  try {
+    const data = await get('/v1/cold-chain/excursions');
+    state.excursions = (data && data.items) || [];
+    state.excursionsError = null;
+  } catch (e) {
+    state.excursions = [];
+    state.excursionsError = describe(e);
+  }
+  renderExcursions();
+}
+
+function renderExcursions() {
+  const ul = $('cold-list');
+  ul.replaceChildren();
+  const items = state.excursions || [];
+  $('cold-count').textContent = items.length ? `(${items.length})` : '';
+  if (state.excursionsError) setText('cold-status', `${t('cold.failed')}: ${state.excursionsError}`, 'error');
+  else setText('cold-status', items.length ? '' : t('cold.empty'), 'note');
+  for (const x of items) {
+    const li = el('li', 'queue-item cold-item');
+    li.dataset.id = x.id;
+    const top = el('div', 'qi-top');
+    top.append(el('span', 'rx-no', x.rxNo), el('span', 'waited', t('queue.waiting', { d: waited(x.flaggedAt) })));
+    const detail = x.detail || {};
+    const mid = el('div', 'qi-mid', `${tOr(`cold.rule.${x.rule}`, x.rule)} · ${t('cold.range', { min: detail.minC, max: detail.maxC, n: (x.readings || []).length })}`);
+    const badges = el('div', 'qi-badges');
+    if (x.escalations) badges.append(el('span', 'badge escalated', t('queue.escalated', { n: x.escalations })));
+    const reason = el('input');
+    reason.type = 'text';
+    reason.maxLength = 300;
+    reason.placeholder = t('cold.reason');
+    reason.setAttribute('aria-label', t('cold.reason'));
+    const msg = el('p', 'note');
+    const decide = (decision) => async () => {
+      if (!reason.value.trim()) { msg.className = 'error'; msg.textContent = t('cold.reasonMissing'); return; }
+      try {
+        await post(`/v1/deliveries/${encodeURIComponent(x.deliveryId)}/cold-chain-decision`, { decision, reason: reason.value.trim(), excursionId: x.id });
+        msg.className = 'note';
+        msg.textContent = t('cold.decided');
+        await loadExcursions();
+      } catch (e) {
+        msg.className = 'error';
+        msg.textContent = describe(e);
+      }
+    };
+    const go = el('button', 'secondary', t('cold.continue'));
+    go.type = 'button';
+    go.dataset.decision = 'continue';
+    go.addEventListener('click', decide('continue'));
+    const back = el('button', 'secondary', t('cold.return'));
+    back.type = 'button';
+    back.dataset.decision = 'return';
+    back.addEventListener('click', decide('return'));
+    li.append(top, mid, badges, reason, go, back, msg);
+    ul.append(li);
+  }
 }
 
 // ---- queue --------------------------------------------------------------------------------------------
@@ -520,6 +580,7 @@ async function onDecide(ev) {
 function rerender() {
   renderQueueStatus();
   renderQueue();
+  renderExcursions();
   renderReasons();
   renderDetail();
   const n = state.notice;
