@@ -34,6 +34,10 @@ import { maskPhone } from '../domain/masking';
 import { checkDispensing, type DispenseLineInput, type Finding } from '../domain/dispensing';
 import { addQuantities, fillProgress, fillSettlement, notDispensed, quantitiesOf, type LineProgress } from '../domain/partial-fill';
 import { LockMode } from '@mikro-orm/core';
+import { choosePartner, neededCapabilities, promisedWindow, type PartnerProfile } from '../domain/delivery';
+import { createPartnerDelivery } from './partner';
+import { activePartnerSecrets, loadPartnerConfig, openPartnerSecret } from '../engine/partner-config';
+import type { DeliveryPartner } from '../db/entities';
 import type { ReviewSignature } from '../domain/review-signature';
 import { lookupHash } from '../domain/field-crypto';
 import { dataKeyRing } from '../engine/data-keys';
@@ -50,6 +54,8 @@ export interface ActivityDeps {
   cjkFont: string;
   /** Who answers the insurance pre-check (activities/insurer.ts); the built-in rules engine when absent. */
   insurer?: InsurerAdapter;
+  /** rxflow's public base URL: partners are told where to post their signed status updates. */
+  publicUrl?: string;
 }
 
 /** The pre-check's answer, or why the prescription is held waiting for the insurer (docs/insurance.md). */
@@ -75,7 +81,12 @@ export interface DeliveryUpdate { deliveryId: string; partnerCode: string; statu
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer }: ActivityDeps) {
+/** The registry row as the pure choice reads it. */
+const partnerProfile = (p: DeliveryPartner): PartnerProfile => ({
+  code: p.code, active: p.active !== false, area: p.serviceArea ?? {}, capabilities: p.capabilities ?? [], promisedMinutes: p.promisedMinutes ?? {},
+});
+
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, publicUrl }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
@@ -88,6 +99,26 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const drugs = new Map((await e.find(DrugSchema, { code: { $in: lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
     // Lines that named their drug by another identifier get the SKU intake resolved.
     return { rx, content: withResolvedDrugCodes(rx.content, lines) as PrescriptionSubmission, lines, drugs };
+  }
+
+  /** A partner's update (or rxflow's timeout) on the delivery row; a repeat of its status writes nothing. */
+  async function recordStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
+    const ended = await tx(async (t) => {
+      const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
+      if (d.status === u.status) return null;
+      if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+      d.status = u.status;
+      d.events = [...d.events, { status: u.status, at: new Date().toISOString(), note: u.note, proof: u.proof }];
+      const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
+      if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
+      else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+      if (u.status !== 'delivered' && u.status !== 'failed') return null;
+      const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
+      const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+      return { status: u.status, lateS: (Date.now() - d.createdAt.getTime()) / 1000 - pharmacy.promisedMinutes * 60 };
+    });
+    if (ended) deliveries.inc({ outcome: ended.status });
+    if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
   }
 
   async function writeFile(name: string, data: Buffer): Promise<string> {
@@ -565,57 +596,83 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
       });
     },
 
-    /** Picks a delivery partner able to carry the order (cold chain where any line needs it). */
-    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string }> {
+    /**
+     * Chooses a partner (domain/delivery.ts: area, capabilities, not the one that just failed) and creates
+     * the delivery with it: the row, then — for a partner with an adapter endpoint — its own system
+     * (activities/partner.ts). A partner that refuses or cannot be reached fails this attempt at once.
+     * No eligible partner at all: `noPartner`, and the parcel never leaves the pharmacy.
+     */
+    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string; status?: DeliveryStatus; noPartner?: string }> {
       const { rx, content, lines, drugs } = await loadRx(prescriptionId);
       const coldChain = lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold');
-      const { delivery, partner, pharmacy } = await tx(async (t) => {
-        const partners = await t.find(DeliveryPartnerSchema, coldChain ? { coldChain: true } : {}, { orderBy: { code: 'asc' } });
-        if (!partners.length) throw ApplicationFailure.nonRetryable(`no delivery partner can carry this order (cold chain: ${coldChain})`, 'NoPartner');
+      const needs = neededCapabilities({ coldChain });
+      const picked = await tx(async (t) => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
         const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+        const partners = await t.find(DeliveryPartnerSchema, {}, { orderBy: { code: 'asc' } });
         let delivery = await t.findOne(DeliverySchema, { prescriptionId, attempt });
-        // Round-robin by attempt, so a retry after a failed delivery goes to a different partner.
-        const partner = delivery ? partners.find((p) => p.id === delivery!.partnerId)! : partners[(attempt - 1) % partners.length];
-        if (!delivery) {
-          delivery = t.create(DeliverySchema, {
-            id: randomUUID(), prescriptionId, orderId, partnerId: partner.id, attempt, status: 'assigned', coldChain,
-            events: [{ status: 'assigned', at: new Date().toISOString() }],
-          } as never);
-          if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
-          else audit(t, prescriptionId, { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
+        if (delivery) return { delivery, partner: partners.find((p) => p.id === delivery!.partnerId)!, pharmacy, choice: null };
+        const hospital = await t.findOne(HospitalSchema, { id: rx.hospitalId });
+        const previous = attempt > 1 ? await t.findOne(DeliverySchema, { prescriptionId, attempt: attempt - 1 }) : null;
+        const choice = choosePartner(partners.map(partnerProfile), {
+          to: { regionCode: hospital?.regionCode ?? null, point: { lat: content.patient.address.lat, lng: content.patient.address.lng } },
+          needs, lastFailed: previous ? partners.find((p) => p.id === previous.partnerId)?.code ?? null : null,
+        });
+        if (!choice.chosen) {
+          audit(t, prescriptionId, { action: 'delivery_no_partner', actor: SYSTEM, data: { attempt, needs, excluded: choice.excluded } });
+          return null;
         }
-        return { delivery, partner, pharmacy };
+        const partner = partners.find((p) => p.code === choice.chosen!.code)!;
+        delivery = t.create(DeliverySchema, {
+          id: randomUUID(), prescriptionId, orderId, partnerId: partner.id, attempt, status: 'created', coldChain, partnerRef: null,
+          events: [{ status: 'created', at: new Date().toISOString() }],
+        } as never);
+        const data = { partner: partner.code, attempt, coldChain, needs, promisedMinutes: choice.ranked[0].promisedMinutes, excluded: choice.excluded.map((e) => e.code) };
+        if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_created', actor: SYSTEM, data });
+        else audit(t, prescriptionId, { action: 'delivery_created', actor: SYSTEM, data });
+        return { delivery, partner, pharmacy, choice };
       });
+      if (!picked) return { deliveryId: '', partnerCode: '', labelFile: '', noPartner: `no active delivery partner serves this address with ${needs.join(', ') || 'standard delivery'}` };
+      const { delivery, partner, pharmacy } = picked;
+      const packages = rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0);
       const label = await renderLabel(cjkFont, {
         deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain,
         // A partial fill carries what was handed out, not what was prescribed.
-        packages: rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0),
+        packages,
         pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
         recipient: { name: content.patient.name, maskedPhone: maskPhone(content.patient.phone), address: content.patient.address.text },
       });
       const labelFile = await writeFile(`${delivery.id}-label.pdf`, label);
-      return { deliveryId: delivery.id, partnerCode: partner.code, labelFile };
+      const done = { deliveryId: delivery.id, partnerCode: partner.code, labelFile };
+      // A partner that only polls rxflow, or one that already has it: nothing to call.
+      if (delivery.status !== 'created' || delivery.partnerRef || !partner.endpointUrl) return { ...done, status: delivery.status };
+      const hospital = await em().findOne(HospitalSchema, { id: rx.hospitalId });
+      const cfg = loadPartnerConfig();
+      const called = await createPartnerDelivery(partner.endpointUrl, {
+        deliveryId: delivery.id, attempt,
+        pickup: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
+        dropoff: {
+          name: content.patient.name, address: content.patient.address.text, lat: content.patient.address.lat, lng: content.patient.address.lng,
+          regionCode: hospital?.regionCode ?? null,
+          phone: partner.fullPhone ? content.patient.phone : maskPhone(content.patient.phone), phoneMasked: !partner.fullPhone,
+        },
+        packages, coldChain, capabilities: needs,
+        promisedMinutes: Number.isFinite(promisedWindow(partnerProfile(partner), needs)) ? promisedWindow(partnerProfile(partner), needs) : null,
+        statusUrl: `${publicUrl ?? ''}/v1/deliveries/${delivery.id}/status`,
+      }, { timeoutMs: cfg.requestTimeoutMs, retries: cfg.retries, secrets: activePartnerSecrets(partner.secrets).map((x) => openPartnerSecret(x.sealed)) });
+      if (called.ok) {
+        await tx(async (t) => {
+          const d = await t.findOneOrFail(DeliverySchema, { id: delivery.id });
+          d.partnerRef = called.partnerRef;
+          audit(t, prescriptionId, { action: 'delivery_registered', actor: `courier:${partner.code}`, data: { deliveryId: delivery.id, attempt, partnerRef: called.partnerRef, calls: called.attempts } });
+        });
+        return { ...done, status: 'created' };
+      }
+      await recordStatus(prescriptionId, { deliveryId: delivery.id, partnerCode: partner.code, status: 'failed', note: `partner ${called.refused ? 'refused the delivery' : 'unreachable'}: ${called.reason}`.slice(0, 200) });
+      return { ...done, status: 'failed' };
     },
 
-    async recordDeliveryStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
-      const ended = await tx(async (t) => {
-        const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
-        if (d.status === u.status) return null;
-        if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
-        d.status = u.status;
-        d.events = [...d.events, { status: u.status, at: new Date().toISOString(), note: u.note, proof: u.proof }];
-        const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
-        if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
-        else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
-        if (u.status !== 'delivered' && u.status !== 'failed') return null;
-        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
-        const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
-        return { status: u.status, lateS: (Date.now() - d.createdAt.getTime()) / 1000 - pharmacy.promisedMinutes * 60 };
-      });
-      if (ended) deliveries.inc({ outcome: ended.status });
-      if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
-    },
+    recordDeliveryStatus: (prescriptionId: string, u: DeliveryUpdate): Promise<void> => recordStatus(prescriptionId, u),
 
     /** The patient collected at the pharmacy: the handover is recorded like a delivery, with its proof. */
     async recordCollection(prescriptionId: string, c: { orderId: string; pharmacyCode: string; proof: Record<string, unknown> }): Promise<void> {
@@ -633,6 +690,18 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
            update stock s set on_hand = s.on_hand + b.quantity, updated_at = now() from back b where s.pharmacy_id = b.pharmacy_id and s.drug_code = b.drug_code
            returning s.drug_code`, [prescriptionId]);
         audit(t, prescriptionId, { action: 'restocked_uncollected', actor: SYSTEM, data: { orderId, lines: (rows as unknown[]).length } });
+      });
+    },
+
+    /** Every delivery attempt failed and the parcel is back (or presumed back): the packs go on the shelf again. */
+    async restockReturned(prescriptionId: string, orderId: string, data: Record<string, unknown> = {}): Promise<void> {
+      await tx(async (t) => {
+        const rows = await sqlIn(t)(
+          `with back as (update reservation set status = 'returned' where prescription_id = ? and status = 'committed' returning pharmacy_id, drug_code, quantity)
+           update stock s set on_hand = s.on_hand + b.quantity, updated_at = now() from back b where s.pharmacy_id = b.pharmacy_id and s.drug_code = b.drug_code
+           returning s.drug_code`, [prescriptionId]);
+        // A retry after the commit finds nothing committed any more: one restock, one event.
+        if ((rows as unknown[]).length) audit(t, prescriptionId, { action: 'restocked_returned', actor: SYSTEM, data: { orderId, lines: (rows as unknown[]).length, ...data } });
       });
     },
 

@@ -3,6 +3,7 @@
 import { EntitySchema } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import type { PrescriptionStatus, DeliveryStatus } from '../domain/prescription-status';
+import type { PartnerCapability, PartnerProfile, ServiceArea } from '../domain/delivery';
 import type { Role } from '../domain/types';
 import type { ReviewFlag } from '../domain/review-checks';
 import type { PrecheckResult } from '../domain/insurance';
@@ -450,7 +451,13 @@ export const SettlementSchema = new EntitySchema<Settlement>({
   },
 });
 
-export interface DeliveryPartner { id: string; code: string; name: string; coldChain: boolean; sameDay: boolean }
+export interface DeliveryPartner {
+  id: string; code: string; name: string; coldChain: boolean; sameDay: boolean;
+  // The registry (docs/delivery.md). secrets: [{ id, sealed (domain/field-crypto.ts), createdAt, expiresAt }].
+  serviceArea: ServiceArea; capabilities: PartnerCapability[]; endpointUrl: string | null;
+  secrets: PartnerSecret[]; active: boolean; promisedMinutes: PartnerProfile['promisedMinutes']; fullPhone: boolean; updatedAt: Date;
+}
+export interface PartnerSecret { id: string; sealed: string; createdAt: string; expiresAt: string | null }
 export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
   name: 'DeliveryPartner',
   tableName: 'delivery_partner',
@@ -460,6 +467,14 @@ export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
     name: { type: 'string', length: 120 },
     coldChain: { type: 'boolean' },
     sameDay: { type: 'boolean' },
+    serviceArea: { type: 'json', default: '{}' },
+    capabilities: { type: 'json', default: '[]' },
+    endpointUrl: { type: 'text', nullable: true },
+    secrets: { type: 'json', default: '[]' },
+    active: { type: 'boolean', default: true },
+    promisedMinutes: { type: 'json', default: '{}' },
+    fullPhone: { type: 'boolean', default: false },
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
   },
 });
 
@@ -467,6 +482,8 @@ export interface DeliveryEvent { status: DeliveryStatus; at: string; note?: stri
 export interface Delivery {
   id: string; prescriptionId: string; orderId: string; partnerId: string; attempt: number;
   status: DeliveryStatus; coldChain: boolean; events: DeliveryEvent[]; createdAt: Date; updatedAt: Date;
+  /** The partner's own id for the delivery, from its adapter's answer (null: a partner that only polls). */
+  partnerRef?: string | null;
 }
 export const DeliverySchema = new EntitySchema<Delivery>({
   name: 'Delivery',
@@ -484,6 +501,7 @@ export const DeliverySchema = new EntitySchema<Delivery>({
     events: { type: 'json' },
     createdAt: created(),
     updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+    partnerRef: { type: 'string', length: 100, nullable: true },
   },
 });
 

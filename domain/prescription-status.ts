@@ -66,18 +66,27 @@ export function assertTransition(from: PrescriptionStatus, to: PrescriptionStatu
   if (!canTransition(from, to)) throw new IllegalTransition(from, to);
 }
 
-// Delivery has its own small machine: partners report these in order; failed may be retried by dispatch.
-export const DELIVERY_STATUSES = ['assigned', 'picked_up', 'in_transit', 'delivered', 'failed'] as const;
+// Delivery has its own small machine (docs/delivery.md): partners report these in order. `created` =
+// registered with the partner; `assigned` = the partner put a courier on it; `failed` ends an attempt
+// (another is dispatched, or the parcel goes back); `returned` = the parcel is back at the pharmacy.
+export const DELIVERY_STATUSES = ['created', 'assigned', 'picked_up', 'in_transit', 'delivered', 'failed', 'returned'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 const DELIVERY_TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
+  created: ['assigned', 'failed'],
   assigned: ['picked_up', 'failed'],
-  picked_up: ['in_transit', 'delivered', 'failed'],
+  picked_up: ['in_transit', 'failed'],
   in_transit: ['delivered', 'failed'],
   delivered: [],
-  failed: [],
+  failed: ['returned'],
+  returned: [],
 };
 
 export function canDeliveryTransition(from: DeliveryStatus, to: DeliveryStatus): boolean {
-  return DELIVERY_TRANSITIONS[from].includes(to);
+  return DELIVERY_TRANSITIONS[from]?.includes(to) ?? false;
+}
+
+/** What may follow a delivery status (for the 409 that names the allowed next statuses). */
+export function nextDeliveryStatuses(from: DeliveryStatus): readonly DeliveryStatus[] {
+  return DELIVERY_TRANSITIONS[from] ?? [];
 }

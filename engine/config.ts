@@ -39,6 +39,8 @@ export interface WorkflowTimings {
   insurerTimeoutMs?: number;
   insurerFallback?: 'self_pay' | 'hold';
   insurerHoldRetryMs?: number;
+  /** After the last failed delivery attempt, how long the partner has to report the parcel back (absent on older workflows: deliveryTimeoutMs). */
+  deliveryReturnMs?: number;
 }
 
 export function loadTimings(): WorkflowTimings {
@@ -62,6 +64,7 @@ export function loadTimings(): WorkflowTimings {
     insurerTimeoutMs: loadInsurerConfig().timeoutMs,
     insurerFallback: loadInsurerConfig().fallback,
     insurerHoldRetryMs: loadInsurerConfig().holdRetryMs,
+    deliveryReturnMs: num('RX_DELIVERY_RETURN_MS', 2 * DAY),
   };
 }
 

@@ -2,11 +2,11 @@
 // delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
 // for a person or partner is a condition with a timeout whose branch is handled where it is written.
 import {
-  ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, proxyLocalActivities, setHandler, sleep,
+  ApplicationFailure, condition, defineQuery, defineUpdate, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep,
 } from '@temporalio/workflow';
 import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
-import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
+import { canDeliveryTransition, isCancellable, nextDeliveryStatuses, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface PrescriptionWorkflowInput {
   prescriptionId: string;
@@ -32,7 +32,8 @@ export interface WorkflowState {
   prescriptionId: string;
   status: PrescriptionStatus;
   offer: { orderId: string; pharmacyCode: string; attempt: number; distanceKm: number } | null;
-  delivery: { deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus } | null;
+  /** last: what the partner's latest update said (absent before it was kept), so a repeat is recognised. */
+  delivery: { deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus; last?: { note?: string; proof?: Record<string, unknown> } } | null;
   timeline: TimelineEntry[];
   /** Partial fills: fills recorded so far, and whether the rest was declared not dispensed (absent before any fill). */
   fills?: { count: number; complete: boolean; remainderNotDispensed: boolean };
@@ -170,11 +171,24 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       if (!awaitingCollection || collection || !isOpenOrder(c.orderId, c.pharmacyCode)) throw ApplicationFailure.nonRetryable('this order is not waiting to be collected at this pharmacy', 'NotAwaitingCollection');
     },
   });
-  setHandler(deliveryUpdate, (u) => { state.delivery!.status = u.status; deliveryQueue.push(u); return state; }, {
+  // The same status with the same content again is a repeat: answered with the state, nothing queued.
+  const isRepeat = (u: DeliveryUpdate) => state.delivery?.status === u.status && sameUpdate(state.delivery.last, u);
+  setHandler(deliveryUpdate, (u) => {
+    if (isRepeat(u)) return state;
+    state.delivery!.status = u.status;
+    state.delivery!.last = { ...(u.note !== undefined ? { note: u.note } : {}), ...(u.proof !== undefined ? { proof: u.proof } : {}) };
+    deliveryQueue.push(u);
+    return state;
+  }, {
     validator: (u) => {
       const d = state.delivery;
       if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
-      if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+      if (isRepeat(u)) return;
+      if (!canDeliveryTransition(d.status, u.status)) {
+        const next = nextDeliveryStatuses(d.status);
+        throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}; allowed next: ${next.length ? next.join(', ') : 'none'}`, 'IllegalDeliveryTransition',
+          [{ path: '$.status', code: 'illegal_transition', message: `from ${d.status} to ${u.status}`, from: d.status, to: u.status, allowed: next }]);
+      }
     },
   });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
@@ -202,18 +216,31 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     return endCancelled();
   };
 
-  /** A delivery partner's updates drive it; a failed or silent attempt is dispatched again. */
+  /**
+   * A delivery partner's updates drive it; a failed, refused or silent attempt is dispatched again (another
+   * partner where one fits). Out of attempts, or no partner at all: the parcel goes back to the pharmacy —
+   * the partner posts `returned`, or after deliveryReturnMs it is taken as back — and the stock is restored.
+   */
   async function deliverHome(): Promise<boolean> {
     const offer = state.offer!;
+    let lastAttempt = 0;
+    let neverLeft = false; // the last partner refused it at dispatch: the parcel is still at the pharmacy
     for (let attempt = 1; attempt <= t.maxDeliveryAttempts; attempt++) {
       const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
-      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned' };
+      if (d.noPartner) { note('delivery_no_partner', { attempt, reason: d.noPartner }); break; }
+      lastAttempt = attempt;
+      // Dispatch answered no status before partners registered deliveries: the partner had it (assigned).
+      const initial: DeliveryStatus = d.status ?? 'assigned';
+      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: initial };
       if (attempt === 1) state.status = 'in_delivery';
-      note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
+      note(initial === 'assigned' ? 'delivery_assigned' : 'delivery_created', { partner: d.partnerCode, attempt, label: d.labelFile });
+      neverLeft = initial === 'failed';
+      if (neverLeft) { note('delivery_failed', { attempt, note: 'the partner refused or could not be reached' }); continue; }
       for (;;) {
         const updated = await condition(() => deliveryQueue.length > 0, t.deliveryTimeoutMs);
         if (!updated) {
           await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
+          if (state.delivery.status !== 'failed') state.delivery = { ...state.delivery, status: 'failed', last: { note: 'no update from the partner in time' } };
           note('delivery_timed_out', { attempt });
           break;
         }
@@ -223,6 +250,21 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
         if (u.status === 'delivered') { state.status = 'delivered'; return true; }
         if (u.status === 'failed') break;
       }
+    }
+    // Workflows that passed here before returns were tracked went straight to `returned`.
+    if (patched('delivery-return-restock')) {
+      const d = state.delivery;
+      if (d && lastAttempt > 0 && d.status === 'failed') {
+        const back = neverLeft || await condition(() => deliveryQueue.some((u) => u.status === 'returned'), t.deliveryReturnMs ?? t.deliveryTimeoutMs);
+        const u = neverLeft ? { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'returned' as const, note: 'never left the pharmacy: the partner refused it' }
+          : back ? deliveryQueue.find((x) => x.status === 'returned')!
+            : { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'returned' as const, note: 'no return reported in time: taken as back at the pharmacy' };
+        deliveryQueue.length = 0;
+        await acts.recordDeliveryStatus(id, u);
+        state.delivery = { ...d, status: 'returned', last: { ...(u.note !== undefined ? { note: u.note } : {}) } };
+        note(back ? 'delivery_returned' : 'delivery_return_timed_out', { attempt: d.attempt, ...(u.note ? { note: u.note } : {}) });
+      }
+      await acts.restockReturned(id, offer.orderId, { attempts: lastAttempt });
     }
     return false;
   }
@@ -378,3 +420,12 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
 }
 
 export const workflowIdFor = (prescriptionId: string) => `rx-${prescriptionId}`;
+
+/** A partner's update saying what the last one said (note and proof compared by value, key order aside). */
+function sameUpdate(last: { note?: string; proof?: Record<string, unknown> } | undefined, u: DeliveryUpdate): boolean {
+  if (!last) return false;
+  const canon = (v: unknown): string => (v === null || typeof v !== 'object' ? JSON.stringify(v ?? null)
+    : Array.isArray(v) ? `[${v.map(canon).join(',')}]`
+      : `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`);
+  return canon(last.note ?? null) === canon(u.note ?? null) && canon(last.proof ?? null) === canon(u.proof ?? null);
+}

@@ -43,10 +43,11 @@ function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => 
     offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
     closeOffer: () => undefined,
     recordDispensing: () => ({ ok: true, findings: [] }),
-    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
+    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf', status: 'created' }),
     recordDeliveryStatus: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
+    restockReturned: () => undefined,
     releaseRemainder: () => ({ notDispensedLines: [{ lineNo: 1, quantity: 1 }] }),
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }],
     sendFollowUp: () => undefined,
@@ -106,7 +107,7 @@ async function answer(h: Handle, attempt: number, accept: boolean) {
 }
 const dispense = (h: Handle, o: { orderId: string; pharmacyCode: string }) =>
   h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
-async function deliver(h: Handle, attempt: number, statuses: ('picked_up' | 'in_transit' | 'delivered' | 'failed')[]) {
+async function deliver(h: Handle, attempt: number, statuses: ('assigned' | 'picked_up' | 'in_transit' | 'delivered' | 'failed' | 'returned')[]) {
   const { delivery } = await until(h, (s) => s.delivery?.attempt === attempt);
   for (const status of statuses) await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: delivery!.deliveryId, partnerCode: delivery!.partnerCode, status }] });
 }
@@ -117,10 +118,10 @@ describe('every workflow path passes only through valid status combinations', ()
     const r = await path({}, async (h) => {
       await approve(h);
       await dispense(h, await answer(h, 1, true));
-      await deliver(h, 1, ['picked_up', 'in_transit', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
-    expect(r.combos.map((c) => c.handover)).toEqual(expect.arrayContaining(['assigned', 'picked_up', 'in_transit', 'delivered']));
+    expect(r.combos.map((c) => c.handover)).toEqual(expect.arrayContaining(['created', 'assigned', 'picked_up', 'in_transit', 'delivered']));
     expect(r.last).toEqual({ status: 'completed', fill: 'dispensed', handover: 'delivered' });
   });
 
@@ -162,8 +163,8 @@ describe('every workflow path passes only through valid status combinations', ()
       await approve(h);
       await answer(h, 1, false);
       await dispense(h, await answer(h, 2, true));
-      await deliver(h, 1, ['picked_up', 'failed']);
-      await deliver(h, 2, ['picked_up', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'failed']);
+      await deliver(h, 2, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'failed' });
@@ -197,10 +198,23 @@ describe('every workflow path passes only through valid status combinations', ()
     const r = await path({ t: { deliveryTimeoutMs: 400 } }, async (h) => {
       await approve(h);
       await dispense(h, await answer(h, 1, true));
-      await deliver(h, 1, ['failed']); // the second partner goes silent
+      await deliver(h, 1, ['failed']); // the second partner goes silent, and never reports the parcel back
     });
     expect(r.outcome).toBe('returned');
-    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'failed' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
+  });
+
+  it('the last attempt fails and the partner brings the parcel back: returned', async () => {
+    const r = await path({}, async (h) => {
+      await approve(h);
+      await dispense(h, await answer(h, 1, true));
+      await deliver(h, 1, ['assigned', 'failed']);
+      await deliver(h, 2, ['assigned', 'picked_up', 'failed', 'returned']);
+    });
+    expect(r.outcome).toBe('returned');
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'returned' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
   });
 
   it('a pickup nobody collects: returned', async () => {

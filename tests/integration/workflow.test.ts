@@ -47,6 +47,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     recordDeliveryStatus: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
+    restockReturned: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
     sendFollowUp: () => undefined,
     finish: () => undefined,
