@@ -30,6 +30,7 @@ import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
 import { opsRoutes } from './routes/ops';
+import { deliveryPartnerRoutes } from './routes/delivery-partners';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
 
@@ -112,6 +113,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The audit trail (verify, regulator export) and a patient's data (lookup, export, erase).
   const ops = opsRoutes(deps);
   v1.use(ops.routes(), ops.allowedMethods());
+  // The delivery partner registry (docs/delivery.md).
+  const partners = deliveryPartnerRoutes(deps);
+  v1.use(partners.routes(), partners.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -64,6 +64,8 @@ export const ACTIONS = {
   'api_key.manage': { resource: 'tenant', writes: true, description: 'list and issue the caller\'s own API keys (scoped, expiring)' },
   'api_key.rotate': { resource: 'api_key', writes: true, description: 'rotate an API key (the old one stays valid for an overlap) or revoke it' },
   'api_key.admin': { resource: 'platform', writes: true, description: 'list every party\'s API keys and issue one for a party' },
+  'partner.read': { resource: 'platform', writes: false, description: 'list the delivery partners: areas, capabilities, endpoints, promised windows (never a secret)' },
+  'partner.manage': { resource: 'platform', writes: true, description: 'register, update and deactivate delivery partners; rotate a partner\'s signing secret' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -96,9 +98,11 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies',
     'audit.verify', 'audit.export', 'patient.lookup', 'patient.export', 'patient.erase'),
+  ...row('operator', 'any', 'partner.read', 'partner.manage'),
   // The auditor reads everything that is a record and changes nothing.
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
+  ...row('auditor', 'any', 'partner.read'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */

@@ -90,3 +90,15 @@ export function canDeliveryTransition(from: DeliveryStatus, to: DeliveryStatus):
 export function nextDeliveryStatuses(from: DeliveryStatus): readonly DeliveryStatus[] {
   return DELIVERY_TRANSITIONS[from] ?? [];
 }
+
+/**
+ * Whether a partner's update says what the last one said: note and proof compared by value (key order
+ * aside). The same status with the same content is a retry, answered and not recorded twice.
+ */
+export function sameDeliveryContent(last: { note?: string; proof?: Record<string, unknown> } | undefined, u: { note?: string; proof?: Record<string, unknown> }): boolean {
+  if (!last) return false;
+  const canon = (v: unknown): string => (v === null || typeof v !== 'object' ? JSON.stringify(v ?? null)
+    : Array.isArray(v) ? `[${v.map(canon).join(',')}]`
+      : `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`);
+  return canon(last.note ?? null) === canon(u.note ?? null) && canon(last.proof ?? null) === canon(u.proof ?? null);
+}

@@ -6,7 +6,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
-import { canDeliveryTransition, isCancellable, nextDeliveryStatuses, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
+import { canDeliveryTransition, isCancellable, nextDeliveryStatuses, sameDeliveryContent, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface PrescriptionWorkflowInput {
   prescriptionId: string;
@@ -172,7 +172,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     },
   });
   // The same status with the same content again is a repeat: answered with the state, nothing queued.
-  const isRepeat = (u: DeliveryUpdate) => state.delivery?.status === u.status && sameUpdate(state.delivery.last, u);
+  const isRepeat = (u: DeliveryUpdate) => state.delivery?.status === u.status && sameDeliveryContent(state.delivery.last, u);
   setHandler(deliveryUpdate, (u) => {
     if (isRepeat(u)) return state;
     state.delivery!.status = u.status;
@@ -421,11 +421,3 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
 
 export const workflowIdFor = (prescriptionId: string) => `rx-${prescriptionId}`;
 
-/** A partner's update saying what the last one said (note and proof compared by value, key order aside). */
-function sameUpdate(last: { note?: string; proof?: Record<string, unknown> } | undefined, u: DeliveryUpdate): boolean {
-  if (!last) return false;
-  const canon = (v: unknown): string => (v === null || typeof v !== 'object' ? JSON.stringify(v ?? null)
-    : Array.isArray(v) ? `[${v.map(canon).join(',')}]`
-      : `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`);
-  return canon(last.note ?? null) === canon(u.note ?? null) && canon(last.proof ?? null) === canon(u.proof ?? null);
-}

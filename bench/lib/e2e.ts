@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client as TemporalClient } from '@temporalio/client';
-import { ApiClient, type HttpResult } from '../../demo/actors';
+import { ApiClient, PartnerClient, type HttpResult } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -147,7 +147,7 @@ export function benchParties(apiUrl: string): Parties {
     hospital: client(DEMO.hospital.key),
     pharmacist: client(DEMO.pharmacists[0].key),
     pharmacy: (code) => client(DEMO.pharmacyKey(code)),
-    courier: (code) => client(DEMO.partners.find((p) => p.code === code)!.key),
+    courier: (code) => { const partner = DEMO.partners.find((x) => x.code === code)!; return new PartnerClient(apiUrl, partner.key, partner.secret); },
   };
 }
 
@@ -219,9 +219,9 @@ export async function playParties(ctx: CarryContext, id: string, rx: Record<stri
   await until409Clears(ctx, 'dispense', () => pharmacy.post(`/v1/pharmacy/orders/${offered.orderId}/dispense`, { pharmacistName: '基准药师', lines: scanOrder(lines) }), [201]);
 
   // Courier: picked up, in transit, delivered with proof.
-  const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'assigned');
+  const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'created');
   const courier = p.courier(assigned.partnerCode!);
-  for (const status of ['picked_up', 'in_transit', 'delivered'] as const) {
+  for (const status of ['assigned', 'picked_up', 'in_transit', 'delivered'] as const) {
     const body = status === 'delivered' ? { status, proof: { kind: 'code', reference: 'E2E-0000' } } : { status };
     await until409Clears(ctx, status, () => courier.post(`/v1/deliveries/${assigned.deliveryId}/status`, body), [202]);
   }

@@ -55,6 +55,7 @@ describe('a prescription carried end to end', () => {
 
     // Out of order is refused; in order is accepted; delivered needs proof.
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'in_transit' })).status).toBe(409);
+    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'assigned' })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'picked_up' })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'in_transit' })).status).toBe(202);
     const noProof = await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered' });
@@ -66,7 +67,7 @@ describe('a prescription carried end to end', () => {
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
       'received', 'review_queued', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
-      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
+      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_created', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
     const followUps = await sql(`select kind, status from follow_up where prescription_id = ? order by kind`, [id]);
