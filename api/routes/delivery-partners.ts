@@ -3,7 +3,7 @@
 // rotate with an overlap (the previous one verifies for RX_PARTNER_SECRET_OVERLAP_MS). Auditors read the
 // registry. Every change is an audit event (no secret in it).
 import Router from '@koa/router';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ApiDeps } from '../app';
@@ -83,7 +83,7 @@ export function deliveryPartnerRoutes(deps: ApiDeps): Router {
     const partner = await deps.orm.em.fork().transactional(async (t) => {
       if (await t.findOne(DeliveryPartnerSchema, { code: b.code })) throw new ApiError(409, 'PARTNER_EXISTS', `a delivery partner ${b.code} is registered already`, [{ path: '$.code', message: b.code }]);
       const p = t.create(DeliveryPartnerSchema, {
-        code: b.code, name: b.name, serviceArea: b.serviceArea, capabilities: b.capabilities, endpointUrl: b.endpointUrl, promisedMinutes: b.promisedMinutes,
+        id: randomUUID(), code: b.code, name: b.name, serviceArea: b.serviceArea, capabilities: b.capabilities, endpointUrl: b.endpointUrl, promisedMinutes: b.promisedMinutes,
         fullPhone: b.fullPhone, active: b.active, coldChain: b.capabilities.includes('cold_chain'), sameDay: b.capabilities.includes('same_day'),
         secrets: rotatePartnerSecrets([], secret, 0),
       } as never);

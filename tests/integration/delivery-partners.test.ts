@@ -99,6 +99,8 @@ const POSTABLE = DELIVERY_STATUSES.filter((s) => s !== 'created');
 
 /** At `from`: every illegal status is 409 naming from, to and the allowed next ones; a repeat is 200 and writes nothing. */
 async function checkAt(sim: PartnerSimulator, id: string, deliveryId: string, from: DeliveryStatus, open = true) {
+  // The workflow records a status after answering: wait until the row (and its audit event, same transaction) has it.
+  await waitFor(async () => ((await sql(`select status from delivery where id = ?`, [deliveryId]))[0].status === from ? true : null));
   const deliveryEvents = async () => (await sql(`select count(*)::int as n from audit_event where prescription_id = ? and action like 'delivery%'`, [id]))[0].n;
   const auditBefore = await deliveryEvents();
   for (const to of POSTABLE) {
@@ -206,7 +208,9 @@ describe('signed partner updates', () => {
     // The same update id re-signed a second later is a replay too.
     const sameId = await client.send('POST', path, raw, signPartnerRequest(p.secret, { method: 'POST', path, body: raw, updateId: headers['x-rxflow-update-id'], timestamp: Math.floor(Date.now() / 1000) + 1 }));
     expect(sameId.body.error.code).toBe('REPLAYED_UPDATE');
-    expect((await sql(`select count(*)::int as n from audit_event where prescription_id = ? and action = 'delivery_assigned'`, [id]))[0].n).toBe(1);
+    const assignedEvents = async () => (await sql(`select count(*)::int as n from audit_event where prescription_id = ? and action = 'delivery_assigned'`, [id]))[0].n;
+    await waitFor(async () => ((await assignedEvents()) === 1 ? true : null));
+    expect(await assignedEvents()).toBe(1);
     // Seen ids are kept in PostgreSQL (unique), so a restart does not forget them.
     expect((await sql(`select count(*)::int as n from partner_update where update_id = ?`, [headers['x-rxflow-update-id']]))[0].n).toBe(1);
 
