@@ -254,7 +254,8 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     // Workflows that passed here before returns were tracked went straight to `returned`.
     if (patched('delivery-return-restock')) {
       const d = state.delivery;
-      if (d && lastAttempt > 0 && d.status === 'failed') {
+      // The handler already shows `returned` when the partner reported it before this point was reached.
+      if (d && lastAttempt > 0 && (d.status === 'failed' || d.status === 'returned')) {
         const back = neverLeft || await condition(() => deliveryQueue.some((u) => u.status === 'returned'), t.deliveryReturnMs ?? t.deliveryTimeoutMs);
         const u = neverLeft ? { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'returned' as const, note: 'never left the pharmacy: the partner refused it' }
           : back ? deliveryQueue.find((x) => x.status === 'returned')!
