@@ -3,17 +3,17 @@
 // rotate with an overlap (the previous one verifies for RX_PARTNER_SECRET_OVERLAP_MS). Auditors read the
 // registry. Every change is an audit event (no secret in it).
 import Router from '@koa/router';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ApiDeps } from '../app';
 import type { Principal } from '../auth';
-import { hashKey } from '../auth';
 import { authorize } from '../access';
 import { ApiError, notFound } from '../errors';
 import { requestOrigin } from '../origin';
 import { audit } from '../../activities/audit';
-import { ApiClientSchema, DeliveryPartnerSchema, type DeliveryPartner } from '../../db/entities';
+import { DeliveryPartnerSchema, type DeliveryPartner } from '../../db/entities';
+import { issueKey } from '../api-keys';
 import { PARTNER_CAPABILITIES } from '../../domain/delivery';
 import { activePartnerSecrets, loadPartnerConfig, newPartnerSecret, rotatePartnerSecrets } from '../../engine/partner-config';
 
@@ -78,18 +78,18 @@ export function deliveryPartnerRoutes(deps: ApiDeps): Router {
   // Registration: the partner's API key and signing secret, each shown this once.
   r.post('/v1/ops/delivery-partners', authorize('partner.manage'), async (ctx) => {
     const b = PartnerBody.parse(ctx.request.body ?? {});
-    const apiKey = `pk_${randomBytes(24).toString('base64url')}`;
     const secret = newPartnerSecret();
-    const partner = await deps.orm.em.fork().transactional(async (t) => {
+    const { p: partner, apiKey } = await deps.orm.em.fork().transactional(async (t) => {
       if (await t.findOne(DeliveryPartnerSchema, { code: b.code })) throw new ApiError(409, 'PARTNER_EXISTS', `a delivery partner ${b.code} is registered already`, [{ path: '$.code', message: b.code }]);
       const p = t.create(DeliveryPartnerSchema, {
         id: randomUUID(), code: b.code, name: b.name, serviceArea: b.serviceArea, capabilities: b.capabilities, endpointUrl: b.endpointUrl, promisedMinutes: b.promisedMinutes,
         fullPhone: b.fullPhone, active: b.active, coldChain: b.capabilities.includes('cold_chain'), sameDay: b.capabilities.includes('same_day'),
         secrets: rotatePartnerSecrets([], secret, 0),
       } as never);
-      t.create(ApiClientSchema, { keyHash: hashKey(apiKey), role: 'courier', partyId: p.id, label: b.code } as never);
       record(t as EntityManager, ctx, 'partner_registered', { code: b.code, capabilities: b.capabilities, endpoint: b.endpointUrl !== null, fullPhone: b.fullPhone });
-      return p;
+      // The partner's first API key, issued like any other (api/api-keys.ts): rotated and revoked the same way.
+      const { secret: apiKey } = await issueKey(t as EntityManager, ctx.state.principal as Principal, requestOrigin(ctx), { role: 'courier', partyId: p.id, label: b.code });
+      return { p, apiKey };
     });
     ctx.status = 201;
     ctx.body = { partner: partnerView(partner), apiKey, secret };
