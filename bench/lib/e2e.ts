@@ -179,7 +179,7 @@ async function until409Clears(ctx: CarryContext, what: string, call: () => Promi
 /**
  * One prescription from push to `completed`, every party reacting as soon as its work shows: the
  * pharmacist claims (where the API has claims) and approves, the matched pharmacy accepts and dispenses
- * every pack by traceability code, the courier posts picked_up, in_transit and delivered with proof.
+ * every pack by traceability code, the courier posts assigned, picked_up, in_transit and delivered with proof.
  */
 export async function carryPrescription(ctx: CarryContext, rx: Record<string, any>): Promise<Carried> {
   const p = ctx.parties;
@@ -244,14 +244,14 @@ export async function journeyTimes(db: PgQueryable, ids: string[]): Promise<Map<
 
 export interface CeilingCarried { id: string; pushAt: number; matchedAt: number; doneAt: number }
 
-/** Start + the same six updates as rxflow's parties send, then the result. */
+/** Start + the same seven updates as rxflow's parties send (four delivery statuses since partners assign), then the result. */
 export async function carryCeiling(client: TemporalClient, taskQueue: string, workflowId: string, timings: CeilingTimings, localActivities = false): Promise<CeilingCarried> {
   const pushAt = Date.now();
   const h = await client.workflow.start(benchCeilingWorkflow, { taskQueue, workflowId, args: [{ timings, localActivities }] });
   await h.executeUpdate(ceilingReview, { args: [{ decision: 'approve' }] });
   await h.executeUpdate(ceilingPharmacyResponse, { args: [{ accept: true }] });
   await h.executeUpdate(ceilingDispense, { args: [{ lines: [{ lineNo: 1, packs: 1 }] }] });
-  for (const status of ['picked_up', 'in_transit', 'delivered']) await h.executeUpdate(ceilingDelivery, { args: [{ status }] });
+  for (const status of ['assigned', 'picked_up', 'in_transit', 'delivered']) await h.executeUpdate(ceilingDelivery, { args: [{ status }] });
   const r = await h.result();
   return { id: workflowId, pushAt, matchedAt: r.offeredAt, doneAt: Date.now() };
 }
