@@ -131,7 +131,8 @@ const ADMITS: Record<PrescriptionStatus, { fill: FillState[]; handover: Handover
   cancelled: UNFILLED_END,
   unfulfillable: UNFILLED_END,
   expired: UNFILLED_END,
-  returned: { fill: ['returned'], handover: ['failed', 'returned', 'uncollected'] },
+  // none: no partner could carry it at all, the parcel never left the pharmacy.
+  returned: { fill: ['returned'], handover: ['none', 'failed', 'returned', 'uncollected'] },
 };
 
 export const VALID_COMBINATIONS: readonly Combination[] = MODEL_STATUSES.flatMap((status) =>
@@ -256,7 +257,8 @@ function step(c: Combination, event: string, detail: Record<string, unknown>): C
     case 'delivery_created': return { ...c, status: 'in_delivery', handover: 'created' };
     // Dispatch itself was noted delivery_assigned before partners registered deliveries (created).
     case 'delivery_assigned': return { ...c, status: 'in_delivery', handover: 'assigned' };
-    case 'delivery_returned': case 'delivery_return_timed_out': return { ...c, handover: 'returned' };
+    // Only the partner says the parcel is back; a return taken as done after the wait stays failed.
+    case 'delivery_returned': return { ...c, handover: 'returned' };
     case 'delivery_picked_up': return { ...c, handover: 'picked_up' };
     case 'delivery_in_transit': return { ...c, handover: 'in_transit' };
     case 'delivery_failed': case 'delivery_timed_out': return { ...c, handover: 'failed' };

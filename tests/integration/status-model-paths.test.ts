@@ -202,7 +202,17 @@ describe('every workflow path passes only through valid status combinations', ()
     });
     expect(r.outcome).toBe('returned');
     expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'failed' });
-    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
+    // Taken as back after the return window: the partner never said so, the handover stays failed.
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+  });
+
+  it('no partner can carry it at all: returned without leaving the pharmacy', async () => {
+    const r = await path({ over: { dispatchDelivery: () => ({ deliveryId: '', partnerCode: '', labelFile: '', noPartner: 'no partner serves this address' }) } }, async (h) => {
+      await approve(h);
+      await dispense(h, await answer(h, 1, true));
+    });
+    expect(r.outcome).toBe('returned');
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'none' });
   });
 
   it('the last attempt fails and the partner brings the parcel back: returned', async () => {
@@ -268,7 +278,7 @@ describe('partial fills pass only through valid combinations too', () => {
       const o = await answer(h, 1, true);
       expect((await partial(h, o)).status).toBe('partially_dispensed');
       expect((await dispense(h, o)).status).toBe('dispensed');
-      await deliver(h, 1, ['picked_up', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'partially_dispensed', fill: 'partial', handover: 'none' });
@@ -282,7 +292,7 @@ describe('partial fills pass only through valid combinations too', () => {
       const o = await answer(h, 1, true);
       await partial(h, o);
       await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货，患者同意' }] });
-      await deliver(h, 1, ['picked_up', 'in_transit', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'dispensed', fill: 'remainder_not_dispensed', handover: 'none' });
