@@ -320,10 +320,12 @@ describe('partial fills pass only through valid combinations too', () => {
       await partial(h, o);
       await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货' }] });
       await deliver(h, 1, ['failed']);
+      await deliver(h, 2, ['assigned', 'failed', 'returned']); // the second partner brings it back
     });
     expect(r.outcome).toBe('returned');
     expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'failed' });
-    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'returned' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
   });
 });
 
