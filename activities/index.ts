@@ -40,6 +40,10 @@ import { etaFor, isLate, promisedBy as promisedWindowEnd } from '../domain/deliv
 import { formatProofCode, proofCodeHash } from '../domain/proof-code';
 import { storageLabel } from '../domain/storage-label';
 import { randomInt } from 'node:crypto';
+import { choosePartner, neededCapabilities, promisedWindow, type PartnerProfile } from '../domain/delivery';
+import { createPartnerDelivery } from './partner';
+import { activePartnerSecrets, loadPartnerConfig, openPartnerSecret } from '../engine/partner-config';
+import type { DeliveryPartner } from '../db/entities';
 import type { ReviewSignature } from '../domain/review-signature';
 import { lookupHash } from '../domain/field-crypto';
 import { dataKeyRing } from '../engine/data-keys';
@@ -58,6 +62,8 @@ export interface ActivityDeps {
   insurer?: InsurerAdapter;
   /** Promised windows, ETA speeds and cold-chain rules; read from the environment when absent. */
   delivery?: DeliveryConfig;
+  /** rxflow's public base URL: partners are told where to post their signed status updates. */
+  publicUrl?: string;
 }
 
 /** The pre-check's answer, or why the prescription is held waiting for the insurer (docs/insurance.md). */
@@ -85,7 +91,12 @@ export interface ColdChainDecision { excursionId: string; decision: 'continue' |
 
 const SYSTEM = 'system:rxflow';
 
-export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, delivery: deliveryConfig = loadDeliveryConfig() }: ActivityDeps) {
+/** The registry row as the pure choice reads it. */
+const partnerProfile = (p: DeliveryPartner): PartnerProfile => ({
+  code: p.code, active: p.active !== false, area: p.serviceArea ?? {}, capabilities: p.capabilities ?? [], promisedMinutes: p.promisedMinutes ?? {},
+});
+
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, delivery: deliveryConfig = loadDeliveryConfig(), publicUrl }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
@@ -104,6 +115,32 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
   async function loadContent(id: string) {
     const rx = await em().findOneOrFail(PrescriptionSchema, { id });
     return { rx, content: rx.content as Omit<PrescriptionSubmission, 'lines'> }; // lines unresolved: not for line work
+  }
+
+  /** A partner's update (or rxflow's timeout) on the delivery row; a repeat of its status writes nothing. */
+  async function recordStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
+    const ended = await tx(async (t) => {
+      const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
+      if (d.status === u.status) return null;
+      if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+      const now = new Date();
+      d.status = u.status;
+      d.events = [...d.events, { status: u.status, at: now.toISOString(), note: u.note, proof: u.proof }];
+      d.eta = etaFor(u.status, now, d.distanceKm, deliveryConfig.eta);
+      const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
+      if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
+      else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
+      // An update that arrives past the window flags it, if the workflow's timer has not already.
+      if (u.status !== 'failed' && u.status !== 'returned' && !d.lateAt && isLate(d.promisedBy, now)) markLate(t, prescriptionId, d, now);
+      if (u.status !== 'delivered' && u.status !== 'failed') return null;
+      const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
+      const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+      // Lateness against the promised window; deliveries from before windows existed use the pharmacy's promise.
+      const promised = d.promisedBy ? new Date(d.promisedBy).getTime() : d.createdAt.getTime() + pharmacy.promisedMinutes * 60_000;
+      return { status: u.status, lateS: (now.getTime() - promised) / 1000 };
+    });
+    if (ended) deliveries.inc({ outcome: ended.status });
+    if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
   }
 
   async function writeFile(name: string, data: Buffer): Promise<string> {
@@ -607,43 +644,61 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     },
 
     /**
-     * Picks a delivery partner able to carry the order (cold chain where any line needs it), sets the promised
-     * window and first ETA, makes the proof-of-delivery code (sent to the patient, kept only as a keyed hash)
-     * and renders the label.
+     * Chooses a partner (domain/delivery.ts: area, capabilities, not the one that just failed) and creates
+     * the delivery with it: the row — with the promised window, the first ETA and the proof-of-delivery code
+     * (sent to the patient once the partner has the parcel's job, kept only as a keyed hash) — and the label,
+     * then, for a partner with an adapter endpoint, its own system (activities/partner.ts). A partner that
+     * refuses or cannot be reached fails this attempt at once. No eligible partner at all: `noPartner`, and
+     * the parcel never leaves the pharmacy.
      */
-    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string; promisedBy?: string }> {
+    async dispatchDelivery(prescriptionId: string, orderId: string, attempt: number): Promise<{ deliveryId: string; partnerCode: string; labelFile: string; status?: DeliveryStatus; noPartner?: string; promisedBy?: string }> {
       const { rx, content, lines, drugs } = await loadRx(prescriptionId);
       const coldChain = lines.some((l) => drugs.get(l.drugCode)?.storage === 'cold');
+      const needs = neededCapabilities({ coldChain });
       let code: string | undefined; // only when this attempt's delivery is created now: a retry does not send a second code
-      const { delivery, partner, pharmacy, order } = await tx(async (t) => {
-        const partners = await t.find(DeliveryPartnerSchema, coldChain ? { coldChain: true } : {}, { orderBy: { code: 'asc' } });
-        if (!partners.length) throw ApplicationFailure.nonRetryable(`no delivery partner can carry this order (cold chain: ${coldChain})`, 'NoPartner');
+      const picked = await tx(async (t) => {
         const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: orderId });
         const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
+        const partners = await t.find(DeliveryPartnerSchema, {}, { orderBy: { code: 'asc' } });
         let delivery = await t.findOne(DeliverySchema, { prescriptionId, attempt });
-        // Round-robin by attempt, so a retry after a failed delivery goes to a different partner.
-        const partner = delivery ? partners.find((p) => p.id === delivery!.partnerId)! : partners[(attempt - 1) % partners.length];
-        if (!delivery) {
-          const id = randomUUID();
-          const now = new Date();
-          code = formatProofCode(randomInt(0, 1_000_000));
-          const distanceKm = order.distanceKm ?? null;
-          delivery = t.create(DeliverySchema, {
-            id, prescriptionId, orderId, partnerId: partner.id, attempt, status: 'assigned', coldChain,
-            events: [{ status: 'assigned', at: now.toISOString() }],
-            proofCodeHash: proofCodeHash(dataKeyRing().hmacKey, id, code), proofCodeFailures: 0,
-            promisedBy: promisedWindowEnd(now, partner, deliveryConfig.eta), eta: etaFor('assigned', now, distanceKm, deliveryConfig.eta), distanceKm, lateAt: null,
-          } as never);
-          if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
-          else audit(t, prescriptionId, { action: 'delivery_assigned', actor: SYSTEM, data: { partner: partner.code, attempt, coldChain } });
+        if (delivery) return { delivery, partner: partners.find((p) => p.id === delivery!.partnerId)!, pharmacy, order };
+        const hospital = await t.findOne(HospitalSchema, { id: rx.hospitalId });
+        const previous = attempt > 1 ? await t.findOne(DeliverySchema, { prescriptionId, attempt: attempt - 1 }) : null;
+        const choice = choosePartner(partners.map(partnerProfile), {
+          to: { regionCode: hospital?.regionCode ?? null, point: { lat: content.patient.address.lat, lng: content.patient.address.lng } },
+          needs, lastFailed: previous ? partners.find((p) => p.id === previous.partnerId)?.code ?? null : null,
+        });
+        if (!choice.chosen) {
+          audit(t, prescriptionId, { action: 'delivery_no_partner', actor: SYSTEM, data: { attempt, needs, excluded: choice.excluded } });
+          return null;
         }
+        const partner = partners.find((p) => p.code === choice.chosen!.code)!;
+        const id = randomUUID();
+        const now = new Date();
+        code = formatProofCode(randomInt(0, 1_000_000));
+        const distanceKm = order.distanceKm ?? null;
+        // The partner's own promise for what the parcel needs; the configured windows for a partner without one.
+        const windowMin = choice.ranked[0].promisedMinutes;
+        const promised = Number.isFinite(windowMin) ? new Date(now.getTime() + windowMin * 60_000) : promisedWindowEnd(now, partner, deliveryConfig.eta);
+        delivery = t.create(DeliverySchema, {
+          id, prescriptionId, orderId, partnerId: partner.id, attempt, status: 'created', coldChain, partnerRef: null,
+          events: [{ status: 'created', at: now.toISOString() }],
+          proofCodeHash: proofCodeHash(dataKeyRing().hmacKey, id, code), proofCodeFailures: 0,
+          promisedBy: promised, eta: etaFor('assigned', now, distanceKm, deliveryConfig.eta), distanceKm, lateAt: null,
+        } as never);
+        const data = { partner: partner.code, attempt, coldChain, needs, promisedMinutes: choice.ranked[0].promisedMinutes, excluded: choice.excluded.map((e) => e.code) };
+        if (attempt === 1) await transition(t, prescriptionId, 'in_delivery', { action: 'delivery_created', actor: SYSTEM, data });
+        else audit(t, prescriptionId, { action: 'delivery_created', actor: SYSTEM, data });
         return { delivery, partner, pharmacy, order };
       });
-      if (code) await sendProofCode(prescriptionId, delivery.id, attempt, content.patient.phone, code);
+      if (!picked) return { deliveryId: '', partnerCode: '', labelFile: '', noPartner: `no active delivery partner serves this address with ${needs.join(', ') || 'standard delivery'}` };
+      const { delivery, partner, pharmacy, order } = picked;
+      const sendCode = async () => { if (code) await sendProofCode(prescriptionId, delivery.id, attempt, content.patient.phone, code); };
+      const packages = rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0);
       const label = await renderLabel(cjkFont, {
         deliveryId: delivery.id, rxNo: rx.rxNo, partner: partner.name, coldChain,
         // A partial fill carries what was handed out, not what was prescribed.
-        packages: rx.partialFill ? lines.reduce((s, l) => s + l.dispensedQuantity, 0) : lines.reduce((s, l) => s + l.quantity, 0),
+        packages,
         pharmacy: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
         recipient: { name: content.patient.name, maskedPhone: maskPhone(content.patient.phone), address: content.patient.address.text },
         orderNo: order.id, attempt,
@@ -652,33 +707,40 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         drugs: process.env.RX_LABEL_SHOW_DRUGS === '1' ? lines.map((l) => `${drugs.get(l.drugCode)?.genericNameZh ?? l.drugName} ×${rx.partialFill ? l.dispensedQuantity : l.quantity}`) : undefined,
       });
       const labelFile = await writeFile(`${delivery.id}-label.pdf`, label);
-      return { deliveryId: delivery.id, partnerCode: partner.code, labelFile, ...(delivery.promisedBy ? { promisedBy: new Date(delivery.promisedBy).toISOString() } : {}) };
+      const done = { deliveryId: delivery.id, partnerCode: partner.code, labelFile, ...(delivery.promisedBy ? { promisedBy: new Date(delivery.promisedBy).toISOString() } : {}) };
+      // A partner that only polls rxflow, or one that already has it: nothing to call.
+      if (delivery.status !== 'created' || delivery.partnerRef || !partner.endpointUrl) {
+        await sendCode();
+        return { ...done, status: delivery.status };
+      }
+      const hospital = await em().findOne(HospitalSchema, { id: rx.hospitalId });
+      const cfg = loadPartnerConfig();
+      const called = await createPartnerDelivery(partner.endpointUrl, {
+        deliveryId: delivery.id, attempt,
+        pickup: { name: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
+        dropoff: {
+          name: content.patient.name, address: content.patient.address.text, lat: content.patient.address.lat, lng: content.patient.address.lng,
+          regionCode: hospital?.regionCode ?? null,
+          phone: partner.fullPhone ? content.patient.phone : maskPhone(content.patient.phone), phoneMasked: !partner.fullPhone,
+        },
+        packages, coldChain, capabilities: needs,
+        promisedMinutes: Number.isFinite(promisedWindow(partnerProfile(partner), needs)) ? promisedWindow(partnerProfile(partner), needs) : null,
+        statusUrl: `${publicUrl ?? ''}/v1/deliveries/${delivery.id}/status`,
+      }, { timeoutMs: cfg.requestTimeoutMs, retries: cfg.retries, secrets: activePartnerSecrets(partner.secrets).map((x) => openPartnerSecret(x.sealed)) });
+      if (called.ok) {
+        await tx(async (t) => {
+          const d = await t.findOneOrFail(DeliverySchema, { id: delivery.id });
+          d.partnerRef = called.partnerRef;
+          audit(t, prescriptionId, { action: 'delivery_registered', actor: `courier:${partner.code}`, data: { deliveryId: delivery.id, attempt, partnerRef: called.partnerRef, calls: called.attempts } });
+        });
+        await sendCode();
+        return { ...done, status: 'created' };
+      }
+      await recordStatus(prescriptionId, { deliveryId: delivery.id, partnerCode: partner.code, status: 'failed', note: `partner ${called.refused ? 'refused the delivery' : 'unreachable'}: ${called.reason}`.slice(0, 200) });
+      return { ...done, status: 'failed' };
     },
 
-    async recordDeliveryStatus(prescriptionId: string, u: DeliveryUpdate): Promise<void> {
-      const ended = await tx(async (t) => {
-        const d = await t.findOneOrFail(DeliverySchema, { id: u.deliveryId });
-        if (d.status === u.status) return null;
-        if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
-        const now = new Date();
-        d.status = u.status;
-        d.events = [...d.events, { status: u.status, at: now.toISOString(), note: u.note, proof: u.proof }];
-        d.eta = etaFor(u.status, now, d.distanceKm, deliveryConfig.eta);
-        const data = { deliveryId: d.id, attempt: d.attempt, note: u.note ?? null, proof: u.proof ?? null };
-        if (u.status === 'delivered') await transition(t, prescriptionId, 'delivered', { action: 'delivery_delivered', actor: `courier:${u.partnerCode}`, data });
-        else audit(t, prescriptionId, { action: `delivery_${u.status}`, actor: `courier:${u.partnerCode}`, data });
-        // An update that arrives past the window flags it, if the workflow's timer has not already.
-        if (u.status !== 'failed' && !d.lateAt && isLate(d.promisedBy, now)) markLate(t, prescriptionId, d, now);
-        if (u.status !== 'delivered' && u.status !== 'failed') return null;
-        const order = await t.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
-        const pharmacy = await t.findOneOrFail(PharmacySchema, { id: order.pharmacyId });
-        // Lateness against the promised window; deliveries from before windows existed use the pharmacy's promise.
-        const promised = d.promisedBy ? new Date(d.promisedBy).getTime() : d.createdAt.getTime() + pharmacy.promisedMinutes * 60_000;
-        return { status: u.status, lateS: (now.getTime() - promised) / 1000 };
-      });
-      if (ended) deliveries.inc({ outcome: ended.status });
-      if (ended?.status === 'delivered') deliveryLateness.observe(Math.max(0, ended.lateS));
-    },
+    recordDeliveryStatus: (prescriptionId: string, u: DeliveryUpdate): Promise<void> => recordStatus(prescriptionId, u),
 
     /** The promised window passed with the parcel still under way: flagged once (column and audit event). */
     async flagDeliveryLate(prescriptionId: string, deliveryId: string): Promise<void> {
@@ -734,6 +796,18 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
            update stock s set on_hand = s.on_hand + b.quantity, updated_at = now() from back b where s.pharmacy_id = b.pharmacy_id and s.drug_code = b.drug_code
            returning s.drug_code`, [prescriptionId]);
         audit(t, prescriptionId, { action: 'restocked_uncollected', actor: SYSTEM, data: { orderId, lines: (rows as unknown[]).length } });
+      });
+    },
+
+    /** Every delivery attempt failed and the parcel is back (or presumed back): the packs go on the shelf again. */
+    async restockReturned(prescriptionId: string, orderId: string, data: Record<string, unknown> = {}): Promise<void> {
+      await tx(async (t) => {
+        const rows = await sqlIn(t)(
+          `with back as (update reservation set status = 'returned' where prescription_id = ? and status = 'committed' returning pharmacy_id, drug_code, quantity)
+           update stock s set on_hand = s.on_hand + b.quantity, updated_at = now() from back b where s.pharmacy_id = b.pharmacy_id and s.drug_code = b.drug_code
+           returning s.drug_code`, [prescriptionId]);
+        // A retry after the commit finds nothing committed any more: one restock, one event.
+        if ((rows as unknown[]).length) audit(t, prescriptionId, { action: 'restocked_returned', actor: SYSTEM, data: { orderId, lines: (rows as unknown[]).length, ...data } });
       });
     },
 

@@ -31,6 +31,7 @@ import { eventRoutes } from './routes/events';
 import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
 import { opsRoutes } from './routes/ops';
+import { deliveryPartnerRoutes } from './routes/delivery-partners';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
 
@@ -113,6 +114,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The audit trail (verify, regulator export) and a patient's data (lookup, export, erase).
   const ops = opsRoutes(deps);
   v1.use(ops.routes(), ops.allowedMethods());
+  // The delivery partner registry (docs/delivery.md).
+  const partners = deliveryPartnerRoutes(deps);
+  v1.use(partners.routes(), partners.allowedMethods());
   // The parcel side of a delivery: temperature readings, cold-chain excursions (docs/delivery.md).
   const coldChain = coldChainRoutes(deps);
   v1.use(coldChain.routes(), coldChain.allowedMethods());

@@ -3,6 +3,7 @@
 import { EntitySchema } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import type { PrescriptionStatus, DeliveryStatus } from '../domain/prescription-status';
+import type { PartnerCapability, PartnerProfile, ServiceArea } from '../domain/delivery';
 import type { Role } from '../domain/types';
 import type { ReviewFlag } from '../domain/review-checks';
 import type { PrecheckResult } from '../domain/insurance';
@@ -453,7 +454,13 @@ export const SettlementSchema = new EntitySchema<Settlement>({
   },
 });
 
-export interface DeliveryPartner { id: string; code: string; name: string; coldChain: boolean; sameDay: boolean }
+export interface DeliveryPartner {
+  id: string; code: string; name: string; coldChain: boolean; sameDay: boolean;
+  // The registry (docs/delivery.md). secrets: [{ id, sealed (domain/field-crypto.ts), createdAt, expiresAt }].
+  serviceArea: ServiceArea; capabilities: PartnerCapability[]; endpointUrl: string | null;
+  secrets: PartnerSecret[]; active: boolean; promisedMinutes: PartnerProfile['promisedMinutes']; fullPhone: boolean; updatedAt: Date;
+}
+export interface PartnerSecret { id: string; sealed: string; createdAt: string; expiresAt: string | null }
 export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
   name: 'DeliveryPartner',
   tableName: 'delivery_partner',
@@ -463,6 +470,14 @@ export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
     name: { type: 'string', length: 120 },
     coldChain: { type: 'boolean' },
     sameDay: { type: 'boolean' },
+    serviceArea: { type: 'json', default: '{}' },
+    capabilities: { type: 'json', default: '[]' },
+    endpointUrl: { type: 'text', nullable: true },
+    secrets: { type: 'json', default: '[]' },
+    active: { type: 'boolean', default: true },
+    promisedMinutes: { type: 'json', default: '{}' },
+    fullPhone: { type: 'boolean', default: false },
+    updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
   },
 });
 
@@ -470,6 +485,8 @@ export interface DeliveryEvent { status: DeliveryStatus; at: string; note?: stri
 export interface Delivery {
   id: string; prescriptionId: string; orderId: string; partnerId: string; attempt: number;
   status: DeliveryStatus; coldChain: boolean; events: DeliveryEvent[]; createdAt: Date; updatedAt: Date;
+  /** The partner's own id for the delivery, from its adapter's answer (null: a partner that only polls). */
+  partnerRef?: string | null;
   /** Proof of delivery (docs/delivery.md): the one-time code's keyed hash, never the code; wrong tries so far. Null on deliveries from before. */
   proofCodeHash?: string | null; proofCodeFailures?: number;
   /** The promised window's end, the latest ETA, the distance it was computed for, and when it was flagged late. */
@@ -491,6 +508,7 @@ export const DeliverySchema = new EntitySchema<Delivery>({
     events: { type: 'json' },
     createdAt: created(),
     updatedAt: { type: 'Date', columnType: 'timestamptz', onCreate: () => new Date(), onUpdate: () => new Date() },
+    partnerRef: { type: 'string', length: 100, nullable: true },
     proofCodeHash: { type: 'string', length: 64, nullable: true },
     proofCodeFailures: { type: 'integer', default: 0 },
     promisedBy: ts(true),

@@ -1,6 +1,7 @@
 // The parties around rxflow, acting over its HTTP API exactly as their systems would: a hospital, a
 // pharmacist, pharmacies and couriers. Used by the demo and by the end-to-end tests.
 import { DEMO } from './fixtures';
+import { signPartnerRequest } from '../sdk/partner';
 
 export interface HttpResult<T = any> { status: number; body: T }
 
@@ -22,6 +23,29 @@ export class ApiClient {
   post<T = any>(path: string, body?: unknown) { return this.call<T>('POST', path, body ?? {}); }
 }
 
+/**
+ * A delivery partner's system: its key on every call, and every write signed with its secret
+ * (sdk/partner.ts), a fresh update id each time — as a partner integrating by docs/delivery.md would.
+ */
+export class PartnerClient extends ApiClient {
+  constructor(baseUrl: string, key: string, readonly secret: string) { super(baseUrl, key); }
+
+  override async call<T = any>(method: string, path: string, body?: unknown, o: { updateId?: string; timestamp?: number } = {}): Promise<HttpResult<T>> {
+    if (method === 'GET') return super.call<T>(method, path, body);
+    const raw = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    return this.send<T>(method, path, raw, signPartnerRequest(this.secret, { method, path, body: raw, ...o }));
+  }
+
+  /** A request exactly as given: for replays and tampering in tests. */
+  async send<T = any>(method: string, path: string, raw: string, headers: Record<string, string>): Promise<HttpResult<T>> {
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json', ...headers }, body: raw || undefined });
+    const text = await res.text();
+    let parsed: any = text;
+    try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    return { status: res.status, body: parsed };
+  }
+}
+
 export function demoActors(baseUrl: string) {
   return {
     hospital: new ApiClient(baseUrl, DEMO.hospital.key),
@@ -33,7 +57,7 @@ export function demoActors(baseUrl: string) {
     leadPharmacist: new ApiClient(baseUrl, DEMO.leadPharmacistKey), // P002 with the lead_pharmacist role
     auditor: new ApiClient(baseUrl, DEMO.auditorKey),
     pharmacy: (code: string) => new ApiClient(baseUrl, DEMO.pharmacyKey(code)),
-    courier: (code: string) => new ApiClient(baseUrl, DEMO.partners.find((p) => p.code === code)!.key),
+    courier: (code: string) => { const p = DEMO.partners.find((x) => x.code === code)!; return new PartnerClient(baseUrl, p.key, p.secret); },
   };
 }
 
@@ -52,7 +76,8 @@ export async function waitForPrescription(client: ApiClient, id: string, until: 
 
 export const statusIs = (...s: string[]) => (d: any) => s.includes(d.prescription.status);
 export const offered = (d: any) => d.workflow?.offer && d.prescription.status === 'matching' && d.workflow.timeline.at(-1)?.event === 'pharmacy_offered';
-export const deliveryAssigned = (d: any) => d.workflow?.delivery?.status === 'assigned' && d.prescription.status === 'in_delivery';
+/** The delivery is dispatched: registered with the partner (created; assigned on workflows from before partners registered deliveries). */
+export const deliveryAssigned = (d: any) => ['created', 'assigned'].includes(d.workflow?.delivery?.status) && d.prescription.status === 'in_delivery';
 
 /**
  * A pharmacist's decision the way the console makes it: claim the prescription (a lease), then decide

@@ -6,6 +6,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { hashKey, hashPassword } from '../api/auth';
 import { inspectPublicKey, type SignatureAlg } from '../domain/signature';
 import { ensureAllSigningKeys } from '../engine/pharmacist-keys';
+import { rotatePartnerSecrets } from '../engine/partner-config';
 
 const KEYS = path.join(__dirname, 'keys');
 export const DEMO_PRIVATE_KEY = fs.readFileSync(path.join(KEYS, 'demo-hospital-es256.pem'), 'utf8');
@@ -27,9 +28,13 @@ export const DEMO = {
     { code: 'P002', name: '赵药师（演示）', licenseNo: 'YS330100002', key: 'demo-pharmacist2-key' },
     { code: 'P003', name: '孙药师（演示，执业证已过期）', licenseNo: 'YS330100003', key: 'demo-pharmacist3-key' },
   ],
+  // Both serve Hangzhou (330100, where the demo hospital is); SF-CITY carries cold chain. Each signs its
+  // status updates with its secret (docs/delivery.md); neither has an adapter endpoint (they poll).
   partners: [
-    { code: 'SF-CITY', name: '顺丰同城（演示）', coldChain: true, sameDay: true, key: 'demo-courier-sf-key' },
-    { code: 'DADA', name: '达达快送（演示）', coldChain: false, sameDay: true, key: 'demo-courier-dada-key' },
+    { code: 'SF-CITY', name: '顺丰同城（演示）', coldChain: true, sameDay: true, key: 'demo-courier-sf-key', secret: 'demo-partner-sf-secret',
+      serviceArea: { regions: ['330100'] }, capabilities: ['cold_chain', 'same_day', 'express_30min'], promisedMinutes: { standard: 60, cold_chain: 90, same_day: 240, express_30min: 30 } },
+    { code: 'DADA', name: '达达快送（演示）', coldChain: false, sameDay: true, key: 'demo-courier-dada-key', secret: 'demo-partner-dada-secret',
+      serviceArea: { regions: ['330100'] }, capabilities: ['same_day'], promisedMinutes: { standard: 45, same_day: 180 } },
   ],
   /** Console logins of the demo pharmacists (docs/console.md): code or username, and the password. */
   pharmacistLogins: [
@@ -84,7 +89,11 @@ export async function seedDemoParties(orm: MikroORM): Promise<void> {
       await trx('pharmacist').where({ code: l.code }).whereNull('password_hash').update({ password_hash: await hashPassword(l.password), password_changed_at: new Date() });
     }
     for (const p of DEMO.partners) {
-      const id = await upsert('delivery_partner', { code: p.code, name: p.name, cold_chain: p.coldChain, same_day: p.sameDay }, ['code']);
+      const id = await upsert('delivery_partner', {
+        code: p.code, name: p.name, cold_chain: p.coldChain, same_day: p.sameDay, active: true, endpoint_url: null,
+        service_area: JSON.stringify(p.serviceArea), capabilities: JSON.stringify(p.capabilities), promised_minutes: JSON.stringify(p.promisedMinutes),
+        secrets: JSON.stringify(rotatePartnerSecrets([], p.secret, 0)),
+      }, ['code']);
       await key(p.key, 'courier', id, p.code);
     }
     for (const ph of await trx('pharmacy').select('id', 'code')) await key(DEMO.pharmacyKey(ph.code), 'pharmacy', ph.id, ph.code);

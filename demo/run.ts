@@ -65,7 +65,7 @@ async function main() {
   const deliveries = must(await courier.get('/v1/courier/deliveries'), [200], 'deliveries');
   const delivery = deliveries.items.find((d: any) => d.deliveryId === atDelivery.workflow.delivery.deliveryId);
   step('courier', `${partner} assigned delivery to ${delivery.dropoff.name} ${delivery.dropoff.phone}${delivery.coldChain ? ' (cold chain)' : ''}`);
-  for (const status of ['picked_up', 'in_transit'] as const) {
+  for (const status of ['assigned', 'picked_up', 'in_transit'] as const) {
     must(await courier.post(`/v1/deliveries/${delivery.deliveryId}/status`, { status }), [202], status);
     step('courier', status);
   }

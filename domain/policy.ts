@@ -64,6 +64,8 @@ export const ACTIONS = {
   'api_key.manage': { resource: 'tenant', writes: true, description: 'list and issue the caller\'s own API keys (scoped, expiring)' },
   'api_key.rotate': { resource: 'api_key', writes: true, description: 'rotate an API key (the old one stays valid for an overlap) or revoke it' },
   'api_key.admin': { resource: 'platform', writes: true, description: 'list every party\'s API keys and issue one for a party' },
+  'partner.read': { resource: 'platform', writes: false, description: 'list the delivery partners: areas, capabilities, endpoints, promised windows (never a secret)' },
+  'partner.manage': { resource: 'platform', writes: true, description: 'register, update and deactivate delivery partners; rotate a partner\'s signing secret' },
   'delivery.temperature': { resource: 'delivery', writes: true, description: 'post a cold-chain parcel\'s temperature readings (idempotent per sensor and time)' },
   'coldchain.queue': { resource: 'platform', writes: false, description: 'list cold-chain excursions with their readings (the pharmacists\' task list)' },
   'coldchain.decide': { resource: 'delivery', writes: true, description: 'decide a cold-chain excursion: the drug is usable (continue) or the parcel goes back (return)' },
@@ -99,6 +101,7 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('operator', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'events.read', 'webhook.deliveries', 'webhook.redeliver', 'webhook.admin', 'signing_key.admin', 'settlement.read', 'insurance.policies',
     'audit.verify', 'audit.export', 'patient.lookup', 'patient.export', 'patient.erase'),
+  ...row('operator', 'any', 'partner.read', 'partner.manage'),
   // Cold chain (docs/delivery.md): the courier posts readings; any pharmacist on duty decides an excursion.
   ...row('courier', 'assigned', 'delivery.temperature'),
   ...row('pharmacist', 'any', 'coldchain.queue', 'coldchain.decide'),
@@ -107,6 +110,7 @@ export const POLICY: readonly PolicyRow[] = [
   // The auditor reads everything that is a record and changes nothing.
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
+  ...row('auditor', 'any', 'partner.read'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */

@@ -66,18 +66,39 @@ export function assertTransition(from: PrescriptionStatus, to: PrescriptionStatu
   if (!canTransition(from, to)) throw new IllegalTransition(from, to);
 }
 
-// Delivery has its own small machine: partners report these in order; failed may be retried by dispatch.
-export const DELIVERY_STATUSES = ['assigned', 'picked_up', 'in_transit', 'delivered', 'failed'] as const;
+// Delivery has its own small machine (docs/delivery.md): partners report these in order. `created` =
+// registered with the partner; `assigned` = the partner put a courier on it; `failed` ends an attempt
+// (another is dispatched, or the parcel goes back); `returned` = the parcel is back at the pharmacy.
+export const DELIVERY_STATUSES = ['created', 'assigned', 'picked_up', 'in_transit', 'delivered', 'failed', 'returned'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 const DELIVERY_TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
+  created: ['assigned', 'failed'],
   assigned: ['picked_up', 'failed'],
-  picked_up: ['in_transit', 'delivered', 'failed'],
+  picked_up: ['in_transit', 'failed'],
   in_transit: ['delivered', 'failed'],
   delivered: [],
-  failed: [],
+  failed: ['returned'],
+  returned: [],
 };
 
 export function canDeliveryTransition(from: DeliveryStatus, to: DeliveryStatus): boolean {
-  return DELIVERY_TRANSITIONS[from].includes(to);
+  return DELIVERY_TRANSITIONS[from]?.includes(to) ?? false;
+}
+
+/** What may follow a delivery status (for the 409 that names the allowed next statuses). */
+export function nextDeliveryStatuses(from: DeliveryStatus): readonly DeliveryStatus[] {
+  return DELIVERY_TRANSITIONS[from] ?? [];
+}
+
+/**
+ * Whether a partner's update says what the last one said: note and proof compared by value (key order
+ * aside). The same status with the same content is a retry, answered and not recorded twice.
+ */
+export function sameDeliveryContent(last: { note?: string; proof?: Record<string, unknown> } | undefined, u: { note?: string; proof?: Record<string, unknown> }): boolean {
+  if (!last) return false;
+  const canon = (v: unknown): string => (v === null || typeof v !== 'object' ? JSON.stringify(v ?? null)
+    : Array.isArray(v) ? `[${v.map(canon).join(',')}]`
+      : `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`);
+  return canon(last.note ?? null) === canon(u.note ?? null) && canon(last.proof ?? null) === canon(u.proof ?? null);
 }

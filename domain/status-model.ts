@@ -95,11 +95,13 @@ export const HANDOVER_STATES = [
   'ready_for_pickup', // pickup: dispensed and waiting at the pharmacy
   'collected',        // pickup: collected with proof
   'uncollected',      // pickup: not collected in time, back on the shelf
-  'assigned',         // delivery: a partner has the job
+  'created',          // delivery: registered with a partner (docs/delivery.md)
+  'assigned',         // delivery: the partner put a courier on it
   'picked_up',
   'in_transit',
   'delivered',        // delivery: with proof of delivery
   'failed',           // delivery: this attempt failed (or went silent); another follows or the drugs go back
+  'returned',         // delivery: every attempt failed and the parcel is back at the pharmacy
 ] as const;
 export type HandoverState = (typeof HANDOVER_STATES)[number];
 
@@ -122,14 +124,15 @@ const ADMITS: Record<PrescriptionStatus, { fill: FillState[]; handover: Handover
   matching: { fill: ['none', 'preparing', 'transferred'], handover: ['none'] },
   partially_dispensed: { fill: ['partial'], handover: ['none'] },
   dispensed: { fill: FILLED, handover: ['none', 'ready_for_pickup'] },
-  in_delivery: { fill: FILLED, handover: ['assigned', 'picked_up', 'in_transit', 'failed'] },
+  in_delivery: { fill: FILLED, handover: ['created', 'assigned', 'picked_up', 'in_transit', 'failed', 'returned'] },
   delivered: HANDED_OVER,
   follow_up: HANDED_OVER,
   completed: HANDED_OVER,
   cancelled: UNFILLED_END,
   unfulfillable: UNFILLED_END,
   expired: UNFILLED_END,
-  returned: { fill: ['returned'], handover: ['failed', 'uncollected'] },
+  // none: no partner could carry it at all, the parcel never left the pharmacy.
+  returned: { fill: ['returned'], handover: ['none', 'failed', 'returned', 'uncollected'] },
 };
 
 export const VALID_COMBINATIONS: readonly Combination[] = MODEL_STATUSES.flatMap((status) =>
@@ -169,7 +172,9 @@ function patientStatus(c: Combination): BusinessStatus {
       case 'partially_dispensed': return B('partially_dispensed', 'Partially dispensed', '部分已配');
       case 'matching': return c.fill === 'preparing' ? B('with_pharmacy', 'With the pharmacy', '药店配药中') : B('finding_pharmacy', 'Finding a pharmacy', '正在匹配药店');
       case 'dispensed': return c.handover === 'ready_for_pickup' ? B('ready_to_collect', 'Ready to collect', '待取药') : B('dispensed', 'Dispensed, waiting for the courier', '已配药，待配送');
-      case 'in_delivery': return c.handover === 'failed' ? B('redelivery', 'Delivery failed, sending again', '配送失败，重新配送中') : B('dispatched', 'Dispatched', '配送中');
+      case 'in_delivery':
+        if (c.handover === 'returned') return B('returning', 'Delivery failed; the parcel is back at the pharmacy', '配送失败，药品已退回药店');
+        return c.handover === 'failed' ? B('redelivery', 'Delivery failed, sending again', '配送失败，重新配送中') : B('dispatched', 'Dispatched', '配送中');
       case 'delivered': case 'follow_up': case 'completed':
         return c.handover === 'collected' ? B('collected', 'Collected', '已取药') : B('delivered', 'Delivered', '已送达');
       case 'rejected': return B('rejected', 'Not approved by the pharmacist', '审方未通过');
@@ -249,7 +254,11 @@ function step(c: Combination, event: string, detail: Record<string, unknown>): C
     case 'cancelled': case 'expired': case 'unfulfillable':
       return { status: event, fill: c.fill === 'none' ? 'none' : 'not_dispensed', handover: 'none' };
     case 'ready_for_pickup': return { ...c, handover: 'ready_for_pickup' };
+    case 'delivery_created': return { ...c, status: 'in_delivery', handover: 'created' };
+    // Dispatch itself was noted delivery_assigned before partners registered deliveries (created).
     case 'delivery_assigned': return { ...c, status: 'in_delivery', handover: 'assigned' };
+    // Only the partner says the parcel is back; a return taken as done after the wait stays failed.
+    case 'delivery_returned': return { ...c, handover: 'returned' };
     case 'delivery_picked_up': return { ...c, handover: 'picked_up' };
     case 'delivery_in_transit': return { ...c, handover: 'in_transit' };
     case 'delivery_failed': case 'delivery_timed_out': return { ...c, handover: 'failed' };

@@ -41,6 +41,8 @@ export interface WorkflowTimings {
   insurerTimeoutMs?: number;
   insurerFallback?: 'self_pay' | 'hold';
   insurerHoldRetryMs?: number;
+  /** After the last failed delivery attempt, how long the partner has to report the parcel back (absent on older workflows: deliveryTimeoutMs). */
+  deliveryReturnMs?: number;
   /** A cold-chain excursion undecided this long is escalated to the lead pharmacist, and again each period (absent on older workflows: 30 min). */
   coldChainDecisionMs?: number;
 }
@@ -66,6 +68,7 @@ export function loadTimings(): WorkflowTimings {
     insurerTimeoutMs: loadInsurerConfig().timeoutMs,
     insurerFallback: loadInsurerConfig().fallback,
     insurerHoldRetryMs: loadInsurerConfig().holdRetryMs,
+    deliveryReturnMs: num('RX_DELIVERY_RETURN_MS', 2 * DAY),
     coldChainDecisionMs: num('RX_COLD_CHAIN_DECISION_MS', 30 * MINUTE),
   };
 }

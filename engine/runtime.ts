@@ -71,7 +71,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: {
-      ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont, insurer: s.config.insurer ? insurerFromConfig(s.config.insurer) : undefined }),
+      ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont, insurer: s.config.insurer ? insurerFromConfig(s.config.insurer) : undefined, publicUrl: s.config.publicUrl }),
       ...createWebhookActivities({ orm: s.orm, temporal: s.temporal, taskQueue: s.config.taskQueue }),
     },
     interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },

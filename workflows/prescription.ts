@@ -2,11 +2,11 @@
 // delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
 // for a person or partner is a condition with a timeout whose branch is handled where it is written.
 import {
-  ApplicationFailure, condition, defineQuery, defineUpdate, log, proxyActivities, proxyLocalActivities, setHandler, sleep,
+  ApplicationFailure, condition, defineQuery, defineUpdate, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep,
 } from '@temporalio/workflow';
 import type { Activities, ColdChainDecision, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
-import { canDeliveryTransition, isCancellable, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
+import { canDeliveryTransition, isCancellable, nextDeliveryStatuses, sameDeliveryContent, type DeliveryStatus, type PrescriptionStatus } from '../domain/prescription-status';
 
 export interface PrescriptionWorkflowInput {
   prescriptionId: string;
@@ -36,6 +36,8 @@ export interface WorkflowState {
   offer: { orderId: string; pharmacyCode: string; attempt: number; distanceKm: number } | null;
   delivery: {
     deliveryId: string; partnerCode: string; attempt: number; status: DeliveryStatus;
+    /** What the partner's latest update said (absent before it was kept), so a repeat is recognised. */
+    last?: { note?: string; proof?: Record<string, unknown> };
     /** End of the promised window, and whether it passed (absent on workflows from before ETAs). */
     promisedBy?: string; late?: boolean;
     /** An undecided cold-chain excursion: `delivered` is refused until a pharmacist decides. */
@@ -184,11 +186,24 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       if (!awaitingCollection || collection || !isOpenOrder(c.orderId, c.pharmacyCode)) throw ApplicationFailure.nonRetryable('this order is not waiting to be collected at this pharmacy', 'NotAwaitingCollection');
     },
   });
-  setHandler(deliveryUpdate, (u) => { state.delivery!.status = u.status; deliveryQueue.push(u); return state; }, {
+  // The same status with the same content again is a repeat: answered with the state, nothing queued.
+  const isRepeat = (u: DeliveryUpdate) => state.delivery?.status === u.status && sameDeliveryContent(state.delivery.last, u);
+  setHandler(deliveryUpdate, (u) => {
+    if (isRepeat(u)) return state;
+    state.delivery!.status = u.status;
+    state.delivery!.last = { ...(u.note !== undefined ? { note: u.note } : {}), ...(u.proof !== undefined ? { proof: u.proof } : {}) };
+    deliveryQueue.push(u);
+    return state;
+  }, {
     validator: (u) => {
       const d = state.delivery;
       if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
-      if (!canDeliveryTransition(d.status, u.status)) throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}`, 'IllegalDeliveryTransition');
+      if (isRepeat(u)) return;
+      if (!canDeliveryTransition(d.status, u.status)) {
+        const next = nextDeliveryStatuses(d.status);
+        throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}; allowed next: ${next.length ? next.join(', ') : 'none'}`, 'IllegalDeliveryTransition',
+          [{ path: '$.status', code: 'illegal_transition', message: `from ${d.status} to ${u.status}`, from: d.status, to: u.status, allowed: next }]);
+      }
       if (coldDecision?.decision === 'return') throw ApplicationFailure.nonRetryable('a pharmacist stopped this delivery: the parcel goes back to the pharmacy', 'NotAssigned');
       if (u.status === 'delivered' && d.hold) {
         throw ApplicationFailure.nonRetryable('a cold-chain excursion is waiting for a pharmacist\'s decision; the parcel may not be handed over until then', 'ColdChainHold');
@@ -205,7 +220,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   }, {
     validator: (f) => {
       const d = state.delivery;
-      if (!d || d.deliveryId !== f.deliveryId || d.status === 'delivered' || d.status === 'failed') throw ApplicationFailure.nonRetryable('this delivery is not under way', 'NotAssigned');
+      if (!d || d.deliveryId !== f.deliveryId || d.status === 'delivered' || d.status === 'failed' || d.status === 'returned') throw ApplicationFailure.nonRetryable('this delivery is not under way', 'NotAssigned');
       if (d.hold && d.hold.excursionId !== f.excursionId) throw ApplicationFailure.nonRetryable('another excursion of this delivery is still undecided', 'ColdChainHold');
     },
   });
@@ -241,19 +256,29 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   };
 
   /**
-   * A delivery partner's updates drive it; a failed or silent attempt is dispatched again. Two more clocks
-   * run beside the partner's silence: the promised window (passing it flags the delivery late, once) and,
-   * while a cold-chain excursion holds the parcel, the pharmacist's decision time (passing it escalates to
-   * the lead pharmacist, again each period; the partner's silence does not fail a held parcel).
+   * A delivery partner's updates drive it; a failed, refused or silent attempt is dispatched again (another
+   * partner where one fits). Out of attempts, or no partner at all: the parcel goes back to the pharmacy —
+   * the partner posts `returned`, or after deliveryReturnMs it is taken as back — and the stock is restored.
+   * Two more clocks run beside the partner's silence: the promised window (passing it flags the delivery
+   * late, once) and, while a cold-chain excursion holds the parcel, the pharmacist's decision time (passing
+   * it escalates to the lead pharmacist, again each period; the partner's silence does not fail a held parcel).
    */
   async function deliverHome(): Promise<boolean> {
     const offer = state.offer!;
     const decisionMs = t.coldChainDecisionMs ?? 30 * 60_000;
+    let lastAttempt = 0;
+    let neverLeft = false; // the last partner refused it at dispatch: the parcel is still at the pharmacy
     for (let attempt = 1; attempt <= t.maxDeliveryAttempts; attempt++) {
       const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
-      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: 'assigned', ...(d.promisedBy ? { promisedBy: d.promisedBy, late: false } : {}) };
+      if (d.noPartner) { note('delivery_no_partner', { attempt, reason: d.noPartner }); break; }
+      lastAttempt = attempt;
+      // Dispatch answered no status before partners registered deliveries: the partner had it (assigned).
+      const initial: DeliveryStatus = d.status ?? 'assigned';
+      state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: initial, ...(d.promisedBy ? { promisedBy: d.promisedBy, late: false } : {}) };
       if (attempt === 1) state.status = 'in_delivery';
-      note('delivery_assigned', { partner: d.partnerCode, attempt, label: d.labelFile });
+      note(initial === 'assigned' ? 'delivery_assigned' : 'delivery_created', { partner: d.partnerCode, attempt, label: d.labelFile });
+      neverLeft = initial === 'failed';
+      if (neverLeft) { note('delivery_failed', { attempt, note: 'the partner refused or could not be reached' }); continue; }
       const promised = d.promisedBy ? new Date(d.promisedBy).getTime() : undefined;
       let lastHeard = Date.now();
       let flagsSeen = coldFlags;
@@ -301,6 +326,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
             continue;
           }
           await acts.recordDeliveryStatus(id, { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'failed', note: 'no update from the partner in time' });
+          if (state.delivery.status !== 'failed') state.delivery = { ...state.delivery, status: 'failed', last: { note: 'no update from the partner in time' } };
           note('delivery_timed_out', { attempt });
           break;
         }
@@ -311,6 +337,22 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
         if (u.status === 'delivered') { state.status = 'delivered'; return true; }
         if (u.status === 'failed') break;
       }
+    }
+    // Workflows that passed here before returns were tracked went straight to `returned`.
+    if (patched('delivery-return-restock')) {
+      const d = state.delivery;
+      // The handler already shows `returned` when the partner reported it before this point was reached.
+      if (d && lastAttempt > 0 && (d.status === 'failed' || d.status === 'returned')) {
+        const back = neverLeft || await condition(() => deliveryQueue.some((u) => u.status === 'returned'), t.deliveryReturnMs ?? t.deliveryTimeoutMs);
+        const u = neverLeft ? { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'returned' as const, note: 'never left the pharmacy: the partner refused it' }
+          : back ? deliveryQueue.find((x) => x.status === 'returned')!
+            : { deliveryId: d.deliveryId, partnerCode: d.partnerCode, status: 'returned' as const, note: 'no return reported in time: taken as back at the pharmacy' };
+        deliveryQueue.length = 0;
+        await acts.recordDeliveryStatus(id, u);
+        state.delivery = { ...d, status: 'returned', last: { ...(u.note !== undefined ? { note: u.note } : {}) } };
+        note(back ? 'delivery_returned' : 'delivery_return_timed_out', { attempt: d.attempt, ...(u.note ? { note: u.note } : {}) });
+      }
+      await acts.restockReturned(id, offer.orderId, { attempts: lastAttempt });
     }
     return false;
   }
@@ -466,3 +508,4 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
 }
 
 export const workflowIdFor = (prescriptionId: string) => `rx-${prescriptionId}`;
+

@@ -15,6 +15,7 @@ import { audit } from '../../activities/audit';
 import { recordHospitalNotice } from '../../activities/hospital-events';
 import type { Principal } from '../auth';
 import { authorize } from '../access';
+import { partnerSignature } from '../partner-signature';
 import { ApiError, notFound } from '../errors';
 import { requestOrigin } from '../origin';
 import { sendUpdate } from '../workflows';
@@ -105,7 +106,7 @@ export function coldChainRoutes(deps: ApiDeps): Router {
 
   // Temperature readings from the parcel's logger, idempotent per (delivery, sensor, time): a courier
   // retrying a batch stores nothing twice. Judged against the cold-chain rules as they arrive.
-  r.post('/v1/deliveries/:id/temperature', authorize('delivery.temperature'), async (ctx) => {
+  r.post('/v1/deliveries/:id/temperature', authorize('delivery.temperature'), partnerSignature(deps.orm), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const d = await ownDelivery(principal, ctx.params.id);
     const { readings } = TemperatureBody.parse(ctx.request.body ?? {});

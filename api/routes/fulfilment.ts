@@ -7,12 +7,13 @@ import { z } from 'zod';
 import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
 import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate } from '../../workflows/prescription';
 import { dispenseView } from '../../domain/partial-fill';
-import { DELIVERY_STATUSES } from '../../domain/prescription-status';
+import { canDeliveryTransition, DELIVERY_STATUSES, nextDeliveryStatuses, sameDeliveryContent } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
 import type { Principal } from '../auth';
 import { authorize } from '../access';
-import { ApiError, notFound } from '../errors';
-import { sendUpdate } from '../workflows';
+import { ApiError, notFound, type ErrorDetail } from '../errors';
+import { partnerSignature } from '../partner-signature';
+import { sendUpdate, workflowState } from '../workflows';
 import { requestOrigin } from '../origin';
 import { assertNoColdChainHold, checkDeliveredProof } from './cold-chain';
 import { isLate } from '../../domain/delivery-eta';
@@ -35,7 +36,8 @@ export const StockBody = z.object({
 export const CollectedBody = z.object({ proof: z.object({ kind: z.enum(['signature', 'code', 'id_card']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }) });
 export const ShortBody = z.object({ lines: z.array(z.object({ lineNo: z.number().int().positive(), reason: z.string().min(1).max(200) })).min(1).max(10) });
 export const StatusBody = z.object({
-  status: z.enum(DELIVERY_STATUSES).exclude(['assigned']),
+  // created is rxflow's own (the delivery registered with the partner); the partner reports the rest.
+  status: z.enum(DELIVERY_STATUSES).exclude(['created']),
   note: z.string().max(200).optional(),
   proof: z.object({ kind: z.enum(['signature', 'photo', 'code']), reference: z.string().min(1).max(200), receivedBy: z.string().max(60).optional() }).optional(),
 });
@@ -185,7 +187,8 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
   r.get('/v1/courier/deliveries', authorize('delivery.list'), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const em = deps.orm.em.fork();
-    const active = await em.find(DeliverySchema, { partnerId: principal.partyId, status: { $nin: ['delivered', 'failed'] } }, { orderBy: { createdAt: 'asc' }, limit: 100 });
+    const active = await em.find(DeliverySchema, { partnerId: principal.partyId, status: { $nin: ['delivered', 'failed', 'returned'] } }, { orderBy: { createdAt: 'asc' }, limit: 100 });
+    const partner = await em.findOne(DeliveryPartnerSchema, { id: principal.partyId });
     const items = [];
     for (const d of active) {
       const order = await em.findOneOrFail(FulfilmentOrderSchema, { id: d.orderId });
@@ -197,7 +200,9 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
       items.push({
         deliveryId: d.id, status: d.status, attempt: d.attempt, coldChain: d.coldChain,
         pickup: { pharmacy: pharmacy.name, address: pharmacy.address, phone: pharmacy.phone },
-        dropoff: { name: content.patient.name, address: content.patient.address.text, phone: maskPhone(content.patient.phone) },
+        // The full phone only for a partner contracted to see it (docs/delivery.md).
+        dropoff: { name: content.patient.name, address: content.patient.address.text, phone: partner?.fullPhone ? content.patient.phone : maskPhone(content.patient.phone) },
+        ...(d.partnerRef ? { partnerRef: d.partnerRef } : {}),
         labelUrl: `/v1/deliveries/${d.id}/label.pdf`,
         // A partial fill carries fewer packs than prescribed; the courier hands over what is in the parcel.
         partial: rx.partialFill, packages: lines.reduce((s, l) => s + (rx.partialFill ? l.dispensedQuantity : l.quantity), 0),
@@ -215,7 +220,10 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     return d;
   }
 
-  r.post('/v1/deliveries/:id/status', authorize('delivery.update'), async (ctx) => {
+  // A partner's status update: key, then signature (api/partner-signature.ts), then its own delivery. The
+  // workflow is the authority on the order of statuses; a repeat of the current status with the same
+  // content is answered 200 with the state and changes nothing (docs/delivery.md).
+  r.post('/v1/deliveries/:id/status', authorize('delivery.update'), partnerSignature(deps.orm), async (ctx) => {
     const principal = ctx.state.principal as Principal;
     const d = await ownDelivery(principal, ctx.params.id);
     const body = StatusBody.parse(ctx.request.body ?? {});
@@ -224,9 +232,34 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
     const partner = await deps.orm.em.fork().findOneOrFail(DeliveryPartnerSchema, { id: principal.partyId });
     const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
-    // The code is checked here and never travels further: the workflow and the trail get "verified".
+    const live = await workflowState(deps.temporal, rx.workflowId);
+    // The workflow's view for its current delivery; the row for one it has moved past (or a closed workflow).
+    const current = live?.delivery?.deliveryId === d.id ? live.delivery : null;
+    const status = current?.status ?? d.status;
+    const update = { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof };
+    if (status === body.status) {
+      // A delivered repeat carries the code again; what was kept is only that a code was verified.
+      const said = body.status === 'delivered' && body.proof?.kind === 'code'
+        ? { ...update, proof: { kind: 'code', verified: true, ...(body.proof.receivedBy ? { receivedBy: body.proof.receivedBy } : {}) } } : update;
+      const last = current ? current.last : (() => { const e = [...d.events].reverse().find((x) => x.status === d.status); return e ? { note: e.note, proof: e.proof } : undefined; })();
+      if (!last || !sameDeliveryContent(last, said)) {
+        throw new ApiError(409, 'CONFLICTING_REPEAT', `the delivery is already ${status} with other details; a status is reported once`,
+          [{ path: '$.status', code: 'conflicting_repeat', message: `already ${status}` }]);
+      }
+      ctx.status = 200;
+      ctx.body = { deliveryId: d.id, status, repeated: true, prescriptionStatus: live?.status ?? rx.status };
+      return;
+    }
+    if (!canDeliveryTransition(status, body.status) || !current) {
+      const allowed = current ? nextDeliveryStatuses(status) : [];
+      throw new ApiError(409, 'ILLEGAL_DELIVERY_TRANSITION',
+        `delivery cannot move from ${status} to ${body.status}; allowed next: ${allowed.length ? allowed.join(', ') : 'none'}${current ? '' : ' (this delivery is closed)'}`,
+        [{ path: '$.status', code: 'illegal_transition', message: `from ${status} to ${body.status}`, from: status, to: body.status, allowed } as ErrorDetail]);
+    }
+    // The code is checked here, after the transition is known to be legal (a refused update spends no try),
+    // and never travels further: the workflow and the trail get "verified".
     const proof = body.status === 'delivered' && body.proof ? await checkDeliveredProof(deps, d, body.proof, `courier:${partner.code}`, requestOrigin(ctx)) : body.proof;
-    const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof });
+    const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { ...update, proof });
     ctx.status = 202;
     ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
   });
@@ -241,3 +274,4 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
 
   return r;
 }
+

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client as TemporalClient } from '@temporalio/client';
-import { ApiClient, type HttpResult } from '../../demo/actors';
+import { ApiClient, PartnerClient, type HttpResult } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -147,7 +147,7 @@ export function benchParties(apiUrl: string): Parties {
     hospital: client(DEMO.hospital.key),
     pharmacist: client(DEMO.pharmacists[0].key),
     pharmacy: (code) => client(DEMO.pharmacyKey(code)),
-    courier: (code) => client(DEMO.partners.find((p) => p.code === code)!.key),
+    courier: (code) => { const partner = DEMO.partners.find((x) => x.code === code)!; return new PartnerClient(apiUrl, partner.key, partner.secret); },
   };
 }
 
@@ -179,7 +179,7 @@ async function until409Clears(ctx: CarryContext, what: string, call: () => Promi
 /**
  * One prescription from push to `completed`, every party reacting as soon as its work shows: the
  * pharmacist claims (where the API has claims) and approves, the matched pharmacy accepts and dispenses
- * every pack by traceability code, the courier posts picked_up, in_transit and delivered with proof.
+ * every pack by traceability code, the courier posts assigned, picked_up, in_transit and delivered with proof.
  */
 export async function carryPrescription(ctx: CarryContext, rx: Record<string, any>): Promise<Carried> {
   const p = ctx.parties;
@@ -219,9 +219,9 @@ export async function playParties(ctx: CarryContext, id: string, rx: Record<stri
   await until409Clears(ctx, 'dispense', () => pharmacy.post(`/v1/pharmacy/orders/${offered.orderId}/dispense`, { pharmacistName: '基准药师', lines: scanOrder(lines) }), [201]);
 
   // Courier: picked up, in transit, delivered with proof.
-  const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'assigned');
+  const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'created');
   const courier = p.courier(assigned.partnerCode!);
-  for (const status of ['picked_up', 'in_transit', 'delivered'] as const) {
+  for (const status of ['assigned', 'picked_up', 'in_transit', 'delivered'] as const) {
     const body = status === 'delivered' ? { status, proof: { kind: 'signature', reference: 'sig/e2e-0000.png' } } : { status };
     await until409Clears(ctx, status, () => courier.post(`/v1/deliveries/${assigned.deliveryId}/status`, body), [202]);
   }
@@ -244,14 +244,14 @@ export async function journeyTimes(db: PgQueryable, ids: string[]): Promise<Map<
 
 export interface CeilingCarried { id: string; pushAt: number; matchedAt: number; doneAt: number }
 
-/** Start + the same six updates as rxflow's parties send, then the result. */
+/** Start + the same seven updates as rxflow's parties send (four delivery statuses since partners assign), then the result. */
 export async function carryCeiling(client: TemporalClient, taskQueue: string, workflowId: string, timings: CeilingTimings, localActivities = false): Promise<CeilingCarried> {
   const pushAt = Date.now();
   const h = await client.workflow.start(benchCeilingWorkflow, { taskQueue, workflowId, args: [{ timings, localActivities }] });
   await h.executeUpdate(ceilingReview, { args: [{ decision: 'approve' }] });
   await h.executeUpdate(ceilingPharmacyResponse, { args: [{ accept: true }] });
   await h.executeUpdate(ceilingDispense, { args: [{ lines: [{ lineNo: 1, packs: 1 }] }] });
-  for (const status of ['picked_up', 'in_transit', 'delivered']) await h.executeUpdate(ceilingDelivery, { args: [{ status }] });
+  for (const status of ['assigned', 'picked_up', 'in_transit', 'delivered']) await h.executeUpdate(ceilingDelivery, { args: [{ status }] });
   const r = await h.result();
   return { id: workflowId, pushAt, matchedAt: r.offeredAt, doneAt: Date.now() };
 }

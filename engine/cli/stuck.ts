@@ -77,7 +77,7 @@ async function fromDatabase(ctx: Ctx): Promise<StuckItem[]> {
   add('delivery_silent', await ctx.sql(`
     select ${RX}, d.updated_at as since, extract(epoch from now() - d.updated_at) * 1000 - ? as overdue_ms, dp.code as partner, d.status, d.attempt
     from delivery d join prescription p on p.id = d.prescription_id join hospital h on h.id = p.hospital_id join delivery_partner dp on dp.id = d.partner_id
-    where d.status in ('assigned', 'picked_up', 'in_transit') and d.updated_at < now() - ${ms} order by d.updated_at`, [t.deliveryTimeoutMs, t.deliveryTimeoutMs]),
+    where d.status in ('created', 'assigned', 'picked_up', 'in_transit') and d.updated_at < now() - ${ms} order by d.updated_at`, [t.deliveryTimeoutMs, t.deliveryTimeoutMs]),
   (r) => `${r.partner} delivery ${r.status} (attempt ${r.attempt}), no update (delivery timeout ${duration(t.deliveryTimeoutMs)})`);
 
   add('reservation_overdue', await ctx.sql(`

@@ -21,6 +21,7 @@ import { ACTIONS, PUBLIC_ROUTES, ROLES, scopeFor, type ResourceKind } from '../.
 import type { Role } from '../../domain/types';
 import { ApiClient, waitForPrescription } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
+import { signPartnerRequest } from '../../sdk/partner';
 import { demoPrescription } from '../../demo/prescriptions';
 import { loadConfig } from '../../engine/config';
 import { apiUrl, closeDb, sql } from './helpers';
@@ -204,7 +205,12 @@ describe('the access matrix: every route × every role × own/other tenant', () 
     await Promise.all(ROLES.map(async (role) => {
       const scope = scopeFor(role, route.action!);
       const key = world.keys[role];
-      const ask = (tenant: Tenant) => send(route.method, urlFor(route, tenant, role), key, body);
+      // A partner's writes are signed as well as keyed (docs/delivery.md): the courier signs each one.
+      const ask = (tenant: Tenant) => {
+        const url = urlFor(route, tenant, role);
+        const signed = role === 'courier' && body !== undefined ? signPartnerRequest(DEMO.partners[0].secret, { method: route.method, path: url, body }) : {};
+        return send(route.method, url, key, body, signed);
+      };
       const allowed = (a: Answer, missing: Answer | null) =>
         a.status !== 401 && !(a.status === 403 && a.code === 'FORBIDDEN') && a.status < 500 && !(missing && same(a, missing));
       if (!hasResourceParam(route)) {

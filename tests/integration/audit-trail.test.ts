@@ -58,7 +58,7 @@ describe('the audit trail after a journey', () => {
     const atDelivery = await waitForPrescription(a.hospital, id, deliveryAssigned);
     const { deliveryId, partnerCode } = atDelivery.workflow.delivery;
     const courier = a.courier(partnerCode);
-    for (const status of ['picked_up', 'in_transit']) expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
+    for (const status of ['assigned', 'picked_up', 'in_transit']) expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'signature', reference: 'SIG-1', receivedBy: '张建国' } })).status).toBe(202);
     await waitForPrescription(a.hospital, id, statusIs('completed'));
 

@@ -50,7 +50,7 @@ describe('the benchmark building blocks', () => {
       expect(actions.includes('review_claimed')).toBe(ctx.claims);
       await temporal.workflow.getHandle(`rx-${carried.id}`).result();
       rxflowShape = await historyShape(temporal, `rx-${carried.id}`);
-      expect(rxflowShape.updates).toBe(6); // review, pharmacy response, dispense, three delivery statuses
+      expect(rxflowShape.updates).toBe(7); // review, pharmacy response, dispense, four delivery statuses (assigned … delivered)
     } finally {
       watcher.stop();
     }
@@ -72,8 +72,8 @@ describe('the benchmark building blocks', () => {
       await temporal.workflow.getHandle(prescription.workflowId).result();
       const shape = await historyShape(temporal, prescription.workflowId);
       expect(shape.activities).toBe(4); // the insurer's pre-check, the slip, the pharmacy search and the delivery stay remote
-      expect(shape.localActivities).toBe(16);
-      expect(shape.updates).toBe(6);
+      expect(shape.localActivities).toBe(17);
+      expect(shape.updates).toBe(7);
 
       // A lost workflow task re-runs its local activities after later steps: they find their work done.
       const acts = createActivities({ orm, es: {} as never, indexPrefix: 'unused', filesDir: '/tmp', cjkFont: 'unused' });
@@ -99,8 +99,8 @@ describe('the benchmark building blocks', () => {
       const done = await carryCeiling(temporal, taskQueue, `ceiling-test-${process.pid}-${Date.now()}`, timings);
       expect(done.matchedAt).toBeGreaterThan(0);
       const shape = await historyShape(temporal, done.id);
-      expect(shape.activities).toBe(20);
-      expect(shape.updates).toBe(6);
+      expect(shape.activities).toBe(21);
+      expect(shape.updates).toBe(7);
       // The ceiling stands for rxflow's happy path: same activity and update counts (rxflowShape from the test above).
       if (rxflowShape) {
         expect(shape.activities).toBe(rxflowShape.activities);
@@ -110,7 +110,7 @@ describe('the benchmark building blocks', () => {
       const local = await carryCeiling(temporal, taskQueue, `ceiling-test-local-${process.pid}-${Date.now()}`, timings, true);
       const localShape = await historyShape(temporal, local.id);
       expect(localShape.activities).toBe(4);
-      expect(localShape.localActivities).toBe(16);
+      expect(localShape.localActivities).toBe(17);
     } finally {
       w.worker.shutdown();
       await w.running;

@@ -14,6 +14,7 @@ export function applyTestEnv(): void {
   process.env.RX_REVIEW_SLA_MS ??= '60000';
   process.env.RX_PHARMACY_RESPONSE_MS ??= '4000';
   process.env.RX_DELIVERY_TIMEOUT_MS ??= '60000';
+  process.env.RX_DELIVERY_RETURN_MS ??= '60000';
   process.env.RX_FOLLOWUP_ADHERENCE_MS ??= '300';
   process.env.RX_FOLLOWUP_ADVERSE_MS ??= '600';
   process.env.RX_FOLLOWUP_REFILL_MS ??= '900';

@@ -270,9 +270,14 @@ describe('settlement at dispensing, reversal at return', () => {
 
     // Both delivery attempts fail: returned, and the settlement is reversed by its own record.
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const d = await waitForPrescription(a.hospital, id, (x) => x.workflow?.delivery?.attempt === attempt && x.workflow.delivery.status === 'assigned');
+      const d = await waitForPrescription(a.hospital, id, (x) => x.workflow?.delivery?.attempt === attempt && x.workflow.delivery.status === 'created');
       const { deliveryId, partnerCode } = d.workflow.delivery;
       expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'failed', note: '无人签收 / nobody home' })).status).toBe(202);
+      // The last attempt's parcel is brought back to the pharmacy (docs/delivery.md).
+      if (attempt === 2) {
+        await waitForPrescription(a.hospital, id, (x) => x.workflow.delivery.status === 'failed');
+        expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'returned' })).status).toBe(202);
+      }
     }
     await waitForPrescription(a.hospital, id, statusIs('returned'));
     const after = (await a.hospital.get(`/v1/prescriptions/${id}/settlement`)).body;

@@ -55,6 +55,7 @@ describe('a prescription carried end to end', () => {
 
     // Out of order is refused; in order is accepted; delivered needs proof.
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'in_transit' })).status).toBe(409);
+    expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'assigned' })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'picked_up' })).status).toBe(202);
     expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'in_transit' })).status).toBe(202);
     const noProof = await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered' });
@@ -67,7 +68,7 @@ describe('a prescription carried end to end', () => {
     expect(await actions(id)).toEqual([
       // record_accessed: the pharmacist opened it in the review queue (a person's read is audited; docs/audit.md).
       'received', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
-      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_assigned', 'patient_notified', 'delivery_picked_up', 'delivery_in_transit',
+      'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_created', 'patient_notified', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
     ]);
     const followUps = await sql(`select kind, status from follow_up where prescription_id = ? order by kind`, [id]);

@@ -38,7 +38,7 @@ it('logs every step of a prescription by its id, with no health data, and its me
   expect((await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师', lines: scanOrder(order.lines) })).status).toBe(201);
   const { deliveryId, partnerCode } = (await waitForPrescription(a.hospital, id, deliveryAssigned)).workflow.delivery;
   const courier = a.courier(partnerCode);
-  for (const status of ['picked_up', 'in_transit']) expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
+  for (const status of ['assigned', 'picked_up', 'in_transit']) expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
   expect((await courier.post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
   await waitForPrescription(a.hospital, id, statusIs('completed'));
   const after = await scrape();

@@ -43,13 +43,14 @@ function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => 
     offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
     closeOffer: () => undefined,
     recordDispensing: () => ({ ok: true, findings: [] }),
-    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf' }),
+    dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf', status: 'created' }),
     recordDeliveryStatus: () => undefined,
     flagDeliveryLate: () => undefined,
     recordColdChainDecision: () => undefined,
     escalateColdChain: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
+    restockReturned: () => undefined,
     releaseRemainder: () => ({ notDispensedLines: [{ lineNo: 1, quantity: 1 }] }),
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }],
     sendFollowUp: () => undefined,
@@ -109,7 +110,7 @@ async function answer(h: Handle, attempt: number, accept: boolean) {
 }
 const dispense = (h: Handle, o: { orderId: string; pharmacyCode: string }) =>
   h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
-async function deliver(h: Handle, attempt: number, statuses: ('picked_up' | 'in_transit' | 'delivered' | 'failed')[]) {
+async function deliver(h: Handle, attempt: number, statuses: ('assigned' | 'picked_up' | 'in_transit' | 'delivered' | 'failed' | 'returned')[]) {
   const { delivery } = await until(h, (s) => s.delivery?.attempt === attempt);
   for (const status of statuses) await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: delivery!.deliveryId, partnerCode: delivery!.partnerCode, status }] });
 }
@@ -120,10 +121,10 @@ describe('every workflow path passes only through valid status combinations', ()
     const r = await path({}, async (h) => {
       await approve(h);
       await dispense(h, await answer(h, 1, true));
-      await deliver(h, 1, ['picked_up', 'in_transit', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
-    expect(r.combos.map((c) => c.handover)).toEqual(expect.arrayContaining(['assigned', 'picked_up', 'in_transit', 'delivered']));
+    expect(r.combos.map((c) => c.handover)).toEqual(expect.arrayContaining(['created', 'assigned', 'picked_up', 'in_transit', 'delivered']));
     expect(r.last).toEqual({ status: 'completed', fill: 'dispensed', handover: 'delivered' });
   });
 
@@ -165,8 +166,8 @@ describe('every workflow path passes only through valid status combinations', ()
       await approve(h);
       await answer(h, 1, false);
       await dispense(h, await answer(h, 2, true));
-      await deliver(h, 1, ['picked_up', 'failed']);
-      await deliver(h, 2, ['picked_up', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'failed']);
+      await deliver(h, 2, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'failed' });
@@ -200,10 +201,33 @@ describe('every workflow path passes only through valid status combinations', ()
     const r = await path({ t: { deliveryTimeoutMs: 400 } }, async (h) => {
       await approve(h);
       await dispense(h, await answer(h, 1, true));
-      await deliver(h, 1, ['failed']); // the second partner goes silent
+      await deliver(h, 1, ['failed']); // the second partner goes silent, and never reports the parcel back
     });
     expect(r.outcome).toBe('returned');
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'failed' });
+    // Taken as back after the return window: the partner never said so, the handover stays failed.
     expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+  });
+
+  it('no partner can carry it at all: returned without leaving the pharmacy', async () => {
+    const r = await path({ over: { dispatchDelivery: () => ({ deliveryId: '', partnerCode: '', labelFile: '', noPartner: 'no partner serves this address' }) } }, async (h) => {
+      await approve(h);
+      await dispense(h, await answer(h, 1, true));
+    });
+    expect(r.outcome).toBe('returned');
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'none' });
+  });
+
+  it('the last attempt fails and the partner brings the parcel back: returned', async () => {
+    const r = await path({}, async (h) => {
+      await approve(h);
+      await dispense(h, await answer(h, 1, true));
+      await deliver(h, 1, ['assigned', 'failed']);
+      await deliver(h, 2, ['assigned', 'picked_up', 'failed', 'returned']);
+    });
+    expect(r.outcome).toBe('returned');
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'dispensed', handover: 'returned' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
   });
 
   it('a pickup nobody collects: returned', async () => {
@@ -257,7 +281,7 @@ describe('partial fills pass only through valid combinations too', () => {
       const o = await answer(h, 1, true);
       expect((await partial(h, o)).status).toBe('partially_dispensed');
       expect((await dispense(h, o)).status).toBe('dispensed');
-      await deliver(h, 1, ['picked_up', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'partially_dispensed', fill: 'partial', handover: 'none' });
@@ -271,7 +295,7 @@ describe('partial fills pass only through valid combinations too', () => {
       const o = await answer(h, 1, true);
       await partial(h, o);
       await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货，患者同意' }] });
-      await deliver(h, 1, ['picked_up', 'in_transit', 'delivered']);
+      await deliver(h, 1, ['assigned', 'picked_up', 'in_transit', 'delivered']);
     });
     expect(r.outcome).toBe('completed');
     expect(r.combos).toContainEqual({ status: 'dispensed', fill: 'remainder_not_dispensed', handover: 'none' });
@@ -299,10 +323,12 @@ describe('partial fills pass only through valid combinations too', () => {
       await partial(h, o);
       await h.executeUpdate(remainderUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, reason: '缺货' }] });
       await deliver(h, 1, ['failed']);
+      await deliver(h, 2, ['assigned', 'failed', 'returned']); // the second partner brings it back
     });
     expect(r.outcome).toBe('returned');
     expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'failed' });
-    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'failed' });
+    expect(r.combos).toContainEqual({ status: 'in_delivery', fill: 'remainder_not_dispensed', handover: 'returned' });
+    expect(r.last).toEqual({ status: 'returned', fill: 'returned', handover: 'returned' });
   });
 });
 

@@ -129,7 +129,7 @@ describe('hospital callbacks', () => {
     expect((await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师', lines: scanOrder(order.lines) })).status).toBe(201);
     const atDelivery = await waitForPrescription(hospital, id, deliveryAssigned);
     const { deliveryId, partnerCode } = atDelivery.workflow.delivery;
-    for (const status of ['picked_up', 'in_transit']) expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
+    for (const status of ['assigned', 'picked_up', 'in_transit']) expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status })).status).toBe(202);
     expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'delivered', proof: { kind: 'code', reference: await deliveryCode(deliveryId) } })).status).toBe(202);
     await waitForPrescription(hospital, id, statusIs('completed'));
 

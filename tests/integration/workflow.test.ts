@@ -51,6 +51,7 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     escalateColdChain: () => undefined,
     recordCollection: () => undefined,
     restockUncollected: () => undefined,
+    restockReturned: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
     sendFollowUp: () => undefined,
     finish: () => undefined,
@@ -166,7 +167,9 @@ describe('prescription workflow branches', () => {
     expect(outcome).toBe('returned');
     expect(named(calls, 'dispatchDelivery').map((c) => c[3])).toEqual([1, 2]);
     const statuses = named(calls, 'recordDeliveryStatus').map((c) => (c[2] as any).status + '@' + (c[2] as any).deliveryId);
-    expect(statuses).toEqual(['picked_up@delivery-1', 'failed@delivery-1', 'failed@delivery-2']);
+    // The silent partner never reports the parcel back either: after the return window it is taken as back, and restocked.
+    expect(statuses).toEqual(['picked_up@delivery-1', 'failed@delivery-1', 'failed@delivery-2', 'returned@delivery-2']);
+    expect(named(calls, 'restockReturned')).toHaveLength(1);
     expect(named(calls, 'finish')[0][2]).toBe('returned');
     expect(named(calls, 'scheduleFollowUps')).toHaveLength(0);
   });
