@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { DEMO } from '../../demo/fixtures';
 import { actors, approve, closeDb, deliveryCode, sql } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
@@ -33,6 +34,8 @@ async function atDelivery(drugs?: { name: string; quantity?: number }[]) {
   expect((await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师', lines: scanOrder(order.lines) })).status).toBe(201);
   const assigned = await waitForPrescription(a.hospital, id, deliveryAssigned);
   const { deliveryId, partnerCode } = assigned.workflow.delivery;
+  // Registered with the partner (created); the partner assigns a courier first (docs/delivery.md §5).
+  expect((await a.courier(partnerCode).post(`/v1/deliveries/${deliveryId}/status`, { status: 'assigned' })).status).toBe(202);
   return { a, id, rx, orderId: order.orderId as string, pharmacyCode: atOffer.workflow.offer.pharmacyCode as string, deliveryId: deliveryId as string, partnerCode: partnerCode as string, courier: a.courier(partnerCode) };
 }
 
@@ -123,6 +126,7 @@ describe('cold chain', () => {
   it('returns the parcel when the pharmacist decides so: the prescription ends returned; the lead is told while it waits', async () => {
     const { a, id, deliveryId, courier } = await atDelivery([{ name: INSULIN }]);
     expect((await status(courier, deliveryId, { status: 'picked_up' })).status).toBe(202);
+    expect((await status(courier, deliveryId, { status: 'in_transit' })).status).toBe(202);
     // One reading at -1 ℃: frozen, however short.
     const frozen = await courier.post(`/v1/deliveries/${deliveryId}/temperature`, { readings: readings([5, -1, 5], 1, 'CORE') });
     expect(frozen.body.excursion).toMatchObject({ rule: 'frozen', held: true });
@@ -154,6 +158,7 @@ describe('proof of delivery', () => {
     expect(sent?.data).toMatchObject({ codeSent: true, to: '138****0001', deliveryId });
 
     expect((await status(courier, deliveryId, { status: 'picked_up' })).status).toBe(202);
+    expect((await status(courier, deliveryId, { status: 'in_transit' })).status).toBe(202);
     expect((await status(courier, deliveryId, { status: 'delivered' })).body.error.code).toBe('PROOF_REQUIRED');
     const wrong = code === '000000' ? '111111' : '000000';
     for (let i = 1; i <= 4; i++) {
@@ -186,6 +191,7 @@ describe('proof of delivery', () => {
     const { a, id, deliveryId, courier } = await atDelivery();
     const code = await deliveryCode(deliveryId);
     expect((await status(courier, deliveryId, { status: 'picked_up' })).status).toBe(202);
+    expect((await status(courier, deliveryId, { status: 'in_transit' })).status).toBe(202);
     expect((await status(courier, deliveryId, { status: 'delivered', proof: { kind: 'code', reference: code, receivedBy: '张建国' } })).status).toBe(202);
     await waitForPrescription(a.hospital, id, statusIs('delivered', 'follow_up', 'completed'));
     const [d] = await sql(`select events, proof_code_failures from delivery where id = ?`, [deliveryId]);
@@ -219,13 +225,14 @@ describe('the label', () => {
 
 describe('ETA and lateness', () => {
   it('shows the promised window and the ETA per status; past the window the delivery is flagged late once, everywhere', async () => {
-    const { a, id, deliveryId, courier } = await atDelivery();
+    const { a, id, deliveryId, courier, partnerCode } = await atDelivery();
     const eta = loadDeliveryConfig().eta;
     const listed = async () => (await courier.get('/v1/courier/deliveries')).body.items.find((x: any) => x.deliveryId === deliveryId);
     const [d0] = await sql(`select created_at, promised_by, eta, distance_km from delivery where id = ?`, [deliveryId]);
-    // DADA and SF-CITY are same-day partners: the same-day window from dispatch.
-    expect(new Date(d0.promised_by).getTime() - new Date(d0.created_at).getTime()).toBeLessThanOrEqual(eta.sameDayWindowMs);
-    expect(new Date(d0.promised_by).getTime() - new Date(d0.created_at).getTime()).toBeGreaterThan(eta.sameDayWindowMs - 5_000);
+    // The partner's own promise for a parcel with nothing special (its registry's standard window), from dispatch.
+    const windowMs = DEMO.partners.find((p) => p.code === partnerCode)!.promisedMinutes.standard * MIN;
+    expect(new Date(d0.promised_by).getTime() - new Date(d0.created_at).getTime()).toBeLessThanOrEqual(windowMs);
+    expect(new Date(d0.promised_by).getTime() - new Date(d0.created_at).getTime()).toBeGreaterThan(windowMs - 5_000);
     expect(await listed()).toMatchObject({ promisedBy: new Date(d0.promised_by).toISOString(), eta: new Date(d0.eta).toISOString(), late: false });
 
     // The window is driven by data, not by waiting: it ended a minute ago.

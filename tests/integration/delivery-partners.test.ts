@@ -88,7 +88,7 @@ async function attempt(id: string, n: number) {
   return { deliveryId: d.workflow.delivery.deliveryId as string, partnerCode: d.workflow.delivery.partnerCode as string };
 }
 
-const body = (status: string, note?: string) => ({ ...(note ? { note } : {}), ...(status === 'delivered' ? { proof: { kind: 'code', reference: '4321' } } : {}) });
+const body = (status: string, note?: string) => ({ ...(note ? { note } : {}), ...(status === 'delivered' ? { proof: { kind: 'signature', reference: 'sig/4321.png' } } : {}) });
 
 /** The spec's machine, written out again here so the test does not just read the code back. */
 const LEGAL: Record<DeliveryStatus, DeliveryStatus[]> = {
@@ -221,7 +221,7 @@ describe('signed partner updates', () => {
     const withNew = new PartnerClient(apiUrl(), p.apiKey, rotated.body.secret);
     expect((await withNew.post(path, { status: 'picked_up' })).status).toBe(202);
     expect((await client.post(path, { status: 'in_transit' })).status).toBe(202);
-    expect((await withNew.post(path, { status: 'delivered', proof: { kind: 'code', reference: '4321' } })).status).toBe(202);
+    expect((await withNew.post(path, { status: 'delivered', proof: { kind: 'signature', reference: 'sig/4321.png' } })).status).toBe(202);
     await waitForPrescription(hospital, id, statusIs('follow_up', 'completed'));
   });
 });

@@ -354,6 +354,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
       await toDelivery(h);
       await until(async () => (await h.query(stateQuery)).delivery?.late === true);
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'in_transit' }] });
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'delivered', proof: { kind: 'signature', reference: 's.png' } }] });
       return h.result();
     });
@@ -369,6 +370,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
       const h = await start(tq, input({ deliveryTimeoutMs: 300, coldChainDecisionMs: 200 }));
       await toDelivery(h);
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'in_transit' }] });
       await refused(h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-9', excursionId: 'x-1', rule: 'frozen' }] }), /not under way/);
       await h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-1', excursionId: 'x-1', rule: 'frozen' }] });
       await h.executeUpdate(coldChainExcursionUpdate, { args: [{ deliveryId: 'delivery-1', excursionId: 'x-1', rule: 'frozen' }] }); // told again: the same hold
@@ -399,6 +401,7 @@ describe('insurance pre-check held for an insurer that does not answer (docs/ins
       await h.executeUpdate(coldChainDecisionUpdate, { args: [{ excursionId: 'x-1', decision: 'continue', pharmacistCode: 'P', reason: '9 ℃ 40 分钟，在稳定性数据范围内' }] });
       await until(async () => (await h.query(stateQuery)).delivery?.hold === null);
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'picked_up' }] });
+      await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'in_transit' }] });
       await h.executeUpdate(deliveryUpdate, { args: [{ deliveryId: 'delivery-1', partnerCode: 'SF', status: 'delivered', proof: { kind: 'code', verified: true } }] });
       return h.result();
     });
