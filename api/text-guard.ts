@@ -27,11 +27,13 @@ export function unstorableText(value: unknown, maxDepth = MAX_BODY_DEPTH): (Erro
       for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: [...path, i] });
       continue;
     }
-    for (const [k, x] of Object.entries(v)) {
+    const entries = Object.entries(v);
+    for (const [k] of entries) {
       const problem = badString(k);
       if (problem) return { path: jsonPath([...path, k]), code: problem.code, message: `field name: ${problem.message}` };
-      stack.push({ v: x, path: [...path, k] });
     }
+    // Reversed onto the stack, so the first problem in document order is the one reported.
+    for (let i = entries.length - 1; i >= 0; i--) stack.push({ v: entries[i][1], path: [...path, entries[i][0]] });
   }
   return null;
 }

@@ -32,7 +32,7 @@ async function main() {
     url = process.env.RX_TEST_API_URL!;
   }
   const orm = await openOrm(process.env.DATABASE_URL!);
-  const sql = (q: string) => orm.em.fork().getConnection().execute(q);
+  const sql = (q: string, params: unknown[] = []) => orm.em.fork().getConnection().execute(q, params);
   const doc = await (await fetch(`${url}/openapi.json`)).json();
   const ops = operationsOf(doc);
   const session = await consoleSession(url);

@@ -3,6 +3,7 @@
 // (oversized, deeply nested, invalid UTF-8, wrong content types, duplicate keys, injection strings), sent
 // with every kind of credential. Shared by tests/integration/fuzz.test.ts (fast, in the suite) and
 // bench/fuzz.ts (long). The oracle: no 5xx, the server answers, every 4xx is in the house error shape.
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { demoPrescription } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
@@ -386,7 +387,7 @@ export async function fuzz(opts: { baseUrl: string; ops: Operation[]; real: Real
  * Ids that exist, for the operations' path parameters: a prescription pushed now (and its patient), and
  * whatever orders, deliveries and events the demo parties can list.
  */
-export async function realParams(baseUrl: string, sql: (q: string) => Promise<any[]>): Promise<RealParams> {
+export async function realParams(baseUrl: string, sql: (q: string, params?: unknown[]) => Promise<any[]>, opts: { onlyOwn?: boolean } = {}): Promise<RealParams> {
   const call = async (key: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(baseUrl + path, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
     return res.json().catch(() => null) as Promise<any>;
@@ -400,14 +401,17 @@ export async function realParams(baseUrl: string, sql: (q: string) => Promise<an
     await claimAndReview(pharmacist, rxId, { decision: 'approve', overrideReason: 'fuzz: risk assessed' }).catch(() => undefined);
     await waitForPrescription(pharmacist, rxId, offered, 20_000).catch(() => undefined);
   }
-  const col = async (q: string) => (await sql(q)).map((r) => String(Object.values(r)[0]));
+  const col = async (q: string, params: unknown[] = []) => (await sql(q, params)).map((r) => String(Object.values(r)[0]));
+  // In the shared test engine only what this run created is "real": other tests' prescriptions are left alone.
+  const own = opts.onlyOwn;
+  const mine = rxId ? [rxId] : [];
   const ids = {
-    rx: [...(rxId ? [rxId] : []), ...await col(`select id from prescription order by created_at desc limit 3`)],
-    order: await col(`select id from fulfilment_order limit 3`),
-    delivery: await col(`select id from delivery limit 3`),
-    patient: await col(`select id from patient limit 2`),
-    event: await col(`select id from hospital_event order by sequence desc limit 2`),
-    dispense: await col(`select id from dispensing limit 2`),
+    rx: own ? mine : [...mine, ...await col(`select id from prescription order by created_at desc limit 3`)],
+    order: await col(own ? `select id from fulfilment_order where prescription_id = ? limit 3` : `select id from fulfilment_order limit 3`, own ? [rxId ?? randomUUID()] : []),
+    delivery: own ? [] : await col(`select id from delivery limit 3`),
+    patient: await col(`select pt.id from patient pt join hospital h on h.id = pt.hospital_id where h.code = ? limit 1`, [DEMO.hospital.code]),
+    event: await col(own ? `select id from hospital_event where prescription_id = ? limit 2` : `select id from hospital_event order by sequence desc limit 2`, own ? [rxId ?? randomUUID()] : []),
+    dispense: own ? [] : await col(`select id from dispensing limit 2`),
     doctor: await col(`select id from doctor limit 1`),
     hospital: await col(`select id from hospital limit 1`),
   };
