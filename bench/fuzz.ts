@@ -49,6 +49,11 @@ async function main() {
     const body = p.request.body === undefined ? '' : typeof p.request.body === 'string' ? p.request.body.slice(0, 200) : `<${p.request.body.length} bytes>`;
     console.log(`PROBLEM ${p.request.op} [${p.request.kind}, ${p.request.cred}] ${p.request.method} ${p.request.path.slice(0, 200)} ${body}\n   → ${p.outcome.problem}`);
   }
+  // What the generated requests that succeeded on an unsafe method were (--examples): a 2xx to a body
+  // nobody meant to be valid deserves a look.
+  if (process.argv.includes('--examples')) {
+    for (const [k, r] of tally.examples) if (/^(POST|PUT|DELETE) .* 2\d\d$/.test(k)) console.log(`EXAMPLE ${k} [${r.kind}, ${r.cred}] ${r.method} ${r.path.slice(0, 160)} ${typeof r.body === 'string' ? r.body.slice(0, 400) : ''}`);
+  }
   await orm.close();
   if (own) await globalTeardown();
   process.exit(tally.problems.length || alive !== 200 ? 1 : 0);

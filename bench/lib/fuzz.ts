@@ -335,7 +335,7 @@ export async function send(baseUrl: string, r: FuzzRequest, timeoutMs = 20_000):
     && (err.details === undefined || (Array.isArray(err.details) && err.details.every((d: any) => typeof d?.message === 'string' && (d.path === undefined || typeof d.path === 'string'))))
     && Object.keys(body).length === 1;
   if (!shaped) return { status: res.status, problem: `not the house error shape: ${text.slice(0, 200)}` };
-  if (r.kind === 'broken-signature' && res.status < 500 && !/^SIGNATURE_|^VALIDATION_FAILED$|^INVALID_TEXT$|^FORBIDDEN$|^UNAUTHENTICATED$|^RATE_LIMITED$/.test(err.code) && r.cred === 'hospital') {
+  if (r.kind === 'broken-signature' && res.status < 500 && !/^SIGNATURE_|^VALIDATION_FAILED$|^INVALID_TEXT$|^MALFORMED_URL$|^FORBIDDEN$|^UNAUTHENTICATED$|^RATE_LIMITED$/.test(err.code) && r.cred === 'hospital') {
     return { status: res.status, problem: `a broken signature answered ${err.code}, not a signature error` };
   }
   return { status: res.status };
@@ -347,6 +347,8 @@ export class Tally {
   readonly byOp = new Map<string, Map<number, number>>();
   readonly byKind = new Map<string, number>();
   readonly problems: { request: FuzzRequest; outcome: Outcome }[] = [];
+  /** The first request that got each status, per operation: what a 2xx to a generated body was. */
+  readonly examples = new Map<string, FuzzRequest>();
   total = 0;
   add(r: FuzzRequest, o: Outcome): void {
     this.total++;
@@ -357,6 +359,7 @@ export class Tally {
     const kind = r.kind.split(':')[0];
     this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
     if (o.problem) this.problems.push({ request: r, outcome: o });
+    if (!this.examples.has(`${r.op} ${o.status}`)) this.examples.set(`${r.op} ${o.status}`, r);
   }
   report(): string {
     const statuses = [...this.byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', ');
