@@ -12,7 +12,7 @@ import { ensureSigningKey } from '../../engine/pharmacist-keys';
 import { statusIs, waitForPrescription, ApiClient } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
-import { actors, apiUrl, closeDb, sql } from './helpers';
+import { actors, apiUrl, closeDb, matchingPrescription, sql, testPharmacy } from './helpers';
 
 const config = loadConfig();
 let acts: ReturnType<typeof createActivities>;
@@ -36,12 +36,18 @@ it('1,000 concurrent pushes of one signed prescription: one row, one workflow, e
   const rx = demoPrescription();
   const body = JSON.stringify(rx);
   const push = async () => {
-    const res = await fetch(`${apiUrl()}/v1/prescriptions`, { method: 'POST', headers: { authorization: `Bearer ${DEMO.hospital.key}`, 'content-type': 'application/json' }, body });
-    return { status: res.status, body: await res.json().catch(() => null) as any };
+    try {
+      const res = await fetch(`${apiUrl()}/v1/prescriptions`, { method: 'POST', headers: { authorization: `Bearer ${DEMO.hospital.key}`, 'content-type': 'application/json' }, body });
+      return { status: res.status, body: await res.json().catch(() => null) as any };
+    } catch (e) {
+      // No answer at all (a reset connection) counts as status 0: the server must answer every push.
+      return { status: 0, body: { error: String((e as { cause?: unknown }).cause ?? e) } };
+    }
   };
   const answers = await Promise.all(Array.from({ length: 1000 }, push));
 
   const statuses = count(answers.map((a) => a.status));
+  if (statuses[0]) console.log(`no answer: ${[...new Set(answers.filter((a) => a.status === 0).map((a) => a.body.error))].join('; ')}`);
   // 201 for the push that stored it, 200 { duplicate: true } for every other (docs: POST /v1/prescriptions).
   expect(statuses).toEqual({ 201: 1, 200: 999 });
   const ids = new Set(answers.map((a) => a.body?.prescription?.id));
@@ -114,25 +120,15 @@ it('20 pharmacists claiming one prescription 5 times each at once: exactly one h
 async function raceFixture(units: [number, number], n: number) {
   const tag = randomUUID().slice(0, 8);
   const pharmacy = `RACE2-${tag}`;
-  const [{ id: pharmacyId }] = await sql(`insert into pharmacy (id, code, name, city, district, address, lat, lng, phone, opening_hours, is24h, cold_chain, kind, promised_minutes)
-    values (gen_random_uuid(), ?, '测试药房（并发）', '测试', '测试区', '测试路 2 号', 0.5, 0.5, '0', '{"open":"00:00","close":"24:00"}', true, false, 'retail', 10) returning id`, [pharmacy]);
   const skus = ['RX0001', 'RX0002'];
-  for (const [i, code] of skus.entries()) await sql(`insert into stock (pharmacy_id, drug_code, on_hand, reserved, price_fen, updated_at) values (?, ?, ?, 0, 1000, now())`, [pharmacyId, code, units[i]]);
+  const pharmacyId = await testPharmacy(pharmacy, '测试药房（并发）', { [skus[0]]: units[0], [skus[1]]: units[1] });
   const key = `race-pharmacy-${tag}`;
   await sql(`insert into api_client (id, key_hash, role, party_id, label, created_at) values (gen_random_uuid(), ?, 'pharmacy', ?, ?, now())`, [hashKey(key), pharmacyId, pharmacy]);
-  const [{ hid, did }] = await sql(`select h.id as hid, d.id as did from hospital h join doctor d on d.hospital_id = h.id where h.code = 'DEMO-HOSP' and d.code = 'D001'`);
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const id = randomUUID();
-    ids.push(id);
-    await sql(`insert into prescription (id, hospital_id, rx_no, content_hash, status, content, doctor_id, patient_ref, issued_at, expires_at, flags, workflow_id, created_at, updated_at)
-      values (?, ?, ?, 'x', 'matching', '{}', ?, 'P', now(), now() + interval '1 day', '[]', ?, now(), now())`, [id, hid, `RACE2-${tag}-${i}`, did, `rx-${id}`]);
     // Half list the SKUs one way round, half the other: two reservations locking rows in opposite orders.
     const order = i % 2 ? [...skus].reverse() : skus;
-    for (const [j, code] of order.entries()) {
-      await sql(`insert into prescription_line (id, prescription_id, line_no, drug_code, drug_name, quantity, dosage, frequency, route, days)
-        values (gen_random_uuid(), ?, ?, ?, '测试药', ?, '5mg', 'qd', '口服', 7)`, [id, j + 1, code, 1 + ((i + j) % 3)]);
-    }
+    ids.push(await matchingPrescription(`RACE2-${tag}-${i}`, order.map((drugCode, j) => ({ drugCode, drugName: '测试药', quantity: 1 + ((i + j) % 3) }))));
   }
   return { pharmacy, pharmacyId, ids, skus, client: new ApiClient(apiUrl(), key) };
 }
