@@ -194,6 +194,7 @@ export const SHARED_STATE_OPS = new Set([
   'POST /v1/hospital/signing-keys', 'POST /v1/hospital/signing-keys/{keyId}/revoke', 'POST /v1/hospitals/{code}/signing-keys',
   'POST /v1/hospitals/{code}/signing-keys/{keyId}/revoke', 'PUT /v1/webhook', 'DELETE /v1/webhook', 'POST /v1/webhook/secret/rotate',
   'POST /v1/ops/patients/{id}/erase', 'PUT /v1/pharmacy/stock', 'POST /console/logout', 'POST /v1/webhook/deliveries/{eventId}/redeliver',
+  'POST /v1/keys', 'POST /v1/keys/{keyId}/rotate', 'POST /v1/keys/{keyId}/revoke', 'POST /v1/ops/keys',
 ]);
 
 const randomParam = fc.oneof(
