@@ -197,6 +197,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     // The search projection follows by the outbox (catalog/sync.ts): stock triggers queue the pharmacy.
     const pharmacyIds = await tx(async (t) => {
       const conn = sqlIn(t);
+      // The stock rows first, in the order reservations lock them (by SKU), so a release never deadlocks one.
+      await conn(`select 1 from stock where (pharmacy_id, drug_code) in (select pharmacy_id, drug_code from reservation where prescription_id = ? and status = 'held') order by pharmacy_id, drug_code for update`, [prescriptionId]);
       const rows: { pharmacy_id: string }[] = await conn(
         `with released as (
            update reservation set status = 'released' where prescription_id = ? and status = 'held'
@@ -406,7 +408,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         await conn(`select 1 from prescription where id = ? for update`, [prescriptionId]);
         const held = await conn(`select 1 from reservation where prescription_id = ? and pharmacy_id = ? and status = 'held'`, [prescriptionId, pharmacy.id]);
         if (held.length > 0) return true;
-        for (const l of lines) {
+        // Stock rows locked in one order (by SKU) by every reservation: two prescriptions listing the same
+        // SKUs the other way round deadlocked (tests/integration/concurrency.test.ts).
+        for (const l of [...lines].sort((a, b) => (a.drugCode < b.drugCode ? -1 : a.drugCode > b.drugCode ? 1 : 0))) {
           const res = await conn(
             `update stock set reserved = reserved + ?, updated_at = now() where pharmacy_id = ? and drug_code = ? and on_hand - reserved >= ?`,
             [l.quantity, pharmacy.id, l.drugCode, l.quantity], 'run');
@@ -555,6 +559,8 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const after = fillProgress(before.lines.map((l) => ({ lineNo: l.lineNo, quantity: l.prescribed })), addQuantities(before.lines.map((l) => ({ lineNo: l.lineNo, quantity: l.dispensed })), handedOut));
         const dispensing = t.create(DispensingSchema, { id: randomUUID(), prescriptionId, orderId, pharmacyId: order.pharmacyId, pharmacistName: input.pharmacistName, findings: check.findings, dispensedAt: new Date(), fillNo, lines: handedOut } as never);
         for (const p of check.packs) t.create(DispensedPackSchema, { dispensingId: dispensing.id, prescriptionId, ...p } as never);
+        // This pharmacy's stock rows for the held SKUs, locked in the reservations' order (by SKU) before the lines' own.
+        await conn(`select 1 from stock where (pharmacy_id, drug_code) in (select pharmacy_id, drug_code from reservation where prescription_id = ? and pharmacy_id = ? and status = 'held') order by pharmacy_id, drug_code for update`, [prescriptionId, order.pharmacyId]);
         for (const l of handedOut) {
           const drugCode = fillOf(lines.find((x) => x.lineNo === l.lineNo)!);
           await conn(`update prescription_line set dispensed_quantity = dispensed_quantity + ? where prescription_id = ? and line_no = ?`, [l.quantity, prescriptionId, l.lineNo], 'run');
@@ -627,6 +633,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
         const progress = fillProgress(rows.map((r) => ({ lineNo: r.line_no, quantity: r.quantity })), rows.map((r) => ({ lineNo: r.line_no, quantity: r.dispensed_quantity })));
         const remainder = notDispensed(progress);
         if (rx.partialFill || rx.status !== 'partially_dispensed') return { notDispensedLines: remainder }; // a retry after the commit
+        await conn(`select 1 from stock where (pharmacy_id, drug_code) in (select pharmacy_id, drug_code from reservation where prescription_id = ? and status = 'held') order by pharmacy_id, drug_code for update`, [prescriptionId]);
         const released: { drug_code: string; quantity: number }[] = await conn(
           `with released as (
              update reservation set status = 'released' where prescription_id = ? and status = 'held'

@@ -34,6 +34,7 @@ import { opsRoutes } from './routes/ops';
 import { deliveryPartnerRoutes } from './routes/delivery-partners';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
+import { bodyTextGuard, urlTextGuard } from './text-guard';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -50,7 +51,11 @@ export function createApp(deps: ApiDeps): Koa {
   // FHIR R4 (docs/fhir.md): its own body parser (application/fhir+json) and OperationOutcome errors.
   const fhir = fhirRoutes(deps);
   app.use(fhirApi(deps, fhir));
+  // NUL and lone surrogates in the URL, refused before any route puts them in a query (api/text-guard.ts);
+  // /fhir/R4 runs the same guard inside its OperationOutcome errors.
+  app.use(urlTextGuard);
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError }));
+  app.use(bodyTextGuard);
 
   const open = new Router();
   open.get('/health', async (ctx) => {

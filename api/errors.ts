@@ -45,6 +45,11 @@ export const errorHandler: Middleware = async (ctx, next) => {
   try {
     await next();
     if (ctx.status === 404 && ctx.body === undefined) throw new ApiError(404, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+    // The routers' allowedMethods answer 405 (known method, other path) or 501 (a method no route has,
+    // e.g. PROPFIND) with a bare text body; both are the client asking for what is not there.
+    if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+      throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, ctx.response.get('Allow') ? [{ message: `allowed: ${ctx.response.get('Allow')}` }] : []);
+    }
   } catch (err) {
     const e = err as Error & { status?: number; type?: string; expose?: boolean };
     let apiErr: ApiError;

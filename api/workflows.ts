@@ -10,7 +10,27 @@ import { localActivitiesEnabled } from '../engine/config';
 
 const START_DEADLINE_MS = 5_000;
 
-export async function startPrescriptionWorkflow(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
+/**
+ * Starts made (or in flight) in this process, by namespace and workflow id. A duplicate push finds the row
+ * still `received` until the workflow's first step runs, and starts again in case the first start was
+ * lost; 1,000 simultaneous duplicates made 1,000 start calls, and Temporal's answers passed the deadline
+ * (503s, tests/integration/concurrency.test.ts). A start that succeeded cannot be lost, so the duplicates
+ * share the first call; a failed one is forgotten, so the next push tries again.
+ */
+const starts = new Map<string, Promise<void>>();
+const REMEMBERED_STARTS = 50_000;
+
+export function startPrescriptionWorkflow(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
+  const key = `${client.options.namespace}/${workflowId}`;
+  const known = starts.get(key);
+  if (known) return known;
+  const started = startOnce(client, taskQueue, workflowId, input).catch((e) => { starts.delete(key); throw e; });
+  if (starts.size >= REMEMBERED_STARTS) starts.delete(starts.keys().next().value!);
+  starts.set(key, started);
+  return started;
+}
+
+async function startOnce(client: Client, taskQueue: string, workflowId: string, input: PrescriptionWorkflowInput): Promise<void> {
   try {
     // A hospital waits at most a few seconds: if Temporal cannot take the start, it hears 503 and pushes
     // again; the stored prescription starts then, under the same workflow id.

@@ -115,7 +115,9 @@ async function startWebhookDrainer(s: Services): Promise<void> {
 export async function startApi(s: Services, port = s.config.apiPort): Promise<{ server: http.Server; url: string }> {
   const app = createApp({ orm: s.orm, es: s.es, temporal: s.temporal, config: s.config });
   const server = http.createServer(app.callback());
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  // A burst of connections (1,000 hospital pushes at once, tests/integration/concurrency.test.ts) must wait
+  // in the accept queue, not be reset: Node's default backlog is 511; the kernel caps this at somaxconn.
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ port, host: '127.0.0.1', backlog: 4096 }, resolve));
   const addr = server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   return { server, url: `http://127.0.0.1:${actual}` };

@@ -21,6 +21,7 @@ import { authorize, scopeOf } from '../access';
 import { rateLimit } from '../rate-limit';
 import { ApiError, bodyError, errorHandler, notFound } from '../errors';
 import { intakePrescription } from '../intake';
+import { bodyTextGuard, urlTextGuard } from '../text-guard';
 import { requestOrigin } from '../origin';
 import { visiblePrescription } from './prescriptions';
 import type { ApiDeps } from '../app';
@@ -293,11 +294,11 @@ export function fhirApi(deps: ApiDeps, routes: Router = fhirRoutes(deps)): Middl
   const allowed = routes.allowedMethods();
   const mw: Middleware & { router?: Router } = async (ctx, next) => {
     if (ctx.path !== FHIR_BASE && !ctx.path.startsWith(`${FHIR_BASE}/`)) return next();
-    await fhirErrors(ctx, async () => {
+    await fhirErrors(ctx, () => urlTextGuard(ctx, async () => {
       if (ctx.method === 'GET' && ctx.path === `${FHIR_BASE}/metadata`) return send(ctx, capabilityStatement());
       // Router middleware wants its own context type; it is the same Koa context.
-      await parse(ctx, () => auth(ctx, () => limit(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined)))));
-    });
+      await parse(ctx, () => bodyTextGuard(ctx, () => auth(ctx, () => limit(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined))))));
+    }));
   };
   // The routes are walked by api/access.ts listRoutes (the access matrix and docs/security.md) through this.
   mw.router = routes;

@@ -47,6 +47,9 @@ async function activeClaim(em: EntityManager, prescriptionId: string): Promise<C
 const claimedByOther = (c: ClaimRow) =>
   new ApiError(409, 'CLAIMED_BY_OTHER', `claimed by ${c.name} (${c.code}) until ${iso(c.expires_at)}`, [{ path: '$.claim', message: `${c.code} until ${iso(c.expires_at)}` }]);
 
+/** The queue's page size: 1–200 (more is read as 200), 50 when not given. */
+const QueueQuery = z.object({ limit: z.coerce.number().int().min(1).default(50).transform((n) => Math.min(n, 200)) });
+
 export function reviewRoutes(deps: ApiDeps): Router {
   const r = new Router();
 
@@ -64,7 +67,8 @@ export function reviewRoutes(deps: ApiDeps): Router {
 
   // Most escalated first, then those with a blocking finding, then the oldest (domain/review.ts byUrgency).
   r.get('/v1/review-queue', authorize('review.queue'), async (ctx) => {
-    const limit = Math.min(Number(ctx.query.limit ?? 50) || 50, 200);
+    // Parsed, not Number()ed: -1, 1.5 or -1e309 reached PostgreSQL's LIMIT and came back as a 500.
+    const { limit } = QueueQuery.parse(ctx.query);
     const em = deps.orm.em.fork();
     const rows = await sqlIn(em)<(ClaimRow & { id: string; hospital_code: string; hospital_name: string })[]>(
       `select p.id, h.code as hospital_code, h.name as hospital_name, c.pharmacist_id, ph.code, ph.name, c.claimed_at, c.expires_at

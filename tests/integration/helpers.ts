@@ -1,5 +1,6 @@
 // Shared by the integration tests: the parties as HTTP clients of the engine started by global-setup,
 // and direct SQL to check what the engine wrote.
+import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { openOrm } from '../../db/orm';
 import { demoActors, ApiClient, claimAndReview, type HttpResult } from '../../demo/actors';
@@ -69,4 +70,27 @@ export async function deliveryCode(deliveryId: string): Promise<string> {
     await new Promise((r) => setTimeout(r, 100)); // the activity sends it right after the delivery row commits
   }
   throw new Error(`no delivery code was sent for ${deliveryId}`);
+}
+
+/** A pharmacy of the test's own, far from every test patient and open all day, with on-hand packs per SKU. */
+export async function testPharmacy(code: string, name: string, onHand: Record<string, number>): Promise<string> {
+  const [{ id }] = await sql(`insert into pharmacy (id, code, name, city, district, address, lat, lng, phone, opening_hours, is24h, cold_chain, kind, promised_minutes)
+    values (gen_random_uuid(), ?, ?, '测试', '测试区', '测试路 1 号', 0.5, 0.5, '0', '{"open":"00:00","close":"24:00"}', true, false, 'retail', 10) returning id`, [code, name]);
+  for (const [drugCode, units] of Object.entries(onHand)) {
+    await sql(`insert into stock (pharmacy_id, drug_code, on_hand, reserved, price_fen, updated_at) values (?, ?, ?, 0, 1000, now())`, [id, drugCode, units]);
+  }
+  return id;
+}
+
+/** A bare prescription of the demo hospital, in `matching` with no workflow behind it: for racing the activities directly. */
+export async function matchingPrescription(rxNo: string, lines: { drugCode: string; drugName: string; quantity: number }[]): Promise<string> {
+  const [{ hid, did }] = await sql(`select h.id as hid, d.id as did from hospital h join doctor d on d.hospital_id = h.id where h.code = 'DEMO-HOSP' and d.code = 'D001'`);
+  const id = randomUUID();
+  await sql(`insert into prescription (id, hospital_id, rx_no, content_hash, status, content, doctor_id, patient_ref, issued_at, expires_at, flags, workflow_id, created_at, updated_at)
+    values (?, ?, ?, 'x', 'matching', '{}', ?, 'P', now(), now() + interval '1 day', '[]', ?, now(), now())`, [id, hid, rxNo, did, `rx-${id}`]);
+  for (const [i, l] of lines.entries()) {
+    await sql(`insert into prescription_line (id, prescription_id, line_no, drug_code, drug_name, quantity, dosage, frequency, route, days)
+      values (gen_random_uuid(), ?, ?, ?, ?, ?, '5mg', 'qd', '口服', 7)`, [id, i + 1, l.drugCode, l.drugName, l.quantity]);
+  }
+  return id;
 }
