@@ -71,6 +71,14 @@ export async function answerFollowUp(
   if (!peek) throw notFound('follow-up');
   const schema = answerSchemaFor(peek.kind);
   if (!schema) throw new ApiError(409, 'FOLLOW_UP_NOT_ANSWERABLE', `a ${peek.kind} step asks nothing`);
+  // What cannot be answered is said before what is wrong with the answer.
+  const notOpen = (f: FollowUp) => {
+    if (f.status === 'answered') return new ApiError(409, 'FOLLOW_UP_ANSWERED', 'this follow-up is already answered');
+    if (f.status !== 'sent' && f.status !== 'unanswered') return new ApiError(409, 'FOLLOW_UP_NOT_OPEN', `this follow-up is ${f.status}, not waiting for an answer`);
+    return null;
+  };
+  const early = notOpen(peek);
+  if (early) throw early;
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     throw new ApiError(422, 'ANSWER_INVALID', `the answer does not match questionnaire ${QUESTIONNAIRE_VERSION} for a ${peek.kind} step`,
@@ -82,10 +90,10 @@ export async function answerFollowUp(
   const result = await deps.orm.em.fork().transactional(async (t) => {
     const rx = await t.findOneOrFail(PrescriptionSchema, { id: prescriptionId });
     const f = await t.findOneOrFail(FollowUpSchema, { id: followUpId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (f.status === 'answered') throw new ApiError(409, 'FOLLOW_UP_ANSWERED', 'this follow-up is already answered');
-    if (f.status !== 'sent' && f.status !== 'unanswered') throw new ApiError(409, 'FOLLOW_UP_NOT_OPEN', `this follow-up is ${f.status}, not waiting for an answer`);
+    const raced = notOpen(f);
+    if (raced) throw raced;
     if (rx.status !== 'follow_up') throw new ApiError(409, 'FOLLOW_UP_CLOSED', `the follow-up of this prescription is over (${rx.status})`);
-    if (effect) await checkSideEffect(t, rx, effect, answer);
+    if (effect) await checkSideEffect(t, rx, effect);
 
     const late = f.status === 'unanswered';
     f.status = 'answered';
@@ -132,7 +140,7 @@ export async function answerFollowUp(
   return out;
 }
 
-async function checkSideEffect(t: EntityManager, rx: Prescription, effect: ReportedSideEffect, answer: FollowUpAnswer) {
+async function checkSideEffect(t: EntityManager, rx: Prescription, effect: ReportedSideEffect) {
   const problems: { path: string; code: string; message: string }[] = [];
   const base = ['sideEffects'];
   if (effect.onsetDate > chinaToday()) problems.push({ path: jsonPath([...base, 'onsetDate']), code: 'ONSET_IN_FUTURE', message: `${effect.onsetDate} is after today` });
@@ -140,7 +148,6 @@ async function checkSideEffect(t: EntityManager, rx: Prescription, effect: Repor
   (effect.suspectedLineNos ?? []).forEach((n, i) => {
     if (!lineNos.has(n)) problems.push({ path: jsonPath([...base, 'suspectedLineNos', i]), code: 'LINE_UNKNOWN', message: `the prescription has no line ${n}` });
   });
-  void answer;
   if (problems.length) throw new ApiError(422, 'ANSWER_INVALID', 'the side-effect report does not fit this prescription', problems);
 }
 
