@@ -3,7 +3,12 @@
 // and marked unanswered, answers come in through the hospital's route, a side effect becomes a
 // pharmacist's ADR task and (serious) an ADR report with the dispensed batch, a refill "continue" becomes
 // a renewal request to the hospital.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { statusIs, waitForPrescription } from '../../demo/actors';
+import { adrExportCommand } from '../../engine/cli/adr';
+import { Ctx } from '../../engine/cli/common';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
 import { actions, actors, approve, closeDb, sql } from './helpers';
@@ -183,5 +188,18 @@ describe('the follow-up plan', () => {
     expect(text).toContain(pack.batch_no);
     expect(text).toContain('血管性水肿');
     expect((await a.operator.get('/v1/adr-reports?from=yesterday')).status).toBe(422);
+
+    // The same export from the operator's CLI.
+    const file = path.join(os.tmpdir(), `adr-${serious}.csv`);
+    const cli = new Ctx();
+    try {
+      expect(await adrExportCommand.run(['--from', mildOnset, '--csv', '--out', file], cli)).toBe(0);
+    } finally {
+      await cli.close();
+    }
+    const written = fs.readFileSync(file, 'utf8');
+    expect(written).toContain(pack.batch_no);
+    expect(written).toContain(serious);
+    fs.rmSync(file);
   });
 });
