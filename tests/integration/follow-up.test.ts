@@ -123,10 +123,13 @@ describe('the follow-up plan', () => {
     // The renewal request is the hospital's to act on: an event in its feed and webhooks, never a prescription.
     const [renewal] = await hospitalEvents(id, 'renewal_requested');
     expect(renewal.data).toMatchObject({ prescriptionId: id, renewalRequestId: r1.body.renewalRequest.id, followUpId: refill.id, lines: [expect.objectContaining({ lineNo: 1 }), expect.objectContaining({ lineNo: 2 })] });
-    const feed = await a.hospital.get('/v1/events?limit=500');
-    expect(feed.status).toBe(200);
-    const [{ n: prescriptions }] = await sql(`select count(*)::int as n from prescription where rx_no = (select rx_no from prescription where id = ?)`, [id]);
-    expect(prescriptions).toBe(1);
+    expect(await sql(`select status, renewed_by_id from renewal_request where id = ?`, [r1.body.renewalRequest.id])).toEqual([{ status: 'requested', renewed_by_id: null }]);
+    // The doctor renews: a new signed prescription naming the request links it (and is an ordinary prescription).
+    const renewed = await a.hospital.post('/v1/prescriptions', signAsDemoHospital(demoPrescriptionContent({ extra: { renewalOf: { renewalRequestId: r1.body.renewalRequest.id } } })));
+    expect(renewed.status).toBe(201);
+    expect(await sql(`select status, renewed_by_id from renewal_request where id = ?`, [r1.body.renewalRequest.id])).toEqual([{ status: 'renewed', renewed_by_id: renewed.body.prescription.id }]);
+    await waitForPrescription(a.hospital, renewed.body.prescription.id, statusIs('in_review'));
+    expect((await a.hospital.post(`/v1/prescriptions/${renewed.body.prescription.id}/cancel`, { reason: '测试续方 / renewal test' })).status).toBe(202);
 
     // The check-in: a serious reaction.
     const checkIn = await stepSent(id, 'check_in');
