@@ -2,7 +2,7 @@
 // answer, the prescription, the catalogue and the packs the pharmacy scanned. Read-only (docs/follow-up.md §5).
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { DispensingSchema, DrugSchema, FollowUpSchema, HospitalSchema, PharmacistSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema } from '../db/entities';
-import { adrReport, ADR_CSV_COLUMNS, reportedSideEffect, type AdrReport, type FollowUpAnswer } from '../domain/follow-up';
+import { adrReport, ADR_CSV_COLUMNS, reportedSideEffect, type AdrReport, type FollowUpAnswer, type ReportedSideEffect } from '../domain/follow-up';
 import { maskName } from '../domain/masking';
 import { ageInYears } from '../domain/rules';
 import type { Drug } from '../domain/types';
@@ -11,12 +11,17 @@ import { toCsv } from './csv';
 /** Everything the national form asks, from the task, the answer, the prescription and the dispensed packs. */
 export async function adrReportOf(orm: MikroORM, taskId: string): Promise<AdrReport | null> {
   const em = orm.em.fork();
-  const [task]: { id: string; prescription_id: string; follow_up_id: string; new_reaction: boolean; note: string | null; claimed_by: string | null; closed_by: string | null; created_at: Date }[] =
-    await em.getConnection().execute(`select * from adr_task where id = ?`, [taskId]);
+  const [task]: {
+    id: string; prescription_id: string; follow_up_id: string; new_reaction: boolean; note: string | null; claimed_by: string | null; closed_by: string | null; created_at: Date;
+    reaction: string; onset_date: string; severity: ReportedSideEffect['severity']; serious_criteria: ReportedSideEffect['serious'];
+  }[] = await em.getConnection().execute(`select *, to_char(onset_date, 'YYYY-MM-DD') as onset_date from adr_task where id = ?`, [taskId]);
   if (!task) return null;
   const f = await em.findOneOrFail(FollowUpSchema, { id: task.follow_up_id });
   const answer = f.answer as unknown as FollowUpAnswer;
-  const effect = reportedSideEffect(answer)!;
+  // An erased answer (docs/data-protection.md) leaves what the task itself recorded.
+  const effect: ReportedSideEffect = reportedSideEffect(answer) ?? {
+    any: true, reaction: task.reaction, description: '[erased]', onsetDate: task.onset_date, severity: task.severity, serious: task.serious_criteria, outcome: 'unknown',
+  };
   const rx = await em.findOneOrFail(PrescriptionSchema, { id: task.prescription_id });
   const content = rx.content as any;
   const hospital = await em.findOneOrFail(HospitalSchema, { id: rx.hospitalId });
