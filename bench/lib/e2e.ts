@@ -269,7 +269,8 @@ export async function historyShape(client: TemporalClient, workflowId: string): 
   const count: Record<string, number> = { events: history.events?.length ?? 0, activities: 0, localActivities: 0, timers: 0, updates: 0, workflowTasks: 0 };
   for (const e of history.events ?? []) {
     if (e.activityTaskScheduledEventAttributes) count.activities++;
-    if (e.markerRecordedEventAttributes) count.localActivities++;
+    // Local activities' markers only: a patched() marker (workflow versioning) is not a step.
+    if (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName === 'core_local_activity') count.localActivities++;
     if (e.timerStartedEventAttributes) count.timers++;
     if (e.workflowExecutionUpdateAcceptedEventAttributes) count.updates++;
     if (e.workflowTaskCompletedEventAttributes) count.workflowTasks++;
