@@ -19,6 +19,7 @@ import { authorize } from './access';
 import type { ApiDeps } from './app';
 import type { Principal } from './auth';
 import { ApiError, jsonPath, notFound } from './errors';
+import { noteAccess } from './access-log';
 import { requestOrigin } from './origin';
 import { visiblePrescription } from './routes/prescriptions';
 
@@ -212,6 +213,8 @@ export function followUpRoutes(deps: ApiDeps): Router {
     if (!status.success) throw new ApiError(422, 'INVALID_QUERY', 'status is open, claimed, closed, active (open or claimed) or all', [{ path: '$.query.status', code: 'invalid_value', message: String(ctx.query.status) }]);
     const where = { open: `a.status = 'open'`, claimed: `a.status = 'claimed'`, closed: `a.status = 'closed'`, active: `a.status <> 'closed'`, all: 'true' }[status.data];
     const rows: TaskRow[] = await deps.orm.em.fork().getConnection().execute(`${TASK_SELECT} where ${where} order by a.rank desc, a.created_at, a.id limit 500`);
+    // A person's read of these prescriptions' health data is recorded like any other (api/access-log.ts).
+    for (const row of rows) noteAccess(row.prescription_id);
     ctx.body = { items: rows.map(taskView) };
   });
 
@@ -261,6 +264,7 @@ export function followUpRoutes(deps: ApiDeps): Router {
     const q = ExportQuery.safeParse(ctx.query);
     if (!q.success) throw new ApiError(422, 'INVALID_QUERY', 'from/to are YYYY-MM-DD, format json or csv, all true or false', q.error.issues.map((i) => ({ path: jsonPath(['query', ...i.path]), code: i.code, message: i.message })));
     const reports = await adrReports(deps.orm, { from: q.data.from, to: q.data.to, all: q.data.all === 'true' });
+    for (const r of reports) noteAccess(r.prescriptionId);
     if (q.data.format === 'csv') {
       ctx.type = 'text/csv; charset=utf-8';
       ctx.set('Content-Disposition', 'attachment; filename="adr-reports.csv"');
@@ -274,6 +278,7 @@ export function followUpRoutes(deps: ApiDeps): Router {
     if (!isUuid(ctx.params.taskId)) throw notFound('ADR report');
     const report = await adrReportOf(deps.orm, ctx.params.taskId);
     if (!report) throw notFound('ADR report');
+    noteAccess(report.prescriptionId);
     ctx.body = report;
   });
 

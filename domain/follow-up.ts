@@ -171,6 +171,7 @@ export function severityRank(severity: Severity, serious: boolean): number {
 
 export interface AdrSource {
   taskId: string;
+  prescriptionId: string;
   reportedAt: string;           // when the patient's answer arrived
   newReaction: boolean;         // the pharmacist judged it not in the label (新的)
   reporter: { organisation: string; pharmacist: string | null; note: string | null };
@@ -201,6 +202,7 @@ export function adrReport(s: AdrSource) {
   const e = s.sideEffect;
   return {
     reportId: s.taskId,
+    prescriptionId: s.prescriptionId,
     reportType: { new: s.newReaction, serious: isSerious(e), label: `${s.newReaction ? '新的' : ''}${isSerious(e) ? '严重' : '一般'}` },
     reporter: { type: '经营企业', organisation: s.reporter.organisation, pharmacist: s.reporter.pharmacist, reportedAt: s.reportedAt },
     patient: { name: s.patient.maskedName, sex: s.patient.sex === 'M' ? '男' : '女', ageYears: s.patient.ageYears, hospitalPatientRef: s.patient.ref, hospital: s.hospital.name },

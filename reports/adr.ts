@@ -40,7 +40,7 @@ export async function adrReportOf(orm: MikroORM, taskId: string): Promise<AdrRep
   const day = (d: Date | string | null | undefined) => (d ? new Date(new Date(d).getTime() + 8 * 3600_000).toISOString().slice(0, 10) : null);
   const stopDate = 'adherence' in answer && answer.adherence.status === 'stopped' ? answer.adherence.stoppedOn ?? null : null;
   return adrReport({
-    taskId: task.id, reportedAt: (f.answeredAt ?? task.created_at).toISOString(), newReaction: task.new_reaction,
+    taskId: task.id, prescriptionId: rx.id, reportedAt: (f.answeredAt ?? task.created_at).toISOString(), newReaction: task.new_reaction,
     reporter: { organisation: pharmacy?.name ?? 'rxflow', pharmacist: pharmacist?.name ?? null, note: task.note },
     patient: { maskedName: maskName(content.patient?.name), sex: content.patient?.gender, ageYears: ageInYears(content.patient?.birthDate, rx.issuedAt), ref: rx.patientRef },
     hospital: { code: hospital.code, name: hospital.name },

@@ -181,6 +181,9 @@ describe('the follow-up plan', () => {
     });
     expect(report.body.suspectedDrugs).toEqual([expect.objectContaining({ batchNumbers: [pack.batch_no], route: '口服', dose: '1片 qd', stopDate: mildOnset, approvalNumber: expect.stringMatching(/^国药准字/) })]);
     expect(report.body.reporter.pharmacist).toEqual(expect.any(String));
+    // An operator's read of it is recorded, as for any read of a prescription by a person.
+    const reads = await sql(`select actor, data from audit_event where prescription_id = ? and action = 'record_accessed'`, [id]);
+    expect(reads).toContainEqual(expect.objectContaining({ actor: expect.stringMatching(/^operator:/), data: expect.objectContaining({ action: 'adr.export', route: 'GET /v1/adr-reports/:taskId' }) }));
     const list = await a.operator.get(`/v1/adr-reports?from=${mildOnset}`);
     expect(list.body.items.map((r: any) => r.reportId)).toContain(serious);
     expect(list.body.items.map((r: any) => r.reportId)).not.toContain(r1.body.adrTask.id);

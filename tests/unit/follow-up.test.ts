@@ -87,7 +87,7 @@ describe('the questionnaire', () => {
 describe('the national ADR report', () => {
   it('maps a serious reaction to the form\'s fields', () => {
     const r = adrReport({
-      taskId: 't1', reportedAt: '2026-11-23T02:00:00Z', newReaction: true,
+      taskId: 't1', prescriptionId: 'p1', reportedAt: '2026-11-23T02:00:00Z', newReaction: true,
       reporter: { organisation: '杭州某某大药房', pharmacist: '王药师', note: '已建议停药就医' },
       patient: { maskedName: '张*国', sex: 'M', ageYears: 68, ref: 'PAT-0001' }, hospital: { code: 'H', name: '某互联网医院' },
       rxNo: 'RX-1', diagnoses: [{ code: 'I10', name: '原发性高血压' }],
