@@ -74,6 +74,16 @@ export async function recordHospitalNotice(
   return writeEvent(em, { hospitalId: rx.hospitalId, type, subject: rx.id, prescriptionId: rx.id, rxNo: rx.rxNo, data: { prescriptionId: rx.id, rxNo: rx.rxNo, status: rx.status, ...data } });
 }
 
+/** A follow-up step the hospital's patient app acts on (no status change); in the caller's transaction. */
+export async function recordFollowUpEvent(
+  em: EntityManager,
+  rx: { id: string; hospitalId: string; rxNo: string; status: string },
+  type: Extract<HospitalEventType, 'follow_up_due' | 'adverse_reaction_reported' | 'renewal_requested'>,
+  facts: Record<string, unknown>,
+): Promise<string> {
+  return recordHospitalNotice(em, rx, type, facts);
+}
+
 /** Intake refused a push: nothing was stored, but the hospital's systems still hear it (subject = rxNo). */
 export async function recordIntakeRefusal(orm: MikroORM, hospitalId: string, rxNo: string, error: RefusalError): Promise<string> {
   return orm.em.fork().transactional((t) => writeEvent(t as EntityManager, { hospitalId, type: 'refused', subject: rxNo, prescriptionId: null, rxNo, data: refusalData(rxNo, error) }));

@@ -47,6 +47,7 @@ import type { DeliveryPartner } from '../db/entities';
 import type { ReviewSignature } from '../domain/review-signature';
 import { lookupHash } from '../domain/field-crypto';
 import { dataKeyRing } from '../engine/data-keys';
+import { createFollowUpActivities } from './follow-ups';
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -213,6 +214,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
   }
 
   return {
+    // Follow-up as a process (activities/follow-ups.ts, docs/follow-up.md).
+    ...createFollowUpActivities(orm),
+
     /** Runs the automated pre-review and puts the prescription in the pharmacists' queue. */
     async beginReview(prescriptionId: string): Promise<{ flags: number; serious: number; block: number; warning: number; info: number }> {
       const { rx, content, drugs } = await loadRx(prescriptionId);
@@ -819,9 +823,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     },
 
     /** Post-delivery check-ins (随访): adherence, adverse reactions, and a refill reminder for chronic drugs. */
-    async scheduleFollowUps(prescriptionId: string, delaysMs: Record<FollowUp['kind'], number>): Promise<{ kind: FollowUp['kind']; dueInMs: number }[]> {
+    async scheduleFollowUps(prescriptionId: string, delaysMs: Record<'adherence' | 'adverse_reaction' | 'refill_reminder', number>): Promise<{ kind: FollowUp['kind']; dueInMs: number }[]> {
       const { content } = await loadContent(prescriptionId);
-      const kinds: FollowUp['kind'][] = ['adherence', 'adverse_reaction', ...(content.chronic ? (['refill_reminder'] as const) : [])];
+      const kinds: ('adherence' | 'adverse_reaction' | 'refill_reminder')[] = ['adherence', 'adverse_reaction', ...(content.chronic ? (['refill_reminder'] as const) : [])];
       await tx(async (t) => {
         const now = Date.now();
         const scheduled = new Set((await t.find(FollowUpSchema, { prescriptionId, kind: { $in: kinds } })).map((f) => f.kind));
@@ -837,7 +841,7 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async sendFollowUp(prescriptionId: string, kind: FollowUp['kind']): Promise<void> {
       await tx(async (t) => {
         const f = await t.findOneOrFail(FollowUpSchema, { prescriptionId, kind });
-        if (f.status === 'sent') return;
+        if (f.status !== 'scheduled') return; // sent (a retry), or answered since
         f.status = 'sent';
         f.sentAt = new Date();
         audit(t, prescriptionId, { action: 'follow_up_sent', actor: SYSTEM, data: { kind } });

@@ -133,6 +133,9 @@ export async function erasePatient(orm: MikroORM, patientId: string, opts: {
         await q(`update delivery set events = ?::jsonb where id = ?`, [JSON.stringify(events), d.id]);
         if (opts.filesDir) files.push(path.join(opts.filesDir, `${d.id}-label.pdf`));
       }
+      // Follow-up answers carry the patient's own words and a family member's name; the step and its status stay.
+      await q(`update follow_up set answer = case when answer is null then null else '{"erased": true}'::jsonb end where prescription_id = ?`, [rx.id]);
+      await q(`update renewal_request set note = null where prescription_id = ?`, [rx.id]);
       const events = await q<{ id: string; data: unknown }>(`select id::text as id, data from audit_event where prescription_id = ? and data_erased_at is null order by global_seq`, [rx.id]);
       for (const e of events.filter((ev) => hasPersonalData(ev.data))) {
         // The one change the append-only trigger allows: the digest in the chain keeps the event verifiable.

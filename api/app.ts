@@ -32,6 +32,7 @@ import { fhirApi, fhirRoutes } from './routes/fhir';
 import { insuranceRoutes } from './routes/insurance';
 import { opsRoutes } from './routes/ops';
 import { deliveryPartnerRoutes } from './routes/delivery-partners';
+import { followUpRoutes } from './follow-ups';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
 import { bodyTextGuard, urlTextGuard } from './text-guard';
@@ -125,6 +126,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The parcel side of a delivery: temperature readings, cold-chain excursions (docs/delivery.md).
   const coldChain = coldChainRoutes(deps);
   v1.use(coldChain.routes(), coldChain.allowedMethods());
+  // Follow-up: the plan, answers, ADR tasks and the ADR report export (docs/follow-up.md).
+  const followUps = followUpRoutes(deps);
+  v1.use(followUps.routes(), followUps.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -75,6 +75,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown,
       } as never));
       audit(t, p.id, { action: 'received', actor: `hospital:${hospital.code}`, toStatus: 'received', data: { rxNo: rx.rxNo, contentHash: hash, keyId: rx.signature.keyId, ...(amended ? { version: amended.version + 1, amends: amended.id } : {}) }, origin });
       await recordHospitalEvent(t, p, { from: null, to: 'received', action: 'received', actor: `hospital:${hospital.code}` });
+      if (rx.renewalOf) await linkRenewal(t, hospitalId, rx.renewalOf.renewalRequestId, p.id, `hospital:${hospital.code}`);
       return p;
     }));
   } catch (e) {
@@ -90,6 +91,19 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown,
   }
   await timer.time('workflow_start', () => start(deps, hospital.code, created));
   return { prescription: created, duplicate: false };
+}
+
+/**
+ * A renewal the follow-up asked for (docs/follow-up.md §6): the request, if it is this hospital's and still
+ * open, is marked renewed by the new prescription. A request that does not match links nothing: the
+ * prescription itself is valid either way.
+ */
+async function linkRenewal(t: EntityManager, hospitalId: string, requestId: string, prescriptionId: string, actor: string): Promise<void> {
+  const rows: { prescription_id: string }[] = await t.getConnection().execute(
+    `update renewal_request r set status = 'renewed', renewed_by_id = ? from prescription p
+      where r.id = ? and r.status = 'requested' and p.id = r.prescription_id and p.hospital_id = ? returning r.prescription_id`,
+    [prescriptionId, requestId, hospitalId], 'all', t.getTransactionContext());
+  if (rows.length) audit(t, rows[0].prescription_id, { action: 'renewal_issued', actor, data: { renewalRequestId: requestId, prescriptionId } });
 }
 
 /** The catalogue drugs any line might name: by SKU code, insurance code, approval number or generic name. */

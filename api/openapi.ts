@@ -12,6 +12,8 @@ import { EraseBody, LookupBody } from './routes/ops';
 import { AdminIssueKeyBody, IssueKeyBody, RevokeKeyBody as RevokeApiKeyBody, RotateKeyBody } from './api-keys';
 import { RegisterKeyBody, RevokeKeyBody } from './signing-keys';
 import { ColdChainDecisionBody, TemperatureBody } from './routes/cold-chain';
+import { CheckInAnswerSchema, RefillAnswerSchema } from '../domain/follow-up';
+import { AdrCloseBody } from './follow-ups';
 
 export interface RouteInfo { method: string; path: string }
 
@@ -39,6 +41,8 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'PUT /v1/pharmacy/stock': { schema: StockBody, summary: 'Set stock and prices by SKU, all or nothing' },
   'POST /v1/deliveries/:id/status': { schema: StatusBody, summary: 'A delivery partner posts a status update' },
   'POST /v1/ops/patients/lookup': { schema: LookupBody, summary: 'An operator finds patients by ID number or phone, by keyed hash (docs/data-protection.md)' },
+  'POST /v1/prescriptions/:id/follow-ups/:followUpId/answers': { schema: z.union([CheckInAnswerSchema, RefillAnswerSchema]), summary: 'The patient\'s answer to a sent follow-up (questionnaire fu-1: a check-in, or a refill reminder), through the hospital\'s app (docs/follow-up.md)' },
+  'POST /v1/adr-tasks/:taskId/close': { schema: AdrCloseBody, summary: 'A pharmacist closes the adverse-reaction task they claimed, with a note' },
   'POST /v1/ops/patients/:id/erase': { schema: EraseBody, summary: 'An operator erases what retention lets go of a patient\'s data (docs/data-protection.md)' },
   'POST /v1/keys': { schema: IssueKeyBody, summary: 'Issue an API key for the caller\'s own party, optionally scoped and expiring; the secret is answered once (docs/security.md)' },
   'POST /v1/keys/:keyId/rotate': { schema: RotateKeyBody, summary: 'Rotate an API key: the successor works at once, the old key until the overlap ends' },

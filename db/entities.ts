@@ -545,8 +545,8 @@ export const ColdChainExcursionSchema = new EntitySchema<ColdChainExcursion>({
 });
 
 export interface FollowUp {
-  id: string; prescriptionId: string; kind: 'adherence' | 'adverse_reaction' | 'refill_reminder';
-  dueAt: Date; status: 'scheduled' | 'sent'; sentAt: Date | null;
+  id: string; prescriptionId: string; kind: 'adherence' | 'adverse_reaction' | 'refill_reminder' | 'check_in' | 'close';
+  dueAt: Date; status: 'scheduled' | 'sent' | 'answered' | 'unanswered' | 'closed'; sentAt: Date | null;
 }
 export const FollowUpSchema = new EntitySchema<FollowUp>({
   name: 'FollowUp',
@@ -559,8 +559,24 @@ export const FollowUpSchema = new EntitySchema<FollowUp>({
     dueAt: ts(),
     status: { type: 'string', length: 12 },
     sentAt: ts(true),
+    why: { type: 'string', length: 200, nullable: true },
+    remindedAt: ts(true),
+    answeredAt: ts(true),
+    answeredBy: { type: 'string', length: 80, nullable: true },
+    questionnaire: { type: 'string', length: 10, nullable: true },
+    answer: { type: 'json', nullable: true },
+    closedAt: ts(true),
   },
 });
+/**
+ * Follow-up as a subsystem (docs/follow-up.md): steps check_in, refill_reminder and close; the patient's
+ * answer (questionnaire fu-1). ADR tasks (adr_task) and renewal requests (renewal_request) are read and
+ * written in SQL (activities/follow-ups.ts).
+ */
+export interface FollowUp {
+  why: string | null; remindedAt: Date | null; answeredAt: Date | null; answeredBy: string | null;
+  questionnaire: string | null; answer: Record<string, unknown> | null; closedAt: Date | null;
+}
 
 /** Append-only: a database trigger refuses UPDATE and DELETE (see the initial migration). */
 export interface AuditEvent {

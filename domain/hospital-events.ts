@@ -33,6 +33,11 @@ export const HOSPITAL_EVENT_TYPES = [
   'partially_dispensed',
   // Not a status change: a cold-chain excursion held the parcel for a pharmacist's decision (docs/delivery.md).
   'cold_chain_excursion',
+  // Follow-up (docs/follow-up.md): not status changes, but what the hospital's patient app must act on —
+  // a questionnaire to show the patient, a side effect the prescriber should know of, a renewal to decide.
+  'follow_up_due',
+  'adverse_reaction_reported',
+  'renewal_requested',
 ] as const;
 export type HospitalEventType = (typeof HOSPITAL_EVENT_TYPES)[number];
 

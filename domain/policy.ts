@@ -69,6 +69,12 @@ export const ACTIONS = {
   'delivery.temperature': { resource: 'delivery', writes: true, description: 'post a cold-chain parcel\'s temperature readings (idempotent per sensor and time)' },
   'coldchain.queue': { resource: 'platform', writes: false, description: 'list cold-chain excursions with their readings (the pharmacists\' task list)' },
   'coldchain.decide': { resource: 'delivery', writes: true, description: 'decide a cold-chain excursion: the drug is usable (continue) or the parcel goes back (return)' },
+  // Follow-up (docs/follow-up.md): the plan and its answers through the hospital's patient app; the ADR work.
+  'follow_up.read': { resource: 'prescription', writes: false, description: 'read a prescription\'s follow-up plan, its statuses and answers' },
+  'follow_up.answer': { resource: 'prescription', writes: true, description: 'answer a sent follow-up questionnaire for the patient (adherence, side effects, refill)' },
+  'adr.queue': { resource: 'platform', writes: false, description: 'list the adverse-reaction tasks, serious and severe first' },
+  'adr.work': { resource: 'platform', writes: true, description: 'claim an adverse-reaction task and close it with a note' },
+  'adr.export': { resource: 'platform', writes: false, description: 'export ADR reports in the national form\'s fields (JSON, CSV)' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -111,6 +117,12 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
   ...row('auditor', 'any', 'partner.read'),
+  // Follow-up: answers come through the hospital's own patient app; pharmacists work the ADR tasks.
+  ...row('hospital', 'own', 'follow_up.read', 'follow_up.answer'),
+  ...row('pharmacist', 'any', 'adr.queue', 'adr.work', 'adr.export'),
+  ...row('lead_pharmacist', 'any', 'adr.queue', 'adr.work', 'adr.export'),
+  ...row('operator', 'any', 'follow_up.read', 'adr.export'),
+  ...row('auditor', 'any', 'follow_up.read', 'adr.export'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */

@@ -84,6 +84,8 @@ export const PrescriptionSubmissionSchema = z.object({
   }).optional(),
   /** An amended version of a prescription a pharmacist rejected: same rxNo, naming the version it replaces (docs/review.md). */
   amends: z.object({ version: z.number().int().min(1), prescriptionId: z.uuid().optional() }).optional(),
+  /** The doctor renews after a follow-up's renewal request (docs/follow-up.md §6): links the request to this prescription. */
+  renewalOf: z.object({ renewalRequestId: z.uuid() }).optional(),
   signature: z.object({
     alg: z.enum(['ES256', 'SM2-SM3']),        // domain/signature.ts, docs/signing.md
     keyId: z.string().min(1).max(64),

@@ -7,6 +7,7 @@ import { DEFAULT_RULES, type RulesConfig } from '../domain/rules';
 import type { InsurerConfig } from '../activities/insurer';
 import { DEFAULT_COLD_CHAIN_RULES, type ColdChainRules } from '../domain/cold-chain';
 import { DEFAULT_ETA_CONFIG, type EtaConfig } from '../domain/delivery-eta';
+import { DEFAULT_FOLLOW_UP_RULES, type FollowUpRules } from '../domain/follow-up';
 
 const ROOT = path.resolve(__dirname, '..');
 const num = (name: string, fallback: number) => {
@@ -45,6 +46,31 @@ export interface WorkflowTimings {
   deliveryReturnMs?: number;
   /** A cold-chain excursion undecided this long is escalated to the lead pharmacist, and again each period (absent on older workflows: 30 min). */
   coldChainDecisionMs?: number;
+  /** Follow-up as a process (docs/follow-up.md); absent on workflows started before it: followUpTimings() defaults. */
+  followUp?: FollowUpTimings;
+}
+
+/** The follow-up plan's rules are in days; `dayMs` is how long a day lasts (a day in production, ms in tests). */
+export interface FollowUpTimings {
+  dayMs: number;
+  /** How long a sent step waits for the answer; once more after the reminder, then it is unanswered. */
+  responseWindowMs: number;
+  rules: FollowUpRules;
+}
+
+export function loadFollowUpTimings(): FollowUpTimings {
+  const atc = process.env.RX_FOLLOWUP_HIGH_ALERT_ATC;
+  return {
+    dayMs: num('RX_FOLLOWUP_DAY_MS', DAY),
+    responseWindowMs: num('RX_FOLLOWUP_RESPONSE_WINDOW_MS', 2 * DAY),
+    rules: {
+      checkInDays: num('RX_FOLLOWUP_CHECKIN_DAYS', DEFAULT_FOLLOW_UP_RULES.checkInDays),
+      checkInDaysNewOrHighAlert: num('RX_FOLLOWUP_CHECKIN_DAYS_SOON', DEFAULT_FOLLOW_UP_RULES.checkInDaysNewOrHighAlert),
+      refillLeadDays: num('RX_FOLLOWUP_REFILL_LEAD_DAYS', DEFAULT_FOLLOW_UP_RULES.refillLeadDays),
+      closeAfterDays: num('RX_FOLLOWUP_CLOSE_AFTER_DAYS', DEFAULT_FOLLOW_UP_RULES.closeAfterDays),
+      highAlertAtcPrefixes: atc === undefined ? DEFAULT_FOLLOW_UP_RULES.highAlertAtcPrefixes : atc.split(',').map((x) => x.trim()).filter(Boolean),
+    },
+  };
 }
 
 export function loadTimings(): WorkflowTimings {
@@ -70,6 +96,7 @@ export function loadTimings(): WorkflowTimings {
     insurerHoldRetryMs: loadInsurerConfig().holdRetryMs,
     deliveryReturnMs: num('RX_DELIVERY_RETURN_MS', 2 * DAY),
     coldChainDecisionMs: num('RX_COLD_CHAIN_DECISION_MS', 30 * MINUTE),
+    followUp: loadFollowUpTimings(),
   };
 }
 

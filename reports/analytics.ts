@@ -147,8 +147,9 @@ per_rx as (
     where e.prescription_id = m.id and e.action in ('delivery_delivered', 'adverse_reaction_reported')
   ) ev
   cross join lateral (
-    select count(*) as follow_ups, count(*) filter (where f.status = 'sent') as follow_ups_sent
-    from follow_up f where f.prescription_id = m.id
+    -- The close step asks the patient nothing; a sent step stays sent once answered or left unanswered.
+    select count(*) as follow_ups, count(*) filter (where f.status in ('sent', 'answered', 'unanswered')) as follow_ups_sent
+    from follow_up f where f.prescription_id = m.id and f.kind <> 'close'
   ) fu
 ),
 rx as (

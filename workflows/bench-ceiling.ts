@@ -1,7 +1,7 @@
 // BENCHMARK ONLY — not part of the engine and not exported from workflows/index.ts; bench/lib/ceiling-worker.ts
 // bundles this file on its own task queue. The orchestration ceiling for bench/e2e.ts: the same Temporal
 // work as one prescription's happy path in workflows/prescription.ts (delivery), with every activity a
-// no-op — 20 activities, 1 start + 6 updates, the same condition timers and 3 follow-up sleeps, in the same
+// no-op — 24 activities, 1 start + 6 updates, the same condition timers and follow-up sleeps and waits, in the same
 // order — so rxflow's throughput can be read as a fraction of what Temporal itself carries on this setup.
 import { condition, defineUpdate, proxyActivities, proxyLocalActivities, setHandler, sleep } from '@temporalio/workflow';
 
@@ -11,6 +11,8 @@ export interface CeilingTimings {
   dispenseTimeoutMs: number;
   deliveryTimeoutMs: number;
   followUpDelaysMs: number[]; // as rxflow's scheduleFollowUps returns them (chronic: three)
+  /** rxflow's follow-up plan (docs/follow-up.md), nobody answering: each step sent, reminded, unanswered; then closed. */
+  followUpPlan?: { stepDueMs: number[]; closeDueMs: number; responseWindowMs: number };
 }
 export interface CeilingInput {
   timings: CeilingTimings;
@@ -87,6 +89,24 @@ export async function benchCeilingWorkflow(input: CeilingInput): Promise<Ceiling
     if (status === 'delivered' || ++delivery > 10) break;
   }
   await acts.step('notifyHospital');
+  if (t.followUpPlan) {
+    const plan = t.followUpPlan;
+    await acts.step('planFollowUps');
+    const planned = Date.now();
+    for (const due of [...plan.stepDueMs].sort((a, b) => a - b)) {
+      await sleep(Math.max(0, planned + due - Date.now()));
+      await acts.step('sendFollowUpStep');
+      await condition(() => false, plan.responseWindowMs);
+      await acts.step('remindFollowUp');
+      await condition(() => false, plan.responseWindowMs);
+      await acts.step('markFollowUpUnanswered');
+    }
+    await sleep(Math.max(0, planned + plan.closeDueMs - Date.now()));
+    await acts.step('closeFollowUps');
+    await acts.step('finish');
+    stage = 'done';
+    return { startedAt, offeredAt, completedAt: Date.now() };
+  }
   await acts.step('scheduleFollowUps');
   let waited = 0;
   for (const due of [...t.followUpDelaysMs].sort((a, b) => a - b)) {

@@ -2,7 +2,7 @@
 // delivery → follow-up. Deterministic orchestration only; every side effect is an activity, every wait
 // for a person or partner is a condition with a timeout whose branch is handled where it is written.
 import {
-  ApplicationFailure, condition, defineQuery, defineUpdate, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep,
+  ApplicationFailure, condition, defineQuery, defineSignal, defineUpdate, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep,
 } from '@temporalio/workflow';
 import type { Activities, ColdChainDecision, DeliveryUpdate, DispenseInput, ReviewDecision } from '../activities';
 import type { WorkflowTimings } from '../engine/config';
@@ -62,6 +62,9 @@ export const cancelUpdate = defineUpdate<WorkflowState, [CancelRequest]>('cancel
 export const remainderUpdate = defineUpdate<WorkflowState, [RemainderDeclaration]>('remainderNotDispensed');
 export const coldChainExcursionUpdate = defineUpdate<WorkflowState, [ColdChainFlag]>('coldChainExcursion');
 export const coldChainDecisionUpdate = defineUpdate<WorkflowState, [ColdChainDecision]>('coldChainDecision');
+/** A follow-up step was answered (the answer is already stored by the API): the workflow stops waiting for it. */
+export interface FollowUpAnswered { followUpId: string }
+export const followUpAnsweredSignal = defineSignal<[FollowUpAnswered]>('followUpAnswered');
 
 // ---- activities ------------------------------------------------------------------------------------
 // Database and search adapters retry until the service is back: a prescription waits, it is never lost.
@@ -230,6 +233,8 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       if (!c.reason.trim()) throw ApplicationFailure.nonRetryable('a decision needs a reason', 'ReasonRequired');
     },
   });
+  const answeredFollowUps = new Set<string>();
+  setHandler(followUpAnsweredSignal, (a) => { answeredFollowUps.add(a.followUpId); });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
     validator: (_request) => {
       if (cancellation || dispensed || dispensing || fills > 0 || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
@@ -495,6 +500,35 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   await acts.notifyHospital(id, 'delivered');
 
   // ---- 6. follow-up (随访): durable timers, days in production --------------------------------------
+  // The plan from rules (docs/follow-up.md): a check-in, a refill reminder before a chronic supply runs
+  // out, the close. Each step: sleep until due, send it to the hospital's patient app, wait for the answer;
+  // no answer in the window → one reminder, then unanswered. Workflows already in this section when the
+  // plan arrived keep the fixed check-ins they started with.
+  if (patched('follow-up-plan')) {
+    const plan = await acts.planFollowUps(id, t.followUp ?? null);
+    moved('follow_up', { kinds: plan.steps.map((f) => f.kind) });
+    const planned = Date.now();
+    for (const step of plan.steps) {
+      await sleep(Math.max(0, planned + step.dueInMs - Date.now()));
+      if (step.kind === 'close') break;
+      await acts.sendFollowUpStep(id, step.followUpId);
+      note('follow_up_sent', { kind: step.kind });
+      const answered = () => answeredFollowUps.has(step.followUpId);
+      if (!(await condition(answered, plan.responseWindowMs))) {
+        await acts.remindFollowUp(id, step.followUpId);
+        note('follow_up_reminded', { kind: step.kind });
+        if (!(await condition(answered, plan.responseWindowMs))) {
+          await acts.markFollowUpUnanswered(id, step.followUpId);
+          note('follow_up_unanswered', { kind: step.kind });
+          continue;
+        }
+      }
+      note('follow_up_answered', { kind: step.kind });
+    }
+    await acts.closeFollowUps(id);
+    note('follow_up_closed');
+    return end('completed', 'system:rxflow');
+  }
   const followUps = await acts.scheduleFollowUps(id, t.followUpDelaysMs);
   moved('follow_up', { kinds: followUps.map((f) => f.kind) });
   let waited = 0;

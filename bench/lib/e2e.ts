@@ -45,14 +45,21 @@ export function benchPrescription(runId: string, i: number): Record<string, any>
 }
 
 /** Shortened follow-up timers and the rest at their defaults: what the engine and the ceiling both run with. */
-export const BENCH_FOLLOWUPS = { RX_FOLLOWUP_ADHERENCE_MS: '100', RX_FOLLOWUP_ADVERSE_MS: '200', RX_FOLLOWUP_REFILL_MS: '300' };
+export const BENCH_FOLLOWUPS = { RX_FOLLOWUP_ADHERENCE_MS: '100', RX_FOLLOWUP_ADVERSE_MS: '200', RX_FOLLOWUP_REFILL_MS: '300', RX_FOLLOWUP_DAY_MS: '10', RX_FOLLOWUP_RESPONSE_WINDOW_MS: '50' };
 
 /** The ceiling waits with the engine's timings: the same timers are started (and cancelled) in both. */
 export function ceilingTimings(t: WorkflowTimings, chronic = true): CeilingTimings {
   return {
     reviewSlaMs: t.reviewSlaMs, pharmacyResponseMs: t.pharmacyResponseMs, dispenseTimeoutMs: t.dispenseTimeoutMs, deliveryTimeoutMs: t.deliveryTimeoutMs,
     followUpDelaysMs: [t.followUpDelaysMs.adherence, t.followUpDelaysMs.adverse_reaction, ...(chronic ? [t.followUpDelaysMs.refill_reminder] : [])],
+    // The plan's steps as for the bench baskets (7 days' supply): a check-in, a refill reminder when chronic, the close.
+    ...(t.followUp ? { followUpPlan: ceilingFollowUpPlan(t.followUp, chronic) } : {}),
   };
+}
+
+function ceilingFollowUpPlan(fu: NonNullable<WorkflowTimings['followUp']>, chronic: boolean) {
+  const steps = [fu.rules.checkInDays, ...(chronic ? [Math.max(1, 7 - fu.rules.refillLeadDays)] : [])];
+  return { stepDueMs: steps.map((d) => d * fu.dayMs), closeDueMs: Math.max(Math.max(...steps) + fu.rules.closeAfterDays, 7) * fu.dayMs, responseWindowMs: fu.responseWindowMs };
 }
 
 // ---------------------------------------------------------------- watching PostgreSQL
@@ -262,7 +269,8 @@ export async function historyShape(client: TemporalClient, workflowId: string): 
   const count: Record<string, number> = { events: history.events?.length ?? 0, activities: 0, localActivities: 0, timers: 0, updates: 0, workflowTasks: 0 };
   for (const e of history.events ?? []) {
     if (e.activityTaskScheduledEventAttributes) count.activities++;
-    if (e.markerRecordedEventAttributes) count.localActivities++;
+    // Local activities' markers only: a patched() marker (workflow versioning) is not a step.
+    if (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName === 'core_local_activity') count.localActivities++;
     if (e.timerStartedEventAttributes) count.timers++;
     if (e.workflowExecutionUpdateAcceptedEventAttributes) count.updates++;
     if (e.workflowTaskCompletedEventAttributes) count.workflowTasks++;

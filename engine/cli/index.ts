@@ -13,6 +13,7 @@ export const COMMANDS: Entry[] = [
   { name: 'cancel', summary: 'cancel a prescription through its workflow, recorded as an operator action', load: async () => (require('./operate') as typeof import('./operate')).cancelCommand },
   { name: 'retry', summary: 'restart an open prescription\'s failed, terminated or lost workflow where it stopped', load: async () => (require('./operate') as typeof import('./operate')).retryCommand },
   { name: 'bench', summary: 'run a benchmark script from bench/ (matching, sync-lag, …) with its options', load: async () => (require('./delegate') as typeof import('./delegate')).benchCommand },
+  { name: 'adr-export', summary: 'serious adverse reactions from follow-ups in the national ADR report\'s fields (JSON, CSV)', load: async () => (require('./adr') as typeof import('./adr')).adrExportCommand },
   { name: 'verify', summary: 'verify the audit trail\'s hash chains; the first broken link if any (docs/audit.md)', load: async () => (require('./delegate') as typeof import('./delegate')).verifyCommand },
 ];
 

@@ -18,6 +18,10 @@ export function applyTestEnv(): void {
   process.env.RX_FOLLOWUP_ADHERENCE_MS ??= '300';
   process.env.RX_FOLLOWUP_ADVERSE_MS ??= '600';
   process.env.RX_FOLLOWUP_REFILL_MS ??= '900';
+  // The follow-up plan (docs/follow-up.md): a plan day lasts 100 ms, a step waits 2 s for its answer (and
+  // 2 s more after the reminder), so a test can answer in time and an unanswered plan ends in seconds.
+  process.env.RX_FOLLOWUP_DAY_MS ??= '100';
+  process.env.RX_FOLLOWUP_RESPONSE_WINDOW_MS ??= '2000';
   // Opening hours are checked at a fixed time of day, so the journeys do not depend on when CI runs.
   process.env.RX_MATCH_AT ??= '10:30';
   // Hospital callbacks retry within seconds and the drainer looks often, so the webhook tests take seconds.

@@ -69,11 +69,14 @@ describe('a prescription carried end to end', () => {
       // record_accessed: the pharmacist opened it in the review queue (a person's read is audited; docs/audit.md).
       'received', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
       'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_created', 'patient_notified', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
-      'delivery_delivered', 'hospital_notified', 'follow_up_scheduled', 'follow_up_sent', 'follow_up_sent', 'follow_up_sent', 'completed',
+      // The follow-up plan (docs/follow-up.md): nobody answers here, so each step is reminded once and left unanswered.
+      'delivery_delivered', 'hospital_notified', 'follow_up_scheduled',
+      'follow_up_sent', 'follow_up_reminded', 'follow_up_unanswered', 'follow_up_sent', 'follow_up_reminded', 'follow_up_unanswered',
+      'follow_up_closed', 'completed',
     ]);
     const followUps = await sql(`select kind, status from follow_up where prescription_id = ? order by kind`, [id]);
     expect(followUps).toEqual([
-      { kind: 'adherence', status: 'sent' }, { kind: 'adverse_reaction', status: 'sent' }, { kind: 'refill_reminder', status: 'sent' },
+      { kind: 'check_in', status: 'unanswered' }, { kind: 'close', status: 'closed' }, { kind: 'refill_reminder', status: 'unanswered' },
     ]);
 
     const slip = path.join(process.env.RX_FILES_DIR!, `${id}-slip.pdf`);

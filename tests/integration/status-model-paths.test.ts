@@ -54,6 +54,12 @@ function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => 
     releaseRemainder: () => ({ notDispensedLines: [{ lineNo: 1, quantity: 1 }] }),
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }],
     sendFollowUp: () => undefined,
+    // The follow-up plan (activities/follow-ups.ts): a check-in nobody answers, then the close.
+    planFollowUps: () => ({ steps: [{ followUpId: 'fu-check-in', kind: 'check_in', dueInMs: 10 }, { followUpId: 'fu-close', kind: 'close', dueInMs: 20 }], responseWindowMs: 10 }),
+    sendFollowUpStep: () => undefined,
+    remindFollowUp: () => undefined,
+    markFollowUpUnanswered: () => undefined,
+    closeFollowUps: () => undefined,
     finish: () => undefined,
     ...over,
   } as Record<keyof Activities, (...a: any[]) => unknown>;

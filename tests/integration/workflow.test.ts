@@ -54,6 +54,12 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     restockReturned: () => undefined,
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
     sendFollowUp: () => undefined,
+    // The follow-up plan (activities/follow-ups.ts): a check-in nobody answers, then the close.
+    planFollowUps: () => ({ steps: [{ followUpId: 'fu-check-in', kind: 'check_in', dueInMs: 10 }, { followUpId: 'fu-close', kind: 'close', dueInMs: 20 }], responseWindowMs: 10 }),
+    sendFollowUpStep: () => undefined,
+    remindFollowUp: () => undefined,
+    markFollowUpUnanswered: () => undefined,
+    closeFollowUps: () => undefined,
     finish: () => undefined,
     ...over,
   };
