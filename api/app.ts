@@ -33,6 +33,7 @@ import { insuranceRoutes } from './routes/insurance';
 import { opsRoutes } from './routes/ops';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
+import { patientPages, patientRoutes } from './routes/patient';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -91,6 +92,8 @@ export function createApp(deps: ApiDeps): Koa {
   // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.
   const consolePages = consoleRoutes(deps);
   app.use(consolePages.routes());
+  // The patient's page (docs/patient.md): static; its data calls go to /v1/patient with the link's token.
+  app.use(patientPages().routes());
 
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm, deps.config));
@@ -116,6 +119,9 @@ export function createApp(deps: ApiDeps): Koa {
   // The parcel side of a delivery: temperature readings, cold-chain excursions (docs/delivery.md).
   const coldChain = coldChainRoutes(deps);
   v1.use(coldChain.routes(), coldChain.allowedMethods());
+  // Patient links (hospital) and the patient's own routes (docs/patient.md).
+  const patient = patientRoutes(deps);
+  v1.use(patient.routes(), patient.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

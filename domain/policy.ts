@@ -5,7 +5,7 @@
 import type { Role } from './types';
 
 /** Every role a key or a session can carry. A key of a role not listed here authenticates to nothing. */
-export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', 'courier', 'operator', 'auditor'] as const satisfies readonly Role[];
+export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', 'courier', 'operator', 'auditor', 'patient'] as const satisfies readonly Role[];
 
 /**
  * Whose resources a role reaches with an action.
@@ -13,6 +13,7 @@ export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', '
  * - assigned: what the platform gave it to work on (a pharmacist's review queue and the prescriptions they
  *   claimed or decided; the orders offered to a pharmacy; a courier's deliveries);
  * - any: every tenant's (platform staff).
+ * A patient's tenant is the one prescription its link names: `own` for a patient is that prescription.
  */
 export type Scope = 'own' | 'assigned' | 'any';
 
@@ -67,6 +68,12 @@ export const ACTIONS = {
   'delivery.temperature': { resource: 'delivery', writes: true, description: 'post a cold-chain parcel\'s temperature readings (idempotent per sensor and time)' },
   'coldchain.queue': { resource: 'platform', writes: false, description: 'list cold-chain excursions with their readings (the pharmacists\' task list)' },
   'coldchain.decide': { resource: 'delivery', writes: true, description: 'decide a cold-chain excursion: the drug is usable (continue) or the parcel goes back (return)' },
+  'patient_link.issue': { resource: 'prescription', writes: true, description: 'issue a signed, expiring link for the patient or a family member to one prescription (docs/patient.md)' },
+  'patient_link.list': { resource: 'prescription', writes: false, description: 'list a prescription\'s patient links (never the tokens)' },
+  'patient_link.revoke': { resource: 'prescription', writes: true, description: 'revoke a patient link' },
+  'patient_portal.read': { resource: 'tenant', writes: false, description: 'the patient\'s view of the prescription in their link: status, pharmacy, delivery, what they pay' },
+  'patient_portal.choose': { resource: 'tenant', writes: true, description: 'choose delivery or pickup and the address, until a pharmacy is matched' },
+  'patient_portal.confirm': { resource: 'tenant', writes: true, description: 'confirm receipt after delivery or pickup' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -79,6 +86,7 @@ const row = (role: Role, scope: Scope, ...actions: Action[]): PolicyRow[] => act
 export const POLICY: readonly PolicyRow[] = [
   ...row('hospital', 'own', 'prescription.push', 'prescription.read', 'prescription.cancel', 'review.read', 'events.read',
     'webhook.manage', 'webhook.deliveries', 'webhook.redeliver', 'signing_key.manage', 'settlement.read'),
+  ...row('hospital', 'own', 'patient_link.issue', 'patient_link.list', 'patient_link.revoke'),
   ...row('hospital', 'any', 'catalog.read'),
   // A pharmacist works the shared queue: what is in review, and what they claimed or decided themselves.
   ...row('pharmacist', 'assigned', 'prescription.read', 'review.queue', 'review.open', 'review.claim', 'review.decide', 'review.read', 'settlement.read'),
@@ -107,6 +115,10 @@ export const POLICY: readonly PolicyRow[] = [
   // The auditor reads everything that is a record and changes nothing.
   ...row('auditor', 'any', 'prescription.read', 'review.read', 'catalog.read', 'alerts.read', 'reports.read', 'supervision.export',
     'webhook.deliveries', 'webhook.admin', 'settlement.read', 'insurance.policies', 'audit.verify', 'audit.export'),
+  // Operators list and revoke patient links (a lost phone); only the hospital issues them.
+  ...row('operator', 'any', 'patient_link.list', 'patient_link.revoke'),
+  // A patient or family member: the one prescription of their link, through the patient routes only.
+  ...row('patient', 'own', 'patient_portal.read', 'patient_portal.choose', 'patient_portal.confirm'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */
@@ -146,6 +158,10 @@ export const PUBLIC_ROUTES: Record<string, string> = {
   'GET /ops/assets/ops-reports.js': 'static report page asset',
   'GET /ops/assets/ops-reports.css': 'static report page asset',
   'GET /ops/assets/echarts.min.js': 'static report page asset',
+  'GET /p/': 'the patient page (static; the link\'s token stays in the URL fragment and its data calls send it as a bearer token)',
+  'GET /p/assets/patient.js': 'static patient page asset',
+  'GET /p/assets/i18n.js': 'static patient page asset',
+  'GET /p/assets/patient.css': 'static patient page asset',
 };
 
 /** The policy as the Markdown table docs/security.md carries between its policy markers. */

@@ -54,6 +54,8 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }, { kind: 'adverse_reaction', dueInMs: 20 }],
     sendFollowUp: () => undefined,
     finish: () => undefined,
+    sendPatientLink: () => ({ linkId: null }),
+    applyFulfilmentChoice: () => undefined,
     ...over,
   };
   return Object.fromEntries(Object.entries(base).map(([name, fn]) => [name, async (...args: unknown[]) => { calls.push([name, ...args]); return fn(...args); }])) as unknown as Activities;
