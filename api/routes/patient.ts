@@ -3,11 +3,10 @@
 // what they pay, chooses delivery or pickup before matching, and confirms receipt. The page is static at
 // /p/ (the token stays in the URL fragment; the page sends it as a bearer token).
 import Router from '@koa/router';
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type { Config } from '../../engine/config';
 import { PrescriptionSchema, type Prescription } from '../../db/entities';
 import { audit } from '../../activities/audit';
@@ -24,7 +23,7 @@ import type { Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { requestOrigin } from '../origin';
 import { sendUpdate, workflowState } from '../workflows';
-import { CONSOLE_CSP } from './console';
+import { securityHeaders, serveFiles } from './console';
 import { retentionPolicy } from './ops';
 import { visiblePrescription } from './prescriptions';
 import type { ApiDeps } from '../app';
@@ -238,26 +237,10 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/p/assets/patient.css': { file: 'patient.css', type: 'text/css; charset=utf-8' },
 };
 
-async function pageHeaders(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Content-Security-Policy', CONSOLE_CSP);
-  ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-  ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-  await next();
-}
-
-/** The patient page: a fixed map of files (no request path reaches the file system), strict CSP. */
+/** The patient page: a fixed map of files (no request path reaches the file system); the console's headers and CSP. */
 export function patientPages(): Router {
   const r = new Router();
-  r.use('/p', pageHeaders);
-  for (const [route, asset] of Object.entries(STATIC)) {
-    r.get(route, async (ctx) => {
-      const file = path.join(WEB, asset.file);
-      const stat = await fs.promises.stat(file);
-      ctx.type = asset.type;
-      ctx.length = stat.size;
-      ctx.set('Cache-Control', 'no-cache');
-      ctx.body = fs.createReadStream(file);
-    });
-  }
+  r.use('/p', securityHeaders);
+  serveFiles(r, WEB, STATIC);
   return r;
 }
