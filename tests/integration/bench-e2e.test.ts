@@ -72,7 +72,7 @@ describe('the benchmark building blocks', () => {
       await temporal.workflow.getHandle(prescription.workflowId).result();
       const shape = await historyShape(temporal, prescription.workflowId);
       expect(shape.activities).toBe(4); // the insurer's pre-check, the slip, the pharmacy search and the delivery stay remote
-      expect(shape.localActivities).toBe(16);
+      expect(shape.localActivities).toBe(18); // 17 local activities and the marker of patched('patient-link-at-intake')
       expect(shape.updates).toBe(6);
 
       // A lost workflow task re-runs its local activities after later steps: they find their work done.
@@ -99,7 +99,7 @@ describe('the benchmark building blocks', () => {
       const done = await carryCeiling(temporal, taskQueue, `ceiling-test-${process.pid}-${Date.now()}`, timings);
       expect(done.matchedAt).toBeGreaterThan(0);
       const shape = await historyShape(temporal, done.id);
-      expect(shape.activities).toBe(20);
+      expect(shape.activities).toBe(21);
       expect(shape.updates).toBe(6);
       // The ceiling stands for rxflow's happy path: same activity and update counts (rxflowShape from the test above).
       if (rxflowShape) {
@@ -110,7 +110,7 @@ describe('the benchmark building blocks', () => {
       const local = await carryCeiling(temporal, taskQueue, `ceiling-test-local-${process.pid}-${Date.now()}`, timings, true);
       const localShape = await historyShape(temporal, local.id);
       expect(localShape.activities).toBe(4);
-      expect(localShape.localActivities).toBe(16);
+      expect(localShape.localActivities).toBe(17);
     } finally {
       w.worker.shutdown();
       await w.running;
