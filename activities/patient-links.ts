@@ -66,9 +66,9 @@ export async function issueLink(em: EntityManager, settings: PatientLinkSettings
   const ttl = Math.min(settings.patientLinkTtlMs, holder.ttlDays ? holder.ttlDays * 86_400_000 : Infinity);
   const expiresAt = linkExpiry(now, ttl, rx, settings.retention);
   if (!expiresAt) throw new LinkNotIssuable('the prescription is past its retention period');
-  // Whole seconds, as in the token, so the row re-signs to the same token.
-  const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
-  const expires = new Date(Math.floor(expiresAt.getTime() / 1000) * 1000);
+  // Kept to the millisecond (the order links were issued in); the token carries whole seconds of the same values.
+  const issuedAt = now;
+  const expires = expiresAt;
   const row: LinkRow = {
     id: randomUUID(), prescription_id: rx.id, holder: holder.holder,
     holder_name: holder.holder === 'family' ? holder.name : null, relation: holder.holder === 'family' ? holder.relation : null,
