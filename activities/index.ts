@@ -48,6 +48,8 @@ import type { ReviewSignature } from '../domain/review-signature';
 import { lookupHash } from '../domain/field-crypto';
 import { dataKeyRing } from '../engine/data-keys';
 import { createFollowUpActivities } from './follow-ups';
+import { decryptField } from '../domain/field-crypto';
+import { issueLink, linkUrl, LinkNotIssuable, tokenOf, type LinkRow, type PatientLinkSettings } from './patient-links';
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -65,6 +67,22 @@ export interface ActivityDeps {
   delivery?: DeliveryConfig;
   /** rxflow's public base URL: partners are told where to post their signed status updates. */
   publicUrl?: string;
+  /** Patient links (docs/patient.md): without them no link is sent at intake. */
+  patientLinks?: PatientLinkSettings;
+  /** Sends the patient an SMS; a file outbox in filesDir until a gateway is wired (never the audit trail or logs). */
+  patientMessenger?: PatientMessenger;
+}
+
+export interface PatientMessage { prescriptionId: string; linkId: string; to: string; text: string; url: string }
+export type PatientMessenger = (m: PatientMessage) => Promise<void>;
+
+/** The development stand-in for an SMS gateway: one JSON file per message under <filesDir>/patient-messages. */
+export function fileOutbox(filesDir: string): PatientMessenger {
+  return async (m) => {
+    const dir = path.join(filesDir, 'patient-messages');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.writeFile(path.join(dir, `${m.prescriptionId}-${m.linkId}.json`), JSON.stringify(m), { mode: 0o600 });
+  };
 }
 
 /** The pre-check's answer, or why the prescription is held waiting for the insurer (docs/insurance.md). */
@@ -97,7 +115,7 @@ const partnerProfile = (p: DeliveryPartner): PartnerProfile => ({
   code: p.code, active: p.active !== false, area: p.serviceArea ?? {}, capabilities: p.capabilities ?? [], promisedMinutes: p.promisedMinutes ?? {},
 });
 
-export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, delivery: deliveryConfig = loadDeliveryConfig(), publicUrl }: ActivityDeps) {
+export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix, filesDir, cjkFont, insurer = rulesInsurer, delivery: deliveryConfig = loadDeliveryConfig(), publicUrl, patientLinks, patientMessenger = fileOutbox(filesDir) }: ActivityDeps) {
   const tx = <T>(fn: (em: EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const em = () => orm.em.fork();
   const shelves = shelfReader((sql, params) => orm.em.fork().getConnection().execute(sql, params));
@@ -109,7 +127,17 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     const lines = await e.find(PrescriptionLineSchema, { prescriptionId: id }, { orderBy: { lineNo: 'asc' } });
     const drugs = new Map((await e.find(DrugSchema, { code: { $in: lines.map((l) => l.drugCode) } })).map((d) => [d.code, d.data as Drug]));
     // Lines that named their drug by another identifier get the SKU intake resolved.
-    return { rx, content: withResolvedDrugCodes(rx.content, lines) as PrescriptionSubmission, lines, drugs };
+    const content = withResolvedDrugCodes(rx.content, lines) as PrescriptionSubmission;
+    return { rx, content: await withPatientChoice(e, id, content), lines, drugs };
+  }
+
+  /** The patient's accepted choice (docs/patient.md) overrides the hospital's fulfilment mode and address. */
+  async function withPatientChoice(e: EntityManager, id: string, content: PrescriptionSubmission): Promise<PrescriptionSubmission> {
+    const [choice] = await e.getConnection().execute<{ mode: 'delivery' | 'pickup'; address: string | null }[]>(
+      `select mode, address from fulfilment_choice where prescription_id = ? and status = 'applied' order by applied_at desc, created_at desc limit 1`, [id]);
+    if (!choice) return content;
+    const address = choice.address ? JSON.parse(decryptField(dataKeyRing(), choice.address, 'address')) as PrescriptionSubmission['patient']['address'] : content.patient.address;
+    return { ...content, fulfilment: { mode: choice.mode }, patient: { ...content.patient, address } };
   }
 
   /** The prescription row and its signed content only (no lines, no catalogue): one query instead of three. */
@@ -288,6 +316,49 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
     async notifyPatient(prescriptionId: string, event: string, detail: Record<string, unknown> = {}): Promise<void> {
       const { content } = await loadContent(prescriptionId);
       await tx(async (t) => audit(t, prescriptionId, { action: 'patient_notified', actor: SYSTEM, data: { event, channel: 'sms', to: maskPhone(content.patient.phone), ...detail } }));
+    },
+
+    /**
+     * At intake: a link for the patient (docs/patient.md), sent by SMS. One per prescription: a retry finds
+     * the row and sends the same token again (it re-signs identically). The audit says a link was sent and
+     * which one — never the token.
+     */
+    async sendPatientLink(prescriptionId: string): Promise<{ linkId: string | null }> {
+      if (!patientLinks) return { linkId: null };
+      const { rx, content } = await loadRx(prescriptionId);
+      const run = (q: string, params: unknown[]) => em().getConnection().execute(q, params);
+      let [row] = await run(`select * from patient_link where prescription_id = ? and issued_by = ? order by issued_at limit 1`, [prescriptionId, SYSTEM]) as LinkRow[];
+      if (!row) {
+        try {
+          row = await tx(async (t) => (await issueLink(t, patientLinks, rx, { holder: 'patient' }, SYSTEM)).row);
+        } catch (e) {
+          if (e instanceof LinkNotIssuable) return { linkId: null };
+          throw e;
+        }
+      }
+      const token = await tokenOf(patientLinks, row);
+      const url = linkUrl(patientLinks.publicUrl, token);
+      await patientMessenger({ prescriptionId, linkId: row.id, to: content.patient.phone, url,
+        text: `【rxflow】您的处方 ${rx.rxNo} 已收到，可在此查看进度、选择配送或自取：${url}` });
+      const [told] = await run(`select 1 from audit_event where prescription_id = ? and action = 'patient_notified' and data->'link'->>'id' = ?`, [prescriptionId, row.id]);
+      if (!told) {
+        await tx(async (t) => audit(t, prescriptionId, { action: 'patient_notified', actor: SYSTEM, data: {
+          event: 'received', channel: 'sms', to: maskPhone(content.patient.phone), link: { id: row.id, holder: 'patient', expiresAt: new Date(row.expires_at).toISOString() },
+        } }));
+      }
+      return { linkId: row.id };
+    },
+
+    /** The patient's choice the workflow accepted: applied (matching and the label read it through loadRx). */
+    async applyFulfilmentChoice(prescriptionId: string, choiceId: string): Promise<void> {
+      await tx(async (t) => {
+        const run = (q: string, params: unknown[]) => t.getConnection().execute(q, params, 'all', t.getTransactionContext());
+        const [c] = await run(`select id, mode, address is not null as address_given, chosen_by, status from fulfilment_choice where id = ? and prescription_id = ? for update`, [choiceId, prescriptionId]);
+        if (!c) throw ApplicationFailure.nonRetryable(`no fulfilment choice ${choiceId} for this prescription`, 'UnknownChoice');
+        if (c.status === 'applied') return;
+        await run(`update fulfilment_choice set status = 'applied', applied_at = clock_timestamp() where id = ?`, [choiceId]);
+        audit(t, prescriptionId, { action: 'fulfilment_chosen', actor: c.chosen_by, data: { choiceId, mode: c.mode, addressChanged: c.address_given } });
+      });
     },
 
     async renderPrescriptionSlip(prescriptionId: string): Promise<string> {

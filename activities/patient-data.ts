@@ -127,6 +127,9 @@ export async function erasePatient(orm: MikroORM, patientId: string, opts: {
     for (const rx of rxs.filter((r) => erasable.has(r.id))) {
       // Raw SQL on purpose: the content's remaining fields need no encryption, and the ORM would re-stamp updated_at.
       await q(`update prescription set content = ?::jsonb, patient_id = null, patient_ref = 'erased' where id = ?`, [JSON.stringify(erasedContent(rx.content)), rx.id]);
+      // The patient's own choices (docs/patient.md): the address they gave, and family members' names on their links.
+      await q(`update fulfilment_choice set address = null where prescription_id = ?`, [rx.id]);
+      await q(`update patient_link set holder_name = null, revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, 'erasure') where prescription_id = ?`, [rx.id]);
       const deliveries = await q<{ id: string; events: { status: string; at: string; proof?: { kind?: string } | null }[] }>(`select id, events from delivery where prescription_id = ?`, [rx.id]);
       for (const d of deliveries) {
         const events = d.events.map((e) => ({ status: e.status, at: e.at, ...(e.proof ? { proof: { kind: e.proof.kind ?? null } } : {}) }));

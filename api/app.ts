@@ -36,6 +36,7 @@ import { followUpRoutes } from './follow-ups';
 import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
 import { bodyTextGuard, urlTextGuard } from './text-guard';
+import { patientPages, patientRoutes } from './routes/patient';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -98,6 +99,8 @@ export function createApp(deps: ApiDeps): Koa {
   // The pharmacist console's page and its login/logout live outside /v1; its data calls use /v1.
   const consolePages = consoleRoutes(deps);
   app.use(consolePages.routes());
+  // The patient's page (docs/patient.md): static; its data calls go to /v1/patient with the link's token.
+  app.use(patientPages().routes());
 
   const v1 = new Router();
   v1.use('/v1', authenticate(deps.orm, deps.config));
@@ -129,6 +132,9 @@ export function createApp(deps: ApiDeps): Koa {
   // Follow-up: the plan, answers, ADR tasks and the ADR report export (docs/follow-up.md).
   const followUps = followUpRoutes(deps);
   v1.use(followUps.routes(), followUps.allowedMethods());
+  // Patient links (hospital) and the patient's own routes (docs/patient.md).
+  const patient = patientRoutes(deps);
+  v1.use(patient.routes(), patient.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -11,9 +11,18 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApiClientSchema } from '../db/entities';
 import type { Role } from '../domain/types';
 import { ApiError } from './errors';
+import { checkLink, looksLikeLinkToken, type LinkFailure } from '../activities/patient-links';
+
+const LINK_FAILURES: Record<LinkFailure, string> = {
+  PATIENT_LINK_INVALID: 'this link is not valid (altered or unknown)',
+  PATIENT_LINK_EXPIRED: 'this link has expired',
+  PATIENT_LINK_REVOKED: 'this link was withdrawn',
+};
 
 export interface Principal {
-  role: Role; partyId: string; label: string; via?: 'api_key' | 'session';
+  role: Role; partyId: string; label: string; via?: 'api_key' | 'session' | 'patient_link';
+  /** A patient link's holder (role patient; partyId is the link's prescription). */
+  link?: { id: string; holder: 'patient' | 'family'; name: string | null; relation: string | null };
   /** The API key's row (rate limits count per key); its own requests-per-minute if it has one. */
   clientId?: string; rateLimitPerMinute?: number | null;
   /** The key's scopes: the actions it may take, within its role's (null: all its role's). */
@@ -25,7 +34,7 @@ export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8')
 /** What authenticate needs to accept console sessions (Config has both fields). */
 export interface SessionSettings { sessionSecret: string; sessionTtlMs: number }
 
-export function authenticate(orm: MikroORM, session?: SessionSettings): Middleware {
+export function authenticate(orm: MikroORM, session?: SessionSettings & { patientLinkSecret?: string }): Middleware {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     if (header || !session || !ctx.cookies.get(SESSION_COOKIE)) {
@@ -35,6 +44,18 @@ export function authenticate(orm: MikroORM, session?: SessionSettings): Middlewa
         throw new ApiError(401, 'UNAUTHENTICATED', session
           ? 'send your API key as "Authorization: Bearer <key>", or log in to the pharmacist console'
           : 'send your API key as "Authorization: Bearer <key>"');
+      }
+      // A patient link's token (a JWT; API keys have no dots): the patient role, scoped to its prescription.
+      if (session?.patientLinkSecret && looksLikeLinkToken(match[1])) {
+        const link = await checkLink(orm, session.patientLinkSecret, match[1]);
+        if (!link.ok) throw new ApiError(401, link.code, LINK_FAILURES[link.code], [{ path: '$.headers.Authorization', code: link.code.toLowerCase(), message: 'ask the hospital for a new link' }]);
+        const r = link.row;
+        ctx.state.principal = {
+          role: 'patient', partyId: r.prescription_id, label: `${r.holder}:${r.id}`, via: 'patient_link',
+          link: { id: r.id, holder: r.holder, name: r.holder_name, relation: r.relation },
+        } satisfies Principal;
+        ctx.set('Cache-Control', 'no-store');
+        return next();
       }
       const client = await orm.em.fork().findOne(ApiClientSchema, { keyHash: hashKey(match[1]) });
       if (!client) throw new ApiError(401, 'UNAUTHENTICATED', 'unknown API key');

@@ -5,6 +5,8 @@
 import type Router from '@koa/router';
 import { z, type ZodType } from 'zod';
 import { PrescriptionSubmissionSchema } from '../domain/prescription';
+import { IssueLinkBody } from '../domain/patient-link';
+import { FulfilmentBody } from './routes/patient';
 import { CollectedBody, DeclineBody, DispenseBody, RemainderBody, ShortBody, StatusBody, StockBody } from './routes/fulfilment';
 import { CancelBody } from './routes/prescriptions';
 import { ReviewBody } from './routes/review';
@@ -54,6 +56,8 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/hospitals/:code/signing-keys/:keyId/revoke': { schema: RevokeKeyBody, summary: 'The operator revokes a hospital\'s signing key' },
   'POST /v1/deliveries/:id/temperature': { schema: TemperatureBody, summary: 'A delivery partner posts a cold-chain parcel\'s temperature readings (idempotent; docs/delivery.md)' },
   'POST /v1/deliveries/:id/cold-chain-decision': { schema: ColdChainDecisionBody, summary: 'A pharmacist decides a cold-chain excursion: continue or return (docs/delivery.md)' },
+  'POST /v1/prescriptions/:id/patient-links': { schema: IssueLinkBody, summary: 'The hospital issues a signed, expiring link for the patient or a family member (docs/patient.md)' },
+  'PUT /v1/patient/fulfilment': { schema: FulfilmentBody, summary: 'The patient chooses delivery or pickup and the address, until a pharmacy is matched (docs/patient.md)' },
 };
 
 const ERROR = {

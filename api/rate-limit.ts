@@ -22,6 +22,8 @@ export const DEFAULT_RATE_LIMITS: Record<Role, number> = {
   courier: 12_000,
   operator: 12_000,
   auditor: 6_000,
+  // Per link: a person reading their own prescription.
+  patient: 600,
 };
 
 export type RateLimitConfig = Record<Role, number>;

@@ -56,7 +56,7 @@ export async function workflowState(client: Client, workflowId: string): Promise
 }
 
 const CONFLICT_TYPES = new Set(['NotAwaitingReview', 'NotOffered', 'NotAssigned', 'IllegalDeliveryTransition', 'NotCancellable', 'NotDispensable', 'TRACE_CODE_REUSED', 'ALREADY_FILLED', 'NotAwaitingCollection', 'NotPartiallyDispensed',
-  'ColdChainHold', 'NotOnHold']);
+  'ColdChainHold', 'NotOnHold', 'FulfilmentLocked']);
 
 export async function sendUpdate<Arg>(client: Client, workflowId: string, def: UpdateDefinition<WorkflowState, [Arg]>, arg: Arg): Promise<WorkflowState> {
   try {

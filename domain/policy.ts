@@ -5,7 +5,7 @@
 import type { Role } from './types';
 
 /** Every role a key or a session can carry. A key of a role not listed here authenticates to nothing. */
-export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', 'courier', 'operator', 'auditor'] as const satisfies readonly Role[];
+export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', 'courier', 'operator', 'auditor', 'patient'] as const satisfies readonly Role[];
 
 /**
  * Whose resources a role reaches with an action.
@@ -13,6 +13,7 @@ export const ROLES = ['hospital', 'pharmacist', 'lead_pharmacist', 'pharmacy', '
  * - assigned: what the platform gave it to work on (a pharmacist's review queue and the prescriptions they
  *   claimed or decided; the orders offered to a pharmacy; a courier's deliveries);
  * - any: every tenant's (platform staff).
+ * A patient's tenant is the one prescription its link names: `own` for a patient is that prescription.
  */
 export type Scope = 'own' | 'assigned' | 'any';
 
@@ -75,6 +76,12 @@ export const ACTIONS = {
   'adr.queue': { resource: 'platform', writes: false, description: 'list the adverse-reaction tasks, serious and severe first' },
   'adr.work': { resource: 'platform', writes: true, description: 'claim an adverse-reaction task and close it with a note' },
   'adr.export': { resource: 'platform', writes: false, description: 'export ADR reports in the national form\'s fields (JSON, CSV)' },
+  'patient_link.issue': { resource: 'prescription', writes: true, description: 'issue a signed, expiring link for the patient or a family member to one prescription (docs/patient.md)' },
+  'patient_link.list': { resource: 'prescription', writes: false, description: 'list a prescription\'s patient links (never the tokens)' },
+  'patient_link.revoke': { resource: 'prescription', writes: true, description: 'revoke a patient link' },
+  'patient_portal.read': { resource: 'tenant', writes: false, description: 'the patient\'s view of the prescription in their link: status, pharmacy, delivery, what they pay' },
+  'patient_portal.choose': { resource: 'tenant', writes: true, description: 'choose delivery or pickup and the address, until a pharmacy is matched' },
+  'patient_portal.confirm': { resource: 'tenant', writes: true, description: 'confirm receipt after delivery or pickup' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -87,6 +94,7 @@ const row = (role: Role, scope: Scope, ...actions: Action[]): PolicyRow[] => act
 export const POLICY: readonly PolicyRow[] = [
   ...row('hospital', 'own', 'prescription.push', 'prescription.read', 'prescription.cancel', 'review.read', 'events.read',
     'webhook.manage', 'webhook.deliveries', 'webhook.redeliver', 'signing_key.manage', 'settlement.read'),
+  ...row('hospital', 'own', 'patient_link.issue', 'patient_link.list', 'patient_link.revoke'),
   ...row('hospital', 'any', 'catalog.read'),
   // A pharmacist works the shared queue: what is in review, and what they claimed or decided themselves.
   ...row('pharmacist', 'assigned', 'prescription.read', 'review.queue', 'review.open', 'review.claim', 'review.decide', 'review.read', 'settlement.read'),
@@ -123,6 +131,10 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('lead_pharmacist', 'any', 'adr.queue', 'adr.work', 'adr.export'),
   ...row('operator', 'any', 'follow_up.read', 'adr.export'),
   ...row('auditor', 'any', 'follow_up.read', 'adr.export'),
+  // Operators list and revoke patient links (a lost phone); only the hospital issues them.
+  ...row('operator', 'any', 'patient_link.list', 'patient_link.revoke'),
+  // A patient or family member: the one prescription of their link, through the patient routes only.
+  ...row('patient', 'own', 'patient_portal.read', 'patient_portal.choose', 'patient_portal.confirm'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */
@@ -162,6 +174,10 @@ export const PUBLIC_ROUTES: Record<string, string> = {
   'GET /ops/assets/ops-reports.js': 'static report page asset',
   'GET /ops/assets/ops-reports.css': 'static report page asset',
   'GET /ops/assets/echarts.min.js': 'static report page asset',
+  'GET /p/': 'the patient page (static; the link\'s token stays in the URL fragment and its data calls send it as a bearer token)',
+  'GET /p/assets/patient.js': 'static patient page asset',
+  'GET /p/assets/i18n.js': 'static patient page asset',
+  'GET /p/assets/patient.css': 'static patient page asset',
 };
 
 /** The policy as the Markdown table docs/security.md carries between its policy markers. */

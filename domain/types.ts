@@ -6,7 +6,9 @@ export type Fen = number;
 
 export type Role = 'hospital' | 'pharmacist' | 'pharmacy' | 'courier' | 'operator'
   // A lead pharmacist oversees every review; an auditor reads, verifies and exports the audit trail (docs/audit.md) and changes nothing.
-  | 'lead_pharmacist' | 'auditor';
+  | 'lead_pharmacist' | 'auditor'
+  // A patient (or a family member acting for them) holding a signed link to one prescription (docs/patient.md).
+  | 'patient';
 
 export type Storage = 'normal' | 'cool' | 'cold';
 export type InsuranceClass = 'A' | 'B' | 'none';

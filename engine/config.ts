@@ -184,6 +184,9 @@ export interface Config {
   insurer?: InsurerConfig;
   /** Cold-chain rules, promised windows, ETA speeds (docs/delivery.md); loadDeliveryConfig() when absent. */
   delivery?: DeliveryConfig;
+  /** Signs the patients' links (HS256, RX_PATIENT_LINK_SECRET) and how long one lasts (docs/patient.md). */
+  patientLinkSecret: string;
+  patientLinkTtlMs: number;
 }
 
 // Without RX_SESSION_SECRET each process signs with its own random secret: fine for one dev engine, but
@@ -223,7 +226,21 @@ export function loadConfig(): Config {
     reviewKeySecret: reviewKeySecret(),
     insurer: loadInsurerConfig(),
     delivery: loadDeliveryConfig(),
+    patientLinkSecret: patientLinkSecret(),
+    patientLinkTtlMs: num('RX_PATIENT_LINK_TTL_DAYS', 30) * DAY,
   };
+}
+
+/** A fixed dev secret (links survive a restart and work across dev processes); production must set its own. */
+export const DEV_PATIENT_LINK_SECRET = 'rxflow-dev-only-patient-link-secret-000';
+function patientLinkSecret(): string {
+  const v = process.env.RX_PATIENT_LINK_SECRET;
+  if (v === undefined || v === '') {
+    if (process.env.NODE_ENV === 'production') throw new Error('set RX_PATIENT_LINK_SECRET (at least 32 characters) in production: it signs the patients\' links');
+    return DEV_PATIENT_LINK_SECRET;
+  }
+  if (v.length < 32) throw new Error('RX_PATIENT_LINK_SECRET must be at least 32 characters (e.g. openssl rand -base64 32)');
+  return v;
 }
 
 /** The dev default only works outside production; production must set RX_REVIEW_KEY_SECRET (and keep it). */

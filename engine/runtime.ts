@@ -13,6 +13,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { migrate, openOrm } from '../db/orm';
 import { createActivities } from '../activities';
+import { patientLinkSettings } from '../api/routes/patient';
 import { insurerFromConfig } from '../activities/insurer';
 import { createApp } from '../api/app';
 import { ensureCurrentIndices } from '../catalog/reindex';
@@ -71,7 +72,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     taskQueue: s.config.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: {
-      ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont, insurer: s.config.insurer ? insurerFromConfig(s.config.insurer) : undefined, publicUrl: s.config.publicUrl }),
+      ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont, insurer: s.config.insurer ? insurerFromConfig(s.config.insurer) : undefined, publicUrl: s.config.publicUrl, patientLinks: patientLinkSettings(s.config) }),
       ...createWebhookActivities({ orm: s.orm, temporal: s.temporal, taskQueue: s.config.taskQueue }),
     },
     interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },

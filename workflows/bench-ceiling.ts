@@ -64,6 +64,7 @@ export async function benchCeilingWorkflow(input: CeilingInput): Promise<Ceiling
   });
   setHandler(ceilingDelivery, async (u) => { await condition(() => stage === 'delivery'); deliveryQueue.push(u.status); return stage; });
 
+  await acts.step('sendPatientLink'); // rxflow sends the patient's link at intake (docs/patient.md)
   await acts.step('beginReview');
   stage = 'review';
   await condition(() => decision !== undefined, t.reviewSlaMs);

@@ -26,6 +26,8 @@ export interface Collection { orderId: string; pharmacyCode: string; proof: { ki
 export interface ShortReport { orderId: string; pharmacyCode: string; lines: { lineNo: number; reason: string }[] }
 /** The API found a cold-chain excursion in the active delivery's readings (docs/delivery.md); the delivery is held until a pharmacist decides. */
 export interface ColdChainFlag { deliveryId: string; excursionId: string; rule: string }
+/** The patient's choice before matching (docs/patient.md); the address is in the choice's row, never in the history. */
+export interface FulfilmentChoice { choiceId: string; mode: 'delivery' | 'pickup'; by: string }
 /** After a partial fill: the pharmacy will not dispense the rest (docs/dispensing.md). */
 export interface RemainderDeclaration { orderId: string; pharmacyCode: string; reason: string }
 
@@ -65,6 +67,7 @@ export const coldChainDecisionUpdate = defineUpdate<WorkflowState, [ColdChainDec
 /** A follow-up step was answered (the answer is already stored by the API): the workflow stops waiting for it. */
 export interface FollowUpAnswered { followUpId: string }
 export const followUpAnsweredSignal = defineSignal<[FollowUpAnswered]>('followUpAnswered');
+export const fulfilmentChoiceUpdate = defineUpdate<WorkflowState, [FulfilmentChoice]>('fulfilmentChoice');
 
 // ---- activities ------------------------------------------------------------------------------------
 // Database and search adapters retry until the service is back: a prescription waits, it is never lost.
@@ -125,6 +128,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   let coldDecision: ColdChainDecision | undefined;
   let returnDetail: Record<string, unknown> | undefined;
   const isOpenOrder = (orderId: string, pharmacyCode: string) => state.offer?.orderId === orderId && state.offer.pharmacyCode === pharmacyCode;
+  // The patient may choose delivery or pickup (and the address) until the pharmacy search begins.
+  let fulfilment = input.fulfilment;
+  let choosing = false;
+  let matchingBegun = false;
 
   setHandler(stateQuery, () => state);
   setHandler(reviewUpdate, (d) => { decision = d; return state; }, {
@@ -235,6 +242,21 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   });
   const answeredFollowUps = new Set<string>();
   setHandler(followUpAnsweredSignal, (a) => { answeredFollowUps.add(a.followUpId); });
+  setHandler(fulfilmentChoiceUpdate, async (c) => {
+    choosing = true;
+    try {
+      await acts.applyFulfilmentChoice(id, c.choiceId);
+      fulfilment = c.mode;
+      note('fulfilment_chosen', { mode: c.mode, by: c.by });
+      return state;
+    } finally {
+      choosing = false;
+    }
+  }, {
+    validator: (_c) => {
+      if (matchingBegun || choosing || cancelled()) throw ApplicationFailure.nonRetryable(`prescription is ${state.status}: a pharmacy is already being matched, so delivery or pickup can no longer be changed`, 'FulfilmentLocked');
+    },
+  });
   setHandler(cancelUpdate, (c) => { cancellation = c; return state; }, {
     validator: (_request) => {
       if (cancellation || dispensed || dispensing || fills > 0 || !isCancellable(state.status)) throw ApplicationFailure.nonRetryable(`prescription is ${state.status} and can no longer be cancelled`, 'NotCancellable');
@@ -379,6 +401,9 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     return true;
   }
 
+  // The patient's link, sent at intake (docs/patient.md); workflows started before it existed skip it.
+  if (patched('patient-link-at-intake')) await acts.sendPatientLink(id);
+
   // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
   const pre = await acts.beginReview(id);
   moved('in_review', pre);
@@ -435,6 +460,9 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   // Any open order that does not end in dispensing — declined, silent, short of a line, accepted but
   // never dispensed — is closed, its reservation released, and the next pharmacy is tried.
   const tried: string[] = [];
+  // From here the search reads the patient's choice: no change after it; one being recorded finishes first.
+  matchingBegun = true;
+  if (choosing) await condition(() => !choosing);
   const giveUp = async (orderId: string, status: 'declined' | 'expired' | 'short', actor: string, reason: string | undefined, event: string) => {
     await acts.closeOffer(orderId, status, actor, reason);
     await acts.releaseReservations(id, `${event}${reason ? `: ${reason}` : ''}`);
@@ -495,8 +523,8 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   if (!dispensed) return end('unfulfillable', 'system:rxflow', { tried });
 
   // ---- 5. to the patient: delivered home, or collected at the pharmacy (the patient's choice) -----
-  const handedOver = input.fulfilment === 'pickup' ? await collectAtPharmacy() : await deliverHome();
-  if (!handedOver) return end('returned', 'system:rxflow', input.fulfilment === 'pickup' ? { reason: 'not collected in time' } : returnDetail ?? { attempts: t.maxDeliveryAttempts });
+  const handedOver = fulfilment === 'pickup' ? await collectAtPharmacy() : await deliverHome();
+  if (!handedOver) return end('returned', 'system:rxflow', fulfilment === 'pickup' ? { reason: 'not collected in time' } : returnDetail ?? { attempts: t.maxDeliveryAttempts });
   await acts.notifyHospital(id, 'delivered');
 
   // ---- 6. follow-up (随访): durable timers, days in production --------------------------------------

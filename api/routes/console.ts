@@ -28,7 +28,21 @@ export const CONSOLE_CSP = [
   "font-src 'self'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-async function securityHeaders(ctx: Context, next: Next): Promise<void> {
+/** Serves a fixed map of route → file under dir (the console, the patient page). */
+export function serveFiles(r: Router, dir: string, files: Record<string, { file: string; type: string }>): void {
+  for (const [route, asset] of Object.entries(files)) {
+    r.get(route, async (ctx) => {
+      const file = path.join(dir, asset.file);
+      const stat = await fs.promises.stat(file);
+      ctx.type = asset.type;
+      ctx.length = stat.size;
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.body = fs.createReadStream(file);
+    });
+  }
+}
+
+export async function securityHeaders(ctx: Context, next: Next): Promise<void> {
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('X-Frame-Options', 'DENY');
@@ -54,16 +68,7 @@ export function consoleRoutes(deps: ApiDeps): Router {
   const r = new Router();
   r.use('/console', securityHeaders);
 
-  for (const [route, asset] of Object.entries(STATIC)) {
-    r.get(route, async (ctx) => {
-      const file = path.join(WEB, asset.file);
-      const stat = await fs.promises.stat(file);
-      ctx.type = asset.type;
-      ctx.length = stat.size;
-      ctx.set('Cache-Control', 'no-cache');
-      ctx.body = fs.createReadStream(file);
-    });
-  }
+  serveFiles(r, WEB, STATIC);
 
   r.post('/console/login', async (ctx) => {
     requireSameOrigin(ctx);

@@ -107,6 +107,9 @@ beforeAll(async () => {
   if (pushA.status !== 201 || pushB.status !== 201) throw new Error(`pushes: ${pushA.status} ${JSON.stringify(pushA.body)} / ${pushB.status} ${JSON.stringify(pushB.body)}`);
   const rxA = pushA.body.prescription.id as string;
   const rxB = pushB.body.prescription.id as string;
+  // The patient's key is a link to A's prescription (docs/patient.md): its tenant is that one prescription.
+  const linkA = await A.client.post(`/v1/prescriptions/${rxA}/patient-links`, { holder: 'patient' });
+  if (linkA.status !== 201) throw new Error(`patient link: ${linkA.status} ${JSON.stringify(linkA.body)}`);
   await waitForPrescription(A.client, rxA, (d) => d.prescription.status === 'in_review');
   await waitForPrescription(B.client, rxB, (d) => d.prescription.status === 'in_review');
   const cancel = await B.client.post(`/v1/prescriptions/${rxB}/cancel`, { reason: '访问矩阵测试 / access matrix test' });
@@ -151,8 +154,10 @@ beforeAll(async () => {
     courier: DEMO.partners[0].key,
     operator: DEMO.operatorKey,
     auditor: DEMO.auditorKey,
+    patient: linkA.body.token,
   };
-  const ownKeys = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, await clientId(keys[r])]))) as Record<Role, string>;
+  // A patient link is no API key: the patient has no key row of its own.
+  const ownKeys = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, r === 'patient' ? randomUUID() : await clientId(keys[r])]))) as Record<Role, string>;
   world = {
     keys: {
       hospital: A.key,
@@ -162,6 +167,7 @@ beforeAll(async () => {
       courier: DEMO.partners[0].key,
       operator: DEMO.operatorKey,
       auditor: DEMO.auditorKey,
+      patient: linkA.body.token,
     },
     // A key's own API key is its own row; every other kind's own resource is the same for all roles.
     resource: (kind, role, tenant) => (kind === 'api_key' && tenant === 'own' ? ownKeys[role] : ids[kind][tenant]),
@@ -252,6 +258,28 @@ describe('the access matrix: every route × every role × own/other tenant', () 
     // A's signing keys only, whichever hospital's keys exist.
     const keys = await send('GET', '/v1/hospital/signing-keys', A.key);
     expect(JSON.parse(keys.text).hospital.code).toBe(A.code);
+  });
+
+  it('keeps a patient link to its one prescription', async () => {
+    const { hospitalA: A, hospitalB: B } = world;
+    const rxA = world.resource('prescription', 'patient', 'own');
+    const rxB = world.resource('prescription', 'patient', 'other');
+    const [a, b] = await sql(`select id, rx_no from prescription where id in (?, ?) order by (id = ?) desc`, [rxA, rxB, rxA]);
+    const linkB = await send('POST', `/v1/prescriptions/${rxB}/patient-links`, B.key, JSON.stringify({ holder: 'family', name: '李娜', relation: '女儿' }));
+    expect(linkB.status).toBe(201);
+    const tokenB = JSON.parse(linkB.text).token as string;
+    const viewA = JSON.parse((await send('GET', '/v1/patient/prescription', world.keys.patient)).text);
+    const viewB = JSON.parse((await send('GET', '/v1/patient/prescription', tokenB)).text);
+    expect(viewA.prescription.rxNo).toBe(a.rx_no);
+    expect(viewB.prescription.rxNo).toBe(b.rx_no);
+    expect(viewB.holder).toMatchObject({ kind: 'family', name: '李娜', relation: '女儿' });
+    // Neither link reaches the prescriptions' own routes, whichever id it names.
+    for (const [token, id] of [[world.keys.patient, rxA], [tokenB, rxA], [tokenB, rxB]]) {
+      expect((await send('GET', `/v1/prescriptions/${id}`, token)).code).toBe('FORBIDDEN');
+    }
+    // Another hospital can neither list nor revoke A's links: not found, like a prescription that does not exist.
+    expect((await send('GET', `/v1/prescriptions/${rxA}/patient-links`, B.key)).status).toBe(404);
+    expect((await send('GET', `/v1/prescriptions/${rxA}/patient-links`, A.key)).status).toBe(200);
   });
 
   it('lets the lead pharmacist release another pharmacist\'s claim; a pharmacist cannot', async () => {

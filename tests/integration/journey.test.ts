@@ -67,7 +67,8 @@ describe('a prescription carried end to end', () => {
     expect(done.prescription.usedAt).toBeTruthy();
     expect(await actions(id)).toEqual([
       // record_accessed: the pharmacist opened it in the review queue (a person's read is audited; docs/audit.md).
-      'received', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
+      // patient_notified after received: the patient's link, sent at intake (docs/patient.md).
+      'received', 'patient_notified', 'review_queued', 'record_accessed', 'review_claimed', 'review_approved', 'insurance_prechecked', 'slip_rendered', 'matching_started', 'stock_reserved',
       'pharmacy_offered', 'pharmacy_accepted', 'dispensed', 'settlement_recorded', 'delivery_created', 'patient_notified', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit',
       // The follow-up plan (docs/follow-up.md): nobody answers here, so each step is reminded once and left unanswered.
       'delivery_delivered', 'hospital_notified', 'follow_up_scheduled',
@@ -101,7 +102,7 @@ describe('a prescription carried end to end', () => {
     // The hospital is told right after the rejection is recorded: wait for that step, then read the trail.
     for (let i = 0; i < 100 && !(await actions(id)).includes('hospital_notified'); i++) await new Promise((r) => setTimeout(r, 200));
     const acts = await actions(id);
-    expect(acts).toEqual(['received', 'review_queued', 'review_claimed', 'review_rejected', 'hospital_notified']);
+    expect(acts).toEqual(['received', 'patient_notified', 'review_queued', 'review_claimed', 'review_rejected', 'hospital_notified']);
     expect(await sql(`select * from reservation where prescription_id = ?`, [id])).toEqual([]);
     const [review] = await sql(`select decision, reasons from review where prescription_id = ?`, [id]);
     expect(review).toEqual({ decision: 'rejected', reasons: ['DOSE'] });

@@ -61,6 +61,8 @@ function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => 
     markFollowUpUnanswered: () => undefined,
     closeFollowUps: () => undefined,
     finish: () => undefined,
+    sendPatientLink: () => ({ linkId: null }),
+    applyFulfilmentChoice: () => undefined,
     ...over,
   } as Record<keyof Activities, (...a: any[]) => unknown>;
   return Object.fromEntries(Object.entries(base).map(([name, fn]) => [name, async (...args: unknown[]) => fn(...args)])) as unknown as Activities;

@@ -61,7 +61,7 @@ it('exports one trace from the HTTP push through the workflow to its activities'
     cwd: root,
     env: {
       ...process.env,
-      NODE_ENV: 'production', RX_LOG_FILE: '', RX_LOG_LEVEL: 'info', RX_SESSION_SECRET: 'tracing-test-session-secret-0123456789abcdef', RX_REVIEW_KEY_SECRET: 'tracing-test-review-key-secret',
+      NODE_ENV: 'production', RX_LOG_FILE: '', RX_LOG_LEVEL: 'info', RX_SESSION_SECRET: 'tracing-test-session-secret-0123456789abcdef', RX_REVIEW_KEY_SECRET: 'tracing-test-review-key-secret', RX_PATIENT_LINK_SECRET: 'tracing-test-patient-link-secret-0123456789',
       // Production requires data keys; the development ring's, so the other tests still read what it writes.
       RX_DATA_KEYS: DEV_DATA_KEYS, RX_DATA_HMAC_KEY: DEV_HMAC_KEY,
       RX_API_PORT: String(port), RX_TASK_QUEUE: `rxflow-tracing-${process.pid}`,

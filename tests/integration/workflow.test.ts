@@ -12,6 +12,7 @@ import {
 } from '../../workflows/prescription';
 import { remainderUpdate } from '../../workflows/prescription';
 import { coldChainDecisionUpdate, coldChainExcursionUpdate } from '../../workflows/prescription';
+import { fulfilmentChoiceUpdate } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
 
 applyTestEnv();
@@ -61,6 +62,8 @@ function stubActivities(calls: Call[], over: Partial<Record<keyof Activities, (.
     markFollowUpUnanswered: () => undefined,
     closeFollowUps: () => undefined,
     finish: () => undefined,
+    sendPatientLink: () => ({ linkId: null }),
+    applyFulfilmentChoice: () => undefined,
     ...over,
   };
   return Object.fromEntries(Object.entries(base).map(([name, fn]) => [name, async (...args: unknown[]) => { calls.push([name, ...args]); return fn(...args); }])) as unknown as Activities;
@@ -244,6 +247,27 @@ describe('prescription workflow branches', () => {
     expect(outcome).toBe('returned');
     expect(named(calls, 'dispatchDelivery')).toHaveLength(0);
     expect(named(calls, 'restockUncollected')).toHaveLength(1);
+    expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['ready_for_pickup', 'returned']);
+  });
+
+  it('takes the patient\'s choice of pickup before matching and refuses a change once matching began (docs/patient.md)', async () => {
+    const calls: Call[] = [];
+    const outcome = await withWorker(calls, {}, async (tq) => {
+      const h = await start(tq, input({ pickupTimeoutMs: 300 })); // the hospital said delivery (absent)
+      await until(async () => (await h.query(stateQuery)).status === 'in_review');
+      await h.executeUpdate(fulfilmentChoiceUpdate, { args: [{ choiceId: 'c-1', mode: 'pickup', by: 'patient:l-1' }] });
+      await h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await until(async () => (await h.query(stateQuery)).offer !== null);
+      await refused(h.executeUpdate(fulfilmentChoiceUpdate, { args: [{ choiceId: 'c-2', mode: 'delivery', by: 'patient:l-1' }] }), /can no longer be changed/);
+      const o = (await h.query(stateQuery)).offer!;
+      await h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, accept: true }] });
+      await h.executeUpdate(dispenseUpdate, { args: [{ orderId: o.orderId, pharmacyCode: o.pharmacyCode, pharmacistName: '王药师', lines: [] }] });
+      return h.result();
+    });
+    expect(outcome).toBe('returned');
+    expect(named(calls, 'sendPatientLink')).toHaveLength(1);
+    expect(named(calls, 'applyFulfilmentChoice').map((c) => c[2])).toEqual(['c-1']);
+    expect(named(calls, 'dispatchDelivery')).toHaveLength(0); // pickup, as the patient chose
     expect(named(calls, 'notifyHospital').map((c) => c[2])).toEqual(['ready_for_pickup', 'returned']);
   });
 
