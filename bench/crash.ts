@@ -14,14 +14,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client as EsClient } from '@elastic/elasticsearch';
-import { loadConfig } from '../engine/config';
-import { openServices } from '../engine/runtime';
-import { seedAll } from '../engine/seed';
-import { openOrm } from '../db/orm';
 import { openPool } from './postgis-baseline';
 import { BENCH_FOLLOWUPS, ENGINE_READY, ROOT, RxWatcher, apiUrlOf, benchParties, benchPrescription, startProcess, stopProcess, type CarryContext, type Proc } from './lib/e2e';
-import { WorkerSupervisor, awaitWorkflows, checkRun, checkStock, playScenario, pushDurably, runAll, scenarioMix, stockTotals, type Journey } from './lib/reliability';
+import { WorkerSupervisor, awaitWorkflows, freshEngineData, serviceVersions, checkRun, checkStock, playScenario, pushDurably, runAll, scenarioMix, stockTotals, type Journey } from './lib/reliability';
 
 function args() {
   const a = process.argv.slice(2);
@@ -61,24 +56,10 @@ async function main(): Promise<number> {
   Object.assign(process.env, env);
 
   log(`resetting ${o.db.replace(/\/\/[^@]*@/, '//')} and ${o.prefix}-* …`);
-  const orm0 = await openOrm(o.db);
-  await orm0.em.getConnection().execute('drop schema if exists public cascade; create schema public;');
-  await orm0.close();
-  const es = new EsClient({ node: o.es });
-  const existing = Object.keys(await es.indices.get({ index: `${o.prefix}-*`, allow_no_indices: true }));
-  if (existing.length) await es.indices.delete({ index: existing });
-  await es.close();
-  const services = await openServices(loadConfig());
-  await seedAll(services);
+  const services = await freshEngineData(o);
   const pool = openPool(o.db, 4);
-  await pool.query(`update stock set on_hand = 1000000 where on_hand < 1000000`);
   const stockBefore = await stockTotals(pool);
-  const versions = {
-    node: process.version,
-    postgres: (await pool.query<{ v: string }>('select version() v')).rows[0].v,
-    elasticsearch: (Object.values((await services.es.nodes.info({ metric: 'jvm' })).nodes)[0] as { version?: string }).version,
-    temporal: (await services.temporal.workflowService.getSystemInfo({})).serverVersion,
-  };
+  const versions = await serviceVersions(pool, services);
 
   let api: Proc | null = null;
   const supervisor = new WorkerSupervisor(env, { seed: o.seed, minMs: o.killMinMs, maxMs: o.killMaxMs, log });

@@ -5,9 +5,43 @@
 // says, exactly once, counted by natural keys in PostgreSQL and in Temporal.
 import type { Client as TemporalClient } from '@temporalio/client';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { Client as EsClient } from '@elastic/elasticsearch';
 import { verifyAuditTrail } from '../../reports/audit-trail';
+import { loadConfig } from '../../engine/config';
+import { openServices, type Services } from '../../engine/runtime';
+import { seedAll } from '../../engine/seed';
+import { openOrm } from '../../db/orm';
 import type { PgQueryable } from '../postgis-baseline';
 import { ENGINE_READY, acceptAndDispense, deliverStep, reviewStep, startProcess, until409Clears, type CarryContext, type Proc } from './e2e';
+
+// ---------------------------------------------------------------- the run's own data
+
+/**
+ * A run's database and indices from nothing (process.env must already name them): the demo catalogue and
+ * parties, every shelf topped up so that no journey's outcome depends on stock running out.
+ */
+export async function freshEngineData(o: { db: string; es: string; prefix: string }): Promise<Services> {
+  const orm = await openOrm(o.db);
+  await orm.em.getConnection().execute('drop schema if exists public cascade; create schema public;');
+  await orm.close();
+  const es = new EsClient({ node: o.es });
+  const existing = Object.keys(await es.indices.get({ index: `${o.prefix}-*`, allow_no_indices: true }));
+  if (existing.length) await es.indices.delete({ index: existing });
+  await es.close();
+  const services = await openServices(loadConfig());
+  await seedAll(services);
+  await services.orm.em.getConnection().execute(`update stock set on_hand = 1000000 where on_hand < 1000000`);
+  return services;
+}
+
+export async function serviceVersions(db: PgQueryable, s: Services): Promise<Record<string, string | undefined>> {
+  return {
+    node: process.version,
+    postgres: (await db.query<{ v: string }>('select version() v')).rows[0].v,
+    elasticsearch: (Object.values((await s.es.nodes.info({ metric: 'jvm' })).nodes)[0] as { version?: string }).version,
+    temporal: (await s.temporal.workflowService.getSystemInfo({})).serverVersion ?? undefined,
+  };
+}
 
 // ---------------------------------------------------------------- the journeys
 
