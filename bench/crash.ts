@@ -63,7 +63,7 @@ async function main(): Promise<number> {
 
   let api: Proc | null = null;
   const supervisor = new WorkerSupervisor(env, { seed: o.seed, minMs: o.killMinMs, maxMs: o.killMaxMs, log });
-  const watcher = new RxWatcher(pool, 100).start();
+  const watcher = new RxWatcher(pool, 100, 600_000).start();
   let exitCode = 1;
   try {
     api = await startProcess('api', 'engine/main.ts', { ...env, RX_ROLE: 'api', RX_API_PORT: '0' }, ENGINE_READY);

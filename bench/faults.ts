@@ -134,7 +134,7 @@ async function main(): Promise<number> {
   await api.start();
   await worker.start();
   const apiUrl = `http://127.0.0.1:${o.apiPort}`;
-  const watcher = new RxWatcher(pool, 100).start();
+  const watcher = new RxWatcher(pool, 100, 600_000).start();
   const ctx: CarryContext = { parties: benchParties(apiUrl), watcher, retries: { conflicts: 0 }, unavailable: { count: 0, maxWaitMs: 5000 } };
   const hospital = new ApiClient(apiUrl, DEMO.hospital.key);
 

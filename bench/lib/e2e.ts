@@ -76,7 +76,8 @@ export class RxWatcher {
   private busy = false;
   ticks = 0;
 
-  constructor(private readonly db: PgQueryable, private readonly tickMs = 20) {}
+  /** `waitMs`: how long a wait may take by default (crash and fault runs wait out restarts). */
+  constructor(private readonly db: PgQueryable, private readonly tickMs = 20, private readonly waitMs = 120_000) {}
 
   start(): this {
     this.timer = setInterval(() => { void this.tick(); }, this.tickMs);
@@ -88,7 +89,7 @@ export class RxWatcher {
   }
 
   /** Resolves with the first snapshot for which `until` holds; a terminal status other than awaited rejects. */
-  waitFor(id: string, until: (s: RxSnapshot) => boolean, timeoutMs = 120_000): Promise<RxSnapshot> {
+  waitFor(id: string, until: (s: RxSnapshot) => boolean, timeoutMs = this.waitMs): Promise<RxSnapshot> {
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(id) ?? [];
       list.push({ until, resolve, reject, deadline: Date.now() + timeoutMs });

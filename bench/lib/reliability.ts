@@ -8,11 +8,13 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { verifyAuditTrail } from '../../reports/audit-trail';
 import { loadConfig } from '../../engine/config';
-import { openServices, type Services } from '../../engine/runtime';
+import { openServices, writeWorkflowBundle, type Services } from '../../engine/runtime';
 import { seedAll } from '../../engine/seed';
 import { openOrm } from '../../db/orm';
 import type { PgQueryable } from '../postgis-baseline';
-import { ENGINE_READY, acceptAndDispense, deliverStep, reviewStep, startProcess, until409Clears, type CarryContext, type Proc } from './e2e';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { ENGINE_READY, ROOT, acceptAndDispense, deliverStep, reviewStep, startProcess, until409Clears, type CarryContext, type Proc } from './e2e';
 
 // ---------------------------------------------------------------- the run's own data
 
@@ -139,10 +141,18 @@ export class WorkerSupervisor {
   private stopping = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private ownBundle: string | null = null;
 
-  constructor(private readonly env: Record<string, string>, private readonly opts: { seed: number; minMs: number; maxMs: number; maxKills?: number; log?: (s: string) => void }) {}
+  constructor(private env: Record<string, string>, private readonly opts: { seed: number; minMs: number; maxMs: number; maxKills?: number; log?: (s: string) => void }) {}
 
   async start(): Promise<void> {
+    // Workers load a bundle built once, as a deployment would ship it: a restart is not spent bundling.
+    if (!this.env.RX_WORKFLOW_BUNDLE) {
+      const file = path.join(ROOT, '.stack', 'tmp', `workflow-bundle-${process.pid}.js`);
+      await writeWorkflowBundle(file);
+      this.env = { ...this.env, RX_WORKFLOW_BUNDLE: file };
+      this.ownBundle = file;
+    }
     this.current = await startProcess('worker', 'engine/main.ts', { ...this.env, RX_ROLE: 'worker' }, ENGINE_READY);
     const rnd = prng(this.opts.seed);
     this.loop = (async () => {
@@ -173,13 +183,15 @@ export class WorkerSupervisor {
   async shutdown(): Promise<void> {
     await this.stop();
     const p = this.current;
-    if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-    p.child.removeAllListeners('exit');
-    const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
-    p.child.kill('SIGTERM');
-    const t = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
-    await gone;
-    clearTimeout(t);
+    if (p && p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.removeAllListeners('exit');
+      const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
+      p.child.kill('SIGTERM');
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+      await gone;
+      clearTimeout(t);
+    }
+    if (this.ownBundle) rmSync(this.ownBundle, { force: true });
   }
 }
 

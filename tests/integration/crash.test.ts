@@ -10,7 +10,7 @@ import { openPool, type PgPool } from '../../bench/postgis-baseline';
 import { ENGINE_READY, RxWatcher, apiUrlOf, benchParties, benchPrescription, startProcess, stopProcess, type CarryContext, type Proc } from '../../bench/lib/e2e';
 import { WorkerSupervisor, awaitWorkflows, checkRun, playScenario, pushDurably, runAll, type Journey, type Scenario } from '../../bench/lib/reliability';
 
-jest.setTimeout(420_000);
+jest.setTimeout(600_000);
 
 const queue = `rxcrash-test-${process.pid}`;
 // Long human and partner waits so that an outcome never depends on how long a worker was down; the
@@ -48,7 +48,7 @@ it('carries every prescription to its one expected end state while the worker is
   api = await startProcess('crash-api', 'engine/main.ts', { ...env, RX_ROLE: 'api', RX_API_PORT: '0' }, ENGINE_READY);
   supervisor = new WorkerSupervisor(env, { seed: 7, minMs: 3000, maxMs: 7000, maxKills: 3 });
   await supervisor.start();
-  const watcher = new RxWatcher(pool, 100).start();
+  const watcher = new RxWatcher(pool, 100, 600_000).start();
   const ctx: CarryContext = { parties: benchParties(apiUrlOf(api.ready)), watcher, retries: { conflicts: 0 }, unavailable: { count: 0, maxWaitMs: 5000 } };
   const scenarios: Scenario[] = Array.from({ length: 20 }, (_, i) => (['complete', 'reject', 'complete', 'decline', 'complete', 'cancel'] as const)[i % 6]);
   const journeys: Journey[] = [];
