@@ -10,7 +10,7 @@
 //     RX_ES_PORT=19400 RX_ES_TRANSPORT_PORT=19500 stack/rxstack up
 //   node --import tsx bench/crash.ts --db postgres://rxflow:rxflow@127.0.0.1:56432/rxflow_crash \
 //     --es http://127.0.0.1:19400 --temporal 127.0.0.1:17333 [-n 500] [--kills 20] [--seed 42]
-//     [--kill-min 4] [--kill-max 16] [--concurrency 40] [--out .stack/bench-results]
+//     [--kill-min 4] [--kill-max 16] [--max-kills K] [--concurrency 40] [--out .stack/bench-results]
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,8 @@ function args() {
     prefix: get('prefix', 'rxcrash'),
     n: Number(get('n', '500')),
     kills: Number(get('kills', '20')),
+    // After this many kills the last worker is left alone and the run drains on it (default: kill until the end).
+    maxKills: a.includes('--max-kills') ? Number(get('max-kills', '0')) : undefined,
     seed: Number(get('seed', '42')),
     killMinMs: Number(get('kill-min', '4')) * 1000,
     killMaxMs: Number(get('kill-max', '16')) * 1000,
@@ -62,7 +64,7 @@ async function main(): Promise<number> {
   const versions = await serviceVersions(pool, services);
 
   let api: Proc | null = null;
-  const supervisor = new WorkerSupervisor(env, { seed: o.seed, minMs: o.killMinMs, maxMs: o.killMaxMs, log });
+  const supervisor = new WorkerSupervisor(env, { seed: o.seed, minMs: o.killMinMs, maxMs: o.killMaxMs, maxKills: o.maxKills, log });
   const watcher = new RxWatcher(pool, 100, 600_000).start();
   let exitCode = 1;
   try {
