@@ -14,7 +14,7 @@
 //   node --import tsx bench/faults.ts [--rate 2] [--es-down 60] [--settle 30] [--warmup 20] [--seed 1]
 //        [--faults pg,es,temporal] [--out .stack/bench-results]
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -89,6 +89,11 @@ class Kept {
       }
     }
     const p = this.proc;
+    // The engine's log, kept for finding the cause of any 500 the run reports.
+    const file = path.join(ROOT, '.stack', 'faults-logs', `${this.env.RX_TASK_QUEUE}-${this.name}.log`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    appendFileSync(file, p.log.join(''));
+    for (const stream of [p.child.stdout!, p.child.stderr!]) stream.on('data', (b: Buffer) => appendFileSync(file, b));
     p.child.once('exit', (code, signal) => {
       if (this.stopped || this.proc !== p) return;
       this.exits.push({ at: Date.now(), code, signal, lastLog: p.log.slice(-5).join('').slice(-1500) });
