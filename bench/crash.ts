@@ -11,7 +11,7 @@
 //   node --import tsx bench/crash.ts --db postgres://rxflow:rxflow@127.0.0.1:56432/rxflow_crash \
 //     --es http://127.0.0.1:19400 --temporal 127.0.0.1:17333 [-n 500] [--kills 20] [--seed 42]
 //     [--kill-min 4] [--kill-max 16] [--max-kills K] [--concurrency 40] [--out .stack/bench-results]
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openPool } from './postgis-baseline';
@@ -70,6 +70,11 @@ async function main(): Promise<number> {
   try {
     api = await startProcess('api', 'engine/main.ts', { ...env, RX_ROLE: 'api', RX_API_PORT: '0' }, ENGINE_READY);
     const apiUrl = apiUrlOf(api.ready);
+    // The API's log, kept for finding the cause of any 500 the parties hear.
+    const apiLog = path.join(ROOT, '.stack', 'crash-logs', `${queue}-api.log`);
+    mkdirSync(path.dirname(apiLog), { recursive: true });
+    appendFileSync(apiLog, api.log.join(''));
+    for (const stream of [api.child.stdout!, api.child.stderr!]) stream.on('data', (b: Buffer) => appendFileSync(apiLog, b));
     log(`API ${apiUrl}; starting the worker and the supervisor (kill ${o.killMinMs / 1000}–${o.killMaxMs / 1000} s after ready, seed ${o.seed})`);
     await supervisor.start();
 
