@@ -12,6 +12,10 @@ import { openServices, writeWorkflowBundle, type Services } from '../../engine/r
 import { seedAll } from '../../engine/seed';
 import { openOrm } from '../../db/orm';
 import type { PgQueryable } from '../postgis-baseline';
+import { prng } from '../../catalog/ingest';
+
+// The same seeded PRNG as the catalogue's stock: the same seed gives the same mix and kill times.
+export { prng };
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ENGINE_READY, ROOT, acceptAndDispense, deliverStep, reviewStep, startProcess, until409Clears, type CarryContext, type Proc } from './e2e';
@@ -23,6 +27,15 @@ import { ENGINE_READY, ROOT, acceptAndDispense, deliverStep, reviewStep, startPr
  * parties, every shelf topped up so that no journey's outcome depends on stock running out.
  */
 export async function freshEngineData(o: { db: string; es: string; prefix: string }): Promise<Services> {
+  await resetEngineData(o);
+  const services = await openServices(loadConfig());
+  await seedAll(services);
+  await services.orm.em.getConnection().execute(`update stock set on_hand = 1000000 where on_hand < 1000000`);
+  return services;
+}
+
+/** Drops a run's schema and its indices (bench/e2e.ts and the reliability runs). */
+export async function resetEngineData(o: { db: string; es: string; prefix: string }): Promise<void> {
   const orm = await openOrm(o.db);
   await orm.em.getConnection().execute('drop schema if exists public cascade; create schema public;');
   await orm.close();
@@ -30,10 +43,6 @@ export async function freshEngineData(o: { db: string; es: string; prefix: strin
   const existing = Object.keys(await es.indices.get({ index: `${o.prefix}-*`, allow_no_indices: true }));
   if (existing.length) await es.indices.delete({ index: existing });
   await es.close();
-  const services = await openServices(loadConfig());
-  await seedAll(services);
-  await services.orm.em.getConnection().execute(`update stock set on_hand = 1000000 where on_hand < 1000000`);
-  return services;
 }
 
 export async function serviceVersions(db: PgQueryable, s: Services): Promise<Record<string, string | undefined>> {
@@ -50,18 +59,6 @@ export async function serviceVersions(db: PgQueryable, s: Services): Promise<Rec
 export type Scenario = 'complete' | 'reject' | 'decline' | 'cancel';
 /** Where each journey must end. A decline sends the order to the next pharmacy, which accepts. */
 export const EXPECTED_END: Record<Scenario, string> = { complete: 'completed', reject: 'rejected', decline: 'completed', cancel: 'cancelled' };
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same mix and the same kill times. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 70 % completed, 10 % each rejected by the pharmacist, declined by the first pharmacy, cancelled by the hospital. */
 export function scenarioMix(n: number, seed: number): Scenario[] {
