@@ -31,6 +31,12 @@ export function dependencyDown(err: unknown): string | null {
   if ((e.name === 'ServiceError' || e.name === 'ConnectionError') && /UNAVAILABLE|DEADLINE|connect/i.test(e.message ?? '')) return 'Temporal';
   if (e.code === 14 || e.code === 4) return 'Temporal';
   if (typeof e.code === 'string' && ['ECONNREFUSED', '57P01', '57P03', '08006', '08001'].includes(e.code)) return 'PostgreSQL';
+  // A restart or failover of PostgreSQL as the engine sees it: sockets reset, 57P02 (crash shutdown), 53300
+  // (the slots taken by the reconnecting pools), and node-postgres's dropped connections, which carry no
+  // code, only words; a pool that cannot get a connection in time (knex) says the same.
+  if (typeof e.code === 'string' && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P02', '53300', '08003', '08004'].includes(e.code)) return 'PostgreSQL';
+  if (/^Connection terminated|^Client has encountered a connection error|^Client was closed and is not queryable/.test(e.message ?? '')) return 'PostgreSQL';
+  if (e.name === 'KnexTimeoutError') return 'PostgreSQL';
   return e.cause ? dependencyDown(e.cause) : null;
 }
 

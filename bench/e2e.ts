@@ -20,13 +20,12 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { loadConfig, loadTimings } from '../engine/config';
 import { openServices } from '../engine/runtime';
 import { seedAll } from '../engine/seed';
-import { openOrm } from '../db/orm';
 import { openPool } from './postgis-baseline';
+import { resetEngineData } from './lib/reliability';
 import {
   BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
   cpuMs, historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf, type CarryContext, type LoadResult, type Proc,
@@ -98,13 +97,7 @@ async function main() {
   // ---- the database and indices, from nothing, with the demo catalogue and its shelves topped up
   if (!o.keep) {
     log(`resetting ${o.db.replace(/\/\/[^@]*@/, '//')} and ${o.prefix}-* …`);
-    const orm = await openOrm(o.db);
-    await orm.em.getConnection().execute('drop schema if exists public cascade; create schema public;');
-    await orm.close();
-    const es = new EsClient({ node: o.es });
-    const existing = Object.keys(await es.indices.get({ index: `${o.prefix}-*`, allow_no_indices: true }));
-    if (existing.length) await es.indices.delete({ index: existing });
-    await es.close();
+    await resetEngineData(o);
   }
   const services = await openServices(config);
   if (!o.keep) await seedAll(services);

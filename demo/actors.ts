@@ -3,7 +3,7 @@
 import { DEMO } from './fixtures';
 import { signPartnerRequest } from '../sdk/partner';
 
-export interface HttpResult<T = any> { status: number; body: T }
+export interface HttpResult<T = any> { status: number; body: T; retryAfter?: string }
 
 export class ApiClient {
   constructor(readonly baseUrl: string, readonly key: string) {}
@@ -17,7 +17,7 @@ export class ApiClient {
     const text = await res.text();
     let parsed: any = text;
     try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-    return { status: res.status, body: parsed };
+    return { status: res.status, body: parsed, ...(res.headers.has('retry-after') ? { retryAfter: res.headers.get('retry-after')! } : {}) };
   }
   get<T = any>(path: string) { return this.call<T>('GET', path); }
   post<T = any>(path: string, body?: unknown) { return this.call<T>('POST', path, body ?? {}); }

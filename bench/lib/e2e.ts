@@ -83,7 +83,8 @@ export class RxWatcher {
   private busy = false;
   ticks = 0;
 
-  constructor(private readonly db: PgQueryable, private readonly tickMs = 20) {}
+  /** `waitMs`: how long a wait may take by default (crash and fault runs wait out restarts). */
+  constructor(private readonly db: PgQueryable, private readonly tickMs = 20, private readonly waitMs = 120_000) {}
 
   start(): this {
     this.timer = setInterval(() => { void this.tick(); }, this.tickMs);
@@ -95,7 +96,7 @@ export class RxWatcher {
   }
 
   /** Resolves with the first snapshot for which `until` holds; a terminal status other than awaited rejects. */
-  waitFor(id: string, until: (s: RxSnapshot) => boolean, timeoutMs = 120_000): Promise<RxSnapshot> {
+  waitFor(id: string, until: (s: RxSnapshot) => boolean, timeoutMs = this.waitMs): Promise<RxSnapshot> {
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(id) ?? [];
       list.push({ until, resolve, reject, deadline: Date.now() + timeoutMs });
@@ -165,18 +166,29 @@ export interface CarryContext {
   claims?: boolean;
   /** Updates refused with 409 because the workflow had not yet taken in the step the database already showed. */
   retries: { conflicts: number };
+  /** When set, 503 answers are waited out and counted instead of failing the journey. */
+  unavailable?: { count: number; maxWaitMs: number };
 }
 
 export interface Carried { id: string; pushAt: number; pushedMs: number; doneAt: number }
 
-/** Sends a call, again after a short pause while it is refused with 409 (the workflow catching up with PostgreSQL). */
-async function until409Clears(ctx: CarryContext, what: string, call: () => Promise<HttpResult>, expected: number[]): Promise<HttpResult> {
+/**
+ * Sends a call, again after a short pause while it is refused with 409 (the workflow catching up with
+ * PostgreSQL); with `ctx.unavailable` set, also again after a 503 (a dependency down: the crash and fault
+ * runs, bench/lib/reliability.ts), waiting what Retry-After says.
+ */
+export async function until409Clears(ctx: CarryContext, what: string, call: () => Promise<HttpResult>, expected: number[]): Promise<HttpResult> {
   for (let attempt = 0; ; attempt++) {
     const r = await call();
     if (expected.includes(r.status)) return r;
     if (r.status === 409 && attempt < 100 && !['WORKFLOW_CLOSED', 'ALREADY_FILLED', 'CLAIMED_BY_OTHER'].includes(r.body?.error?.code)) {
       ctx.retries.conflicts++;
       await new Promise((res) => setTimeout(res, 10 + 5 * attempt));
+      continue;
+    }
+    if (r.status === 503 && ctx.unavailable && attempt < 1000) {
+      ctx.unavailable.count++;
+      await new Promise((res) => setTimeout(res, Math.min(1000 * Number(r.retryAfter ?? 1), ctx.unavailable!.maxWaitMs)));
       continue;
     }
     throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
@@ -201,38 +213,54 @@ export async function carryPrescription(ctx: CarryContext, rx: Record<string, an
 
 /** The parties' part of the journey, for a prescription already pushed; resolves when it is completed. */
 export async function playParties(ctx: CarryContext, id: string, rx: Record<string, any>): Promise<void> {
+  await reviewStep(ctx, id, 'approve');
+  const offered = await ctx.watcher.waitFor(id, (s) => s.orderStatus === 'offered');
+  await acceptAndDispense(ctx, offered, rx);
+  await deliverStep(ctx, id);
+  await ctx.watcher.waitFor(id, (s) => s.status === 'completed');
+}
+
+/** Pharmacist: once the prescription is in review, claim it where claims exist (404 → this API has none), then decide. */
+export async function reviewStep(ctx: CarryContext, id: string, decision: 'approve' | 'reject'): Promise<void> {
   const { parties: p, watcher } = ctx;
-  // Pharmacist: claim first where claims exist (404 → this API has none), then approve.
   await watcher.waitFor(id, (s) => s.status === 'in_review');
   if (ctx.claims !== false) {
-    const c = await p.pharmacist.post(`/v1/review-queue/${id}/claim`);
+    const c = await until409Clears(ctx, 'claim', () => p.pharmacist.post(`/v1/review-queue/${id}/claim`), [200, 201, 404]);
     if (c.status === 404 && c.body?.error?.code === 'ROUTE_NOT_FOUND') ctx.claims = false;
     else if (c.status >= 200 && c.status < 300) ctx.claims = true;
     else throw new Error(`claim: HTTP ${c.status} ${JSON.stringify(c.body).slice(0, 300)}`);
   }
+  if (decision === 'reject') {
+    await until409Clears(ctx, 'reject', () => p.pharmacist.post(`/v1/prescriptions/${id}/review`, { decision: 'reject', reasons: ['DOSE'], comment: '模拟药师：剂量与诊断不符 (simulated)' }), [202]);
+    return;
+  }
   let approve = { decision: 'approve' } as Record<string, unknown>;
   const review = () => p.pharmacist.post(`/v1/prescriptions/${id}/review`, approve);
-  let r = await until409Clears(ctx, 'approve', review, [202, 422]);
+  const r = await until409Clears(ctx, 'approve', review, [202, 422]);
   if (r.status === 422 && r.body?.error?.code === 'OVERRIDE_REASON_REQUIRED') {
     approve = { ...approve, overrideReason: '基准测试：模拟药师确认用药合理 (benchmark)' };
-    r = await until409Clears(ctx, 'approve', review, [202]);
+    await until409Clears(ctx, 'approve', review, [202]);
   } else if (r.status !== 202) throw new Error(`approve: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+}
 
-  // Pharmacy: accept the offer and dispense what was prescribed (the benchmark baskets allow no substitution).
-  const offered = await watcher.waitFor(id, (s) => s.orderStatus === 'offered');
-  const pharmacy = p.pharmacy(offered.pharmacyCode!);
+/** Pharmacy: accept the offer and dispense what was prescribed (the benchmark baskets allow no substitution). */
+export async function acceptAndDispense(ctx: CarryContext, offered: RxSnapshot, rx: Record<string, any>): Promise<void> {
+  const pharmacy = ctx.parties.pharmacy(offered.pharmacyCode!);
   await until409Clears(ctx, 'accept', () => pharmacy.post(`/v1/pharmacy/orders/${offered.orderId}/accept`), [202]);
   const lines = (rx.lines as { drugCode: string; quantity: number }[]).map((l, i) => ({ lineNo: i + 1, drugCode: l.drugCode, quantity: l.quantity }));
-  await until409Clears(ctx, 'dispense', () => pharmacy.post(`/v1/pharmacy/orders/${offered.orderId}/dispense`, { pharmacistName: '基准药师', lines: scanOrder(lines) }), [201]);
+  // Scanned once: a retried call sends the same packs, as a pharmacy's system would.
+  const packs = scanOrder(lines);
+  await until409Clears(ctx, 'dispense', () => pharmacy.post(`/v1/pharmacy/orders/${offered.orderId}/dispense`, { pharmacistName: '基准药师', lines: packs }), [201]);
+}
 
-  // Courier: picked up, in transit, delivered with proof.
-  const assigned = await watcher.waitFor(id, (s) => s.deliveryStatus === 'created');
-  const courier = p.courier(assigned.partnerCode!);
+/** Courier: takes the job, picks up, in transit, delivered with proof. */
+export async function deliverStep(ctx: CarryContext, id: string): Promise<void> {
+  const assigned = await ctx.watcher.waitFor(id, (s) => s.deliveryStatus === 'created');
+  const courier = ctx.parties.courier(assigned.partnerCode!);
   for (const status of ['assigned', 'picked_up', 'in_transit', 'delivered'] as const) {
     const body = status === 'delivered' ? { status, proof: { kind: 'signature', reference: 'sig/e2e-0000.png' } } : { status };
     await until409Clears(ctx, status, () => courier.post(`/v1/deliveries/${assigned.deliveryId}/status`, body), [202]);
   }
-  await watcher.waitFor(id, (s) => s.status === 'completed');
 }
 
 /** Database times of the moments reported, for carried prescriptions (same host clock as the driver). */
