@@ -30,6 +30,8 @@ export function dependencyDown(err: unknown): string | null {
   // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4) from the Temporal client.
   if ((e.name === 'ServiceError' || e.name === 'ConnectionError') && /UNAVAILABLE|DEADLINE|connect/i.test(e.message ?? '')) return 'Temporal';
   if (e.code === 14 || e.code === 4) return 'Temporal';
+  // An update no worker took in time (the worker is down or restarting): the decision was not applied yet.
+  if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return 'Temporal';
   if (typeof e.code === 'string' && ['ECONNREFUSED', '57P01', '57P03', '08006', '08001'].includes(e.code)) return 'PostgreSQL';
   // A restart or failover of PostgreSQL as the engine sees it: sockets reset, 57P02 (crash shutdown), 53300
   // (the slots taken by the reconnecting pools), and node-postgres's dropped connections, which carry no

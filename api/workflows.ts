@@ -1,5 +1,6 @@
 // The API's side of the workflow: start it once, ask its state, and deliver people's decisions as
 // Temporal updates, so a decision the workflow cannot take (wrong state, wrong party) is refused at once.
+import { createHash } from 'node:crypto';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -58,9 +59,18 @@ export async function workflowState(client: Client, workflowId: string): Promise
 const CONFLICT_TYPES = new Set(['NotAwaitingReview', 'NotOffered', 'NotAssigned', 'IllegalDeliveryTransition', 'NotCancellable', 'NotDispensable', 'TRACE_CODE_REUSED', 'ALREADY_FILLED', 'NotAwaitingCollection', 'NotPartiallyDispensed',
   'ColdChainHold', 'NotOnHold', 'FulfilmentLocked']);
 
+/**
+ * The update's id: the same decision sent again (a client retrying after a timeout or a 503, when the first
+ * call had in fact been applied) carries the same id, so Temporal answers it with the first call's result
+ * instead of refusing it as out of turn. A different decision has a different id.
+ */
+export function updateIdOf(workflowId: string, name: string, arg: unknown): string {
+  return `${name}-${createHash('sha256').update(`${workflowId}\n${name}\n${JSON.stringify(arg)}`).digest('hex').slice(0, 40)}`;
+}
+
 export async function sendUpdate<Arg>(client: Client, workflowId: string, def: UpdateDefinition<WorkflowState, [Arg]>, arg: Arg): Promise<WorkflowState> {
   try {
-    return await client.workflow.getHandle(workflowId).executeUpdate(def, { args: [arg] });
+    return await client.workflow.getHandle(workflowId).executeUpdate(def, { args: [arg], updateId: updateIdOf(workflowId, def.name, arg) });
   } catch (e) {
     if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
       const type = e.cause.type ?? 'UPDATE_REFUSED';

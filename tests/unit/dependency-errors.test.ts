@@ -25,6 +25,8 @@ describe('dependencyDown', () => {
     expect(dependencyDown(err({ name: 'ConnectionError' }))).toBe('Elasticsearch');
     expect(dependencyDown(err({ name: 'ServiceError' }, '14 UNAVAILABLE: Connection refused'))).toBe('Temporal');
     expect(dependencyDown(err({ code: 4 }))).toBe('Temporal');
+    // A decision no worker took in time (the worker killed mid-run): retry later, not a bug.
+    expect(dependencyDown(err({ name: 'WorkflowUpdateRPCTimeoutOrCancelledError' }, 'Timeout or cancellation waiting for update'))).toBe('Temporal');
   });
 
   it('a bug is not a dependency', () => {
