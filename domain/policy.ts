@@ -82,6 +82,7 @@ export const ACTIONS = {
   'patient_portal.read': { resource: 'tenant', writes: false, description: 'the patient\'s view of the prescription in their link: status, pharmacy, delivery, what they pay' },
   'patient_portal.choose': { resource: 'tenant', writes: true, description: 'choose delivery or pickup and the address, until a pharmacy is matched' },
   'patient_portal.confirm': { resource: 'tenant', writes: true, description: 'confirm receipt after delivery or pickup' },
+  'patient_portal.answer': { resource: 'tenant', writes: true, description: 'answer a follow-up (adherence, refill) and report a side effect with it' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -134,7 +135,7 @@ export const POLICY: readonly PolicyRow[] = [
   // Operators list and revoke patient links (a lost phone); only the hospital issues them.
   ...row('operator', 'any', 'patient_link.list', 'patient_link.revoke'),
   // A patient or family member: the one prescription of their link, through the patient routes only.
-  ...row('patient', 'own', 'patient_portal.read', 'patient_portal.choose', 'patient_portal.confirm'),
+  ...row('patient', 'own', 'patient_portal.read', 'patient_portal.choose', 'patient_portal.confirm', 'patient_portal.answer'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */

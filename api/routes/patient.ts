@@ -3,6 +3,7 @@
 // what they pay, chooses delivery or pickup before matching, and confirms receipt. The page is static at
 // /p/ (the token stays in the URL fragment; the page sends it as a bearer token).
 import Router from '@koa/router';
+import { answerFollowUp, listFollowUps } from '../follow-ups';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -169,6 +170,21 @@ export function patientRoutes(deps: ApiDeps): Router {
     ctx.body = { receipt: result };
   });
 
+  // Follow-up answers through the link: the same service as the hospital's app (api/follow-ups.ts), the
+  // patient or family member as the one who answered.
+  r.post('/v1/patient/follow-ups/:followUpId/answers', authorize('patient_portal.answer'), async (ctx) => {
+    const p = ctx.state.principal as Principal;
+    const rx = await linkedPrescription(ctx);
+    const result = await answerFollowUp({ orm: deps.orm, temporal: deps.temporal }, rx.id, ctx.params.followUpId, ctx.request.body ?? {},
+      { actor: `patient:${p.label}`.slice(0, 120), origin: requestOrigin(ctx) });
+    ctx.status = 201;
+    // What the patient needs to hear back: answered, a pharmacist will look at the side effect, the doctor is asked.
+    ctx.body = {
+      followUp: { id: result.followUp.id, kind: result.followUp.kind, status: result.followUp.status, answeredAt: result.followUp.answeredAt },
+      sideEffectReported: result.adrTask !== null, serious: result.adrTask?.serious ?? false, renewalRequested: result.renewalRequest !== null,
+    };
+  });
+
   /** What the page shows: the same for patient and family (labelled), the ID number masked, no internal ids. */
   async function patientView(rxIn: Prescription, p: Principal) {
     const rx = (await deps.orm.em.fork().findOne(PrescriptionSchema, { id: rxIn.id }))!;
@@ -219,8 +235,11 @@ export function patientRoutes(deps: ApiDeps): Router {
         reversed: fills.length > 0 && live.length === 0,
       },
       receipt: { canConfirm: canConfirmReceipt(rx.status) && !receipt, confirmedAt: receipt?.at ?? null },
-      // FOLLOW-UPS: the integrator wires the follow-up service (branch i5-followup) here and to /v1/patient/follow-ups.
-      followUps: null,
+      // The follow-up plan (docs/follow-up.md): what is open can be answered here (POST …/follow-ups/:id/answers).
+      followUps: (await listFollowUps(deps.orm, rx.id)).map((f) => ({
+        id: f.id, kind: f.kind, status: f.status, dueAt: f.dueAt, answeredAt: f.answeredAt,
+        open: rx.status === 'follow_up' && f.questionnaire !== null && (f.status === 'sent' || f.status === 'unanswered'),
+      })),
     };
   }
 

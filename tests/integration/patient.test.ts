@@ -145,6 +145,49 @@ it('lets the patient choose pickup before matching; the workflow honours it; 409
   expect(receipts).toEqual([{ actor: expect.stringMatching(/^patient:/), data: expect.objectContaining({ holder: 'patient' }) }]);
 });
 
+it('takes the patient\'s follow-up answer through the link: a side effect reaches a pharmacist, once', async () => {
+  const { a, id } = await pushed();
+  const patient = asPatient((await a.hospital.post(`/v1/prescriptions/${id}/patient-links`, { holder: 'family', name: '李娜', relation: '女儿' })).body.token);
+  expect((await patient.call('PUT', '/v1/patient/fulfilment', { mode: 'pickup' })).status).toBe(200);
+  await approve(id);
+  const offered = await waitForPrescription(a.hospital, id, (d) => d.workflow?.offer && d.workflow.timeline.at(-1)?.event === 'pharmacy_offered');
+  const pharmacy = a.pharmacy(offered.workflow.offer.pharmacyCode);
+  const order = (await pharmacy.get('/v1/pharmacy/orders')).body.items.find((o: any) => o.prescriptionId === id);
+  await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/accept`);
+  await waitForPrescription(a.hospital, id, (d) => d.workflow.timeline.at(-1)?.event === 'pharmacy_accepted');
+  expect((await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/dispense`, { pharmacistName: '孙药师', lines: scanOrder(order.lines) })).status).toBe(201);
+  await waitForPrescription(a.hospital, id, (d) => d.workflow.timeline.at(-1)?.event === 'ready_for_pickup');
+  expect((await pharmacy.post(`/v1/pharmacy/orders/${order.orderId}/collected`, { proof: { kind: 'code', reference: '482913' } })).status).toBe(202);
+
+  // The check-in is sent (docs/follow-up.md; days are 100 ms here): the page lists it as open.
+  let open: any;
+  for (let i = 0; i < 300 && !open; i++) {
+    open = (await patient.get('/v1/patient/prescription')).body.followUps?.find((f: any) => f.open);
+    if (!open) await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(open).toMatchObject({ kind: expect.any(String), status: expect.stringMatching(/^(sent|unanswered)$/) });
+  const url = `/v1/patient/follow-ups/${open.id}/answers`;
+  const bad = await patient.post(url, { adherence: { status: 'sometimes' } });
+  expect([bad.status, bad.body.error.code]).toEqual([422, 'ANSWER_INVALID']);
+  // Whichever step is open first (a chronic prescription's refill reminder may come before the check-in), with a side effect.
+  const sideEffects = { any: true, reaction: '皮疹', description: '服药第三天手臂出现红疹，停药后减轻', onsetDate: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), severity: 'moderate', serious: ['hospitalisation'] };
+  const answer = open.kind === 'refill_reminder'
+    ? { respondent: { relation: 'family', name: '李娜' }, refill: { continue: false }, sideEffects }
+    : { respondent: { relation: 'family', name: '李娜' }, adherence: { status: 'as_prescribed' }, sideEffects };
+  const sent = await patient.post(url, answer);
+  expect([sent.status, sent.body.error]).toEqual([201, undefined]);
+  expect(sent.body).toMatchObject({ followUp: { id: open.id, status: 'answered' }, sideEffectReported: true, serious: true, renewalRequested: false });
+  const again = await patient.post(url, answer);
+  expect([again.status, again.body.error.code]).toEqual([409, 'FOLLOW_UP_ANSWERED']);
+  const [f] = await sql(`select answered_by from follow_up where id = ?`, [open.id]);
+  expect(f.answered_by).toMatch(/^patient:/);
+  const tasks = await sql(`select severity, serious from adr_task where prescription_id = ?`, [id]);
+  expect(tasks).toEqual([{ severity: 'moderate', serious: true }]);
+  // Another prescription's follow-up is not reachable with this link.
+  const [other] = await sql(`select id from follow_up where prescription_id <> ? limit 1`, [id]);
+  if (other) expect((await patient.post(`/v1/patient/follow-ups/${other.id}/answers`, answer)).status).toBe(404);
+});
+
 it('moves the matching to the address the patient gives', async () => {
   // A far-away address with coordinates: no demo pharmacy delivers there, so the search says so.
   const { a, id } = await pushed();

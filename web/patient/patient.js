@@ -113,11 +113,97 @@ function render() {
   renderFollowUps(v.followUps);
 }
 
-/** FOLLOW-UPS (integrator): fill #followup-list and #side-effect-form-box from the follow-up routes, then unhide. */
+/** Builds an element with attributes and children; text is always text (never parsed as markup). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') e.textContent = v; else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+const field = (labelKey, control) => el('label', {}, el('span', { text: t(labelKey) }), el('br'), control);
+const select = (name, values, prefix) => el('select', { name }, ...values.map((v) => el('option', { value: v, text: t(`${prefix}.${v}`) })));
+
+/** One open follow-up's questions: adherence and side effects (check-in), or continue-or-not (refill). */
+function followUpForm(f) {
+  const form = el('form', { class: 'followup', 'data-id': f.id, 'data-kind': f.kind });
+  form.append(el('h3', { text: t(`followup.kind.${f.kind}`) }));
+  if (f.kind === 'refill_reminder') {
+    form.append(field('followup.continue', select('continue', ['yes', 'no'], 'followup.continue')), field('followup.note', el('textarea', { name: 'note', rows: 2, maxlength: 500 })));
+  } else {
+    const adherence = select('adherence', ['as_prescribed', 'missed_doses', 'stopped'], 'followup.adherence');
+    const missed = field('followup.missed', el('input', { name: 'missedDoses', type: 'number', min: 1, max: 500, inputmode: 'numeric' }));
+    const reason = field('followup.stopReason', select('stopReason', ['side_effect', 'felt_better', 'not_working', 'cost', 'doctor_advice', 'other'], 'followup.stop'));
+    const effectBox = el('div', { class: 'effect' },
+      field('followup.reaction', el('input', { name: 'reaction', maxlength: 60 })),
+      field('followup.description', el('textarea', { name: 'description', rows: 3, maxlength: 2000 })),
+      field('followup.onset', el('input', { name: 'onsetDate', type: 'date' })),
+      field('followup.severity', select('severity', ['mild', 'moderate', 'severe'], 'followup.severity')),
+      field('followup.serious', select('serious', ['none', 'hospitalisation', 'life_threatening', 'disability', 'other_important'], 'followup.serious')));
+    const had = el('input', { name: 'hadEffect', type: 'checkbox' });
+    form.append(field('followup.adherence', adherence), missed, reason, el('label', {}, had, el('span', { text: ` ${t('followup.hadEffect')}` })), effectBox);
+    const sync = () => { missed.hidden = adherence.value !== 'missed_doses'; reason.hidden = adherence.value !== 'stopped'; effectBox.hidden = !had.checked; };
+    adherence.addEventListener('change', sync);
+    had.addEventListener('change', sync);
+    sync();
+  }
+  form.append(el('button', { type: 'submit', text: t('followup.submit') }));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); void sendAnswer(form); });
+  return form;
+}
+
+/** The answer in the questionnaire's shape (domain/follow-up.ts, fu-1), or null when something is missing. */
+function answerOf(form) {
+  const v = (name) => form.elements[name]?.value?.trim() ?? '';
+  const respondent = { relation: view.holder.kind === 'family' ? 'family' : 'self' };
+  if (form.dataset.kind === 'refill_reminder') {
+    return { respondent, refill: { continue: v('continue') === 'yes', ...(v('note') ? { note: v('note') } : {}) } };
+  }
+  const status = v('adherence');
+  const adherence = status === 'missed_doses' ? { status, missedDoses: Number(v('missedDoses')) }
+    : status === 'stopped' ? { status, reason: v('stopReason') } : { status };
+  if (status === 'missed_doses' && !(adherence.missedDoses >= 1)) return null;
+  let sideEffects = { any: false };
+  if (form.elements.hadEffect.checked) {
+    if (!v('reaction') || !v('description') || !v('onsetDate')) return null;
+    sideEffects = { any: true, reaction: v('reaction'), description: v('description'), onsetDate: v('onsetDate'), severity: v('severity'), serious: v('serious') === 'none' ? [] : [v('serious')] };
+  }
+  return { respondent, adherence, sideEffects };
+}
+
+async function sendAnswer(form) {
+  const answer = answerOf(form);
+  if (!answer) return setStatus('followup-status', t('followup.fill'), 'error');
+  const button = form.querySelector('button');
+  button.disabled = true;
+  setStatus('followup-status', t('followup.sending'));
+  try {
+    const r = await api('POST', `/v1/patient/follow-ups/${encodeURIComponent(form.dataset.id)}/answers`, answer);
+    setStatus('followup-status', t(r.sideEffectReported ? 'followup.thanksEffect' : r.renewalRequested ? 'followup.thanksRenewal' : 'followup.thanks'), 'ok');
+    await load();
+  } catch (e) {
+    setStatus('followup-status', `${e.code}: ${e.message}`, 'error');
+    button.disabled = false;
+  }
+}
+
+/** The plan: what was answered, and a form for each question still open. */
 function renderFollowUps(plan) {
-  show('followup-section', false);
-  show('side-effect-section', false);
-  void plan;
+  const steps = (plan ?? []).filter((f) => f.kind !== 'close');
+  show('followup-section', steps.some((f) => f.open || f.answeredAt || f.status === 'unanswered'));
+  show('side-effect-section', steps.length > 0);
+  const done = $('followup-done');
+  done.replaceChildren(...steps.filter((f) => !f.open && (f.answeredAt || f.status === 'unanswered')).map((f) => el('li', {
+    'data-id': f.id, 'data-status': f.status,
+    text: f.answeredAt ? t('followup.answered', { kind: t(`followup.kind.${f.kind}`), at: when(f.answeredAt) }) : t('followup.unanswered', { kind: t(`followup.kind.${f.kind}`) }),
+  })));
+  // Forms being filled in are kept across the periodic refresh; new open steps are added, answered ones go.
+  const list = $('followup-list');
+  const open = steps.filter((f) => f.open);
+  for (const form of [...list.children]) if (!open.some((f) => f.id === form.dataset.id)) form.remove();
+  for (const f of open) if (!list.querySelector(`form[data-id="${CSS.escape(f.id)}"]`)) list.append(followUpForm(f));
 }
 
 function syncAddressBox() {
@@ -185,6 +271,7 @@ $('lang-toggle').addEventListener('click', () => {
   $('lang-toggle').textContent = t('app.toggle');
   $('lang-toggle').lang = currentLang() === 'zh' ? 'en' : 'zh';
   applyStatic();
+  $('followup-list').replaceChildren(); // rebuilt in the new language
   render();
 });
 
