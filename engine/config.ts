@@ -8,15 +8,10 @@ import type { InsurerConfig } from '../activities/insurer';
 import { DEFAULT_COLD_CHAIN_RULES, type ColdChainRules } from '../domain/cold-chain';
 import { DEFAULT_ETA_CONFIG, type EtaConfig } from '../domain/delivery-eta';
 import { DEFAULT_FOLLOW_UP_RULES, type FollowUpRules } from '../domain/follow-up';
+import { envNumber } from './env';
 
 const ROOT = path.resolve(__dirname, '..');
-const num = (name: string, fallback: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${v}`);
-  return n;
-};
+const num = (name: string, fallback: number) => envNumber(name, fallback);
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

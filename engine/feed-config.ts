@@ -1,11 +1,6 @@
 // The event feed's settings (docs/events.md §7), apart from engine/config.ts like the webhook settings.
-const num = (name: string, fallback: number, min = 0) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}, got ${v}`);
-  return n;
-};
+import { envNumber } from './env';
+const num = (name: string, fallback: number, min = 0) => envNumber(name, fallback, min);
 
 export interface FeedConfig {
   /** Waiters also re-check the log this often: the fallback when a notification was missed or LISTEN is down. */

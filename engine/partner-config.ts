@@ -5,14 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { decryptField, encryptField } from '../domain/field-crypto';
 import { dataKeyRing } from './data-keys';
 import type { PartnerSecret } from '../db/entities';
+import { envNumber } from './env';
 
-const num = (name: string, fallback: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${v}`);
-  return n;
-};
+const num = (name: string, fallback: number) => envNumber(name, fallback, 0);
 
 export interface PartnerConfig {
   /** One HTTP call to a partner's adapter may take this long… */

@@ -2,14 +2,9 @@
 // Kept apart from engine/config.ts so the webhook settings have one home. Production defaults.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { RetrySchedule } from '../domain/hospital-events';
+import { envNumber } from './env';
 
-const num = (name: string, fallback: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${v}`);
-  return n;
-};
+const num = (name: string, fallback: number) => envNumber(name, fallback, 0);
 
 export interface WebhookConfig {
   retry: RetrySchedule;
