@@ -162,8 +162,11 @@ export function reviewRoutes(deps: ApiDeps): Router {
                  claimed_at = case when review_claim.pharmacist_id = excluded.pharmacist_id and review_claim.expires_at > now() then review_claim.claimed_at else excluded.claimed_at end,
                  expires_at = excluded.expires_at
              where review_claim.pharmacist_id = excluded.pharmacist_id or review_claim.expires_at <= now()
-           returning pharmacist_id, claimed_at, expires_at)
-         select c.pharmacist_id, ?::text as code, ?::text as name, c.claimed_at, c.expires_at, c.claimed_at < now() as renewed from c`,
+           returning pharmacist_id, claimed_at, expires_at, xmax <> 0 as updated)
+         -- A renewal updated the row and kept its claimed_at; an insert or a takeover set it to this transaction's
+         -- now(). (Comparing claimed_at < now() miscounted two simultaneous claims of one pharmacist as two new
+         -- claims when the later transaction had started first.)
+         select c.pharmacist_id, ?::text as code, ?::text as name, c.claimed_at, c.expires_at, (c.updated and c.claimed_at <> now()) as renewed from c`,
         [rx.id, pharmacist.id, deps.config.reviewClaimMs / 1000, pharmacist.code, pharmacist.name]);
       if (!row) return { won: false as const };
       if (!row.renewed) audit(t, rx.id, { action: 'review_claimed', actor: `pharmacist:${pharmacist.code}`, data: { expiresAt: iso(row.expires_at) }, origin: requestOrigin(ctx) });

@@ -241,7 +241,10 @@ export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: M
   const reversals = await perRx('settlement_reversals', `select prescription_id as id, count(*) n from settlement_reversal where prescription_id = any($1::uuid[]) group by 1`);
   const deliveries = await perRx('deliveries', `select prescription_id as id, count(*) n from delivery where prescription_id = any($1::uuid[]) group by 1`);
   const delivered = await perRx('deliveries_delivered', `select prescription_id as id, count(*) n from delivery where prescription_id = any($1::uuid[]) and status = 'delivered' group by 1`);
-  const followUps = await perRx('follow_ups_sent', `select prescription_id as id, count(*) n from follow_up where prescription_id = any($1::uuid[]) and status = 'sent' group by 1`);
+  // The follow-up plan (docs/follow-up.md): each step but the close sent once (answered or not), the close closed.
+  const followUpSteps = await perRx('follow_up_steps', `select prescription_id as id, count(*) n from follow_up where prescription_id = any($1::uuid[]) and kind <> 'close' group by 1`);
+  const followUps = await perRx('follow_ups_sent', `select prescription_id as id, count(*) n from follow_up where prescription_id = any($1::uuid[]) and kind <> 'close' and sent_at is not null group by 1`);
+  const followUpsClosed = await perRx('follow_ups_closed', `select prescription_id as id, count(*) n from follow_up where prescription_id = any($1::uuid[]) and kind = 'close' and status = 'closed' group by 1`);
   await perRx('hospital_events', `select prescription_id as id, count(*) n from hospital_event where prescription_id = any($1::uuid[]) group by 1`);
   await perRx('audit_events', `select prescription_id as id, count(*) n from audit_event where prescription_id = any($1::uuid[]) group by 1`);
 
@@ -262,7 +265,9 @@ export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: M
     want('settlement reversals', reversals(id), 0);
     want('deliveries', deliveries(id), filled ? 1 : 0);
     want('delivered deliveries', delivered(id), filled ? 1 : 0);
-    want('follow-ups sent', followUps(id), filled ? 3 : 0);
+    if (filled && followUpSteps(id) === 0) v(`${id} (${j.scenario}): no follow-up plan`);
+    want('follow-up steps sent', followUps(id), followUpSteps(id));
+    want('follow-up plans closed', followUpsClosed(id), filled ? 1 : 0);
     if (filled !== r.used) v(`${id} (${j.scenario}): prescription used_at ${r.used ? 'set' : 'not set'}`);
   }
 
@@ -273,11 +278,13 @@ export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: M
     counts[name] = rows.length;
     for (const r of rows) v(`${r.id}: ${name} ${r.k} × ${r.n}`);
   };
-  await dup('duplicate_hospital_events', `select prescription_id as id, type || ' from ' || coalesce(envelope->'data'->>'previousStatus', '-') as k, count(*) n
+  // Follow-up notices are per step and per reminder, not per status.
+  await dup('duplicate_hospital_events', `select prescription_id as id, type || ' from ' || coalesce(envelope->'data'->>'previousStatus', '-')
+        || coalesce(' step ' || (envelope->'data'->>'followUpId') || ' reminder ' || coalesce(envelope->'data'->>'reminder', 'false'), '') as k, count(*) n
       from hospital_event where prescription_id = any($1::uuid[]) group by 1, 2 having count(*) > 1`);
   await dup('duplicate_status_transitions', `select prescription_id as id, coalesce(from_status, '-') || '→' || to_status as k, count(*) n
       from audit_event where prescription_id = any($1::uuid[]) and to_status is not null group by 1, 2 having count(*) > 1`);
-  await dup('duplicate_audit_actions', `select prescription_id as id, action || ' ' || coalesce(data->>'fillNo', data->>'kind', data->>'pharmacy', data->>'attempt', '') as k, count(*) n
+  await dup('duplicate_audit_actions', `select prescription_id as id, action || ' ' || coalesce(data->>'fillNo', data->>'followUpId', data->>'kind', data->>'pharmacy', data->>'attempt', '') as k, count(*) n
       from audit_event where prescription_id = any($1::uuid[])
         and action in ('received', 'review_approved', 'review_rejected', 'pharmacy_accepted', 'pharmacy_declined', 'stock_reserved', 'dispensed',
                        'settlement_recorded', 'settlement_reversed', 'delivery_assigned', 'delivery_picked_up', 'delivery_in_transit', 'delivery_delivered',

@@ -73,7 +73,7 @@ describe('the benchmark building blocks', () => {
       await temporal.workflow.getHandle(prescription.workflowId).result();
       const shape = await historyShape(temporal, prescription.workflowId);
       expect(shape.activities).toBe(4); // the insurer's pre-check, the slip, the pharmacy search and the delivery stay remote
-      expect(shape.localActivities).toBe(21);
+      expect(shape.localActivities).toBe(22);
       expect(shape.updates).toBe(7);
 
       // A lost workflow task re-runs its local activities after later steps: they find their work done.
@@ -100,7 +100,7 @@ describe('the benchmark building blocks', () => {
       const done = await carryCeiling(temporal, taskQueue, `ceiling-test-${process.pid}-${Date.now()}`, timings);
       expect(done.matchedAt).toBeGreaterThan(0);
       const shape = await historyShape(temporal, done.id);
-      expect(shape.activities).toBe(25);
+      expect(shape.activities).toBe(26);
       expect(shape.updates).toBe(7);
       // The ceiling stands for rxflow's happy path: same activity and update counts (rxflowShape from the test above).
       if (rxflowShape) {
