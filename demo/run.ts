@@ -76,6 +76,9 @@ async function main() {
   const done = await waitForPrescription(a.hospital, id, statusIs('completed'), 120_000);
   step('engine', `follow-up check-ins sent; prescription ${done.prescription.status}`);
 
+  // The patient's own view of it (docs/patient.md): a signed, expiring link the hospital sends.
+  const link = must(await a.hospital.post(`/v1/prescriptions/${id}/patient-links`, { holder: 'patient', ttlDays: 7 }), [201], 'patient link');
+
   const timeline = must(await a.hospital.get(`/v1/prescriptions/${id}/timeline`), [200], 'timeline').timeline;
   console.log(`\nTimeline of ${rx.rxNo} (audit trail, ${timeline.length} events):`);
   for (const e of timeline) {
@@ -89,6 +92,8 @@ Where to look:
   This prescription   curl -H 'Authorization: Bearer demo-hospital-key' ${api}/v1/prescriptions/${id}
   Temporal web UI     ${ui}
   Pharmacist console  ${api}/console   (log in as P001 or chen, password demo-pharmacist-pass; docs/console.md)
+  Patient's page      ${link.url}   (status, what they pay, follow-up questions; valid 7 days)
+  Delivery label      ${config.filesDir}/${delivery.deliveryId}-label.pdf
   Prescription slip   ${config.filesDir}/${id}-slip.pdf
                       (or ${api}/v1/prescriptions/${id}/slip.pdf with the hospital key)
   Operator's view     ./rxflow inspect ${id}   (./rxflow stuck, ./rxflow help; docs/operations.md)
