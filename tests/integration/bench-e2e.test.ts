@@ -111,7 +111,7 @@ describe('the benchmark building blocks', () => {
       const local = await carryCeiling(temporal, taskQueue, `ceiling-test-local-${process.pid}-${Date.now()}`, timings, true);
       const localShape = await historyShape(temporal, local.id);
       expect(localShape.activities).toBe(4);
-      expect(localShape.localActivities).toBe(21);
+      expect(localShape.localActivities).toBe(22);
     } finally {
       w.worker.shutdown();
       await w.running;
