@@ -139,7 +139,12 @@ export function createApp(deps: ApiDeps): Koa {
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.
   app.on('error', (err: Error, ctx) => {
-    log.error({ component: 'api', method: ctx?.method, route: (ctx as { _matchedRoute?: string })?._matchedRoute, err: { type: err.name, message: err.message, stack: err.stack } }, 'request failed');
+    // The cause too: the Temporal client wraps a gRPC status (its code says whether a retry can help).
+    const cause = (err as { cause?: { name?: string; code?: unknown; message?: string; details?: unknown } }).cause;
+    log.error({
+      component: 'api', method: ctx?.method, route: (ctx as { _matchedRoute?: string })?._matchedRoute,
+      err: { type: err.name, message: err.message, stack: err.stack, ...(cause ? { cause: { type: cause.name, code: cause.code, message: cause.message, details: cause.details } } : {}) },
+    }, 'request failed');
   });
   return app;
 }

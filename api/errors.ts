@@ -30,6 +30,9 @@ export function dependencyDown(err: unknown): string | null {
   // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4) from the Temporal client.
   if ((e.name === 'ServiceError' || e.name === 'ConnectionError') && /UNAVAILABLE|DEADLINE|connect/i.test(e.message ?? '')) return 'Temporal';
   if (e.code === 14 || e.code === 4) return 'Temporal';
+  // RESOURCE_EXHAUSTED (8) and ABORTED (10) under a Temporal call (the client wraps them in "Workflow Update
+  // failed"): transient by gRPC's own meaning; a retried decision is safe (its update id is the decision's).
+  if (e.code === 8 || e.code === 10) return 'Temporal';
   // An update no worker took in time (the worker is down or restarting): the decision was not applied yet.
   if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return 'Temporal';
   if (typeof e.code === 'string' && ['ECONNREFUSED', '57P01', '57P03', '08006', '08001'].includes(e.code)) return 'PostgreSQL';

@@ -27,6 +27,9 @@ describe('dependencyDown', () => {
     expect(dependencyDown(err({ code: 4 }))).toBe('Temporal');
     // A decision no worker took in time (the worker killed mid-run): retry later, not a bug.
     expect(dependencyDown(err({ name: 'WorkflowUpdateRPCTimeoutOrCancelledError' }, 'Timeout or cancellation waiting for update'))).toBe('Temporal');
+    // "Workflow Update failed" wrapping an aborted or throttled gRPC call.
+    expect(dependencyDown(err({ name: 'ServiceError', cause: err({ code: 10 }, '10 ABORTED: Workflow Update was aborted.') }, 'Workflow Update failed'))).toBe('Temporal');
+    expect(dependencyDown(err({ name: 'ServiceError', cause: err({ code: 8 }, '8 RESOURCE_EXHAUSTED') }, 'Workflow Update failed'))).toBe('Temporal');
   });
 
   it('a bug is not a dependency', () => {
