@@ -197,11 +197,28 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     },
   });
   // The same status with the same content again is a repeat: answered with the state, nothing queued.
-  const isRepeat = (u: DeliveryUpdate) => state.delivery?.status === u.status && sameDeliveryContent(state.delivery.last, u);
+  const isRepeat = (u: DeliveryUpdate) => state.delivery?.deliveryId === u.deliveryId && state.delivery.status === u.status && sameDeliveryContent(state.delivery.last, u);
+  // On replay (after a worker restart) an update can be handed to the workflow before the dispatch that
+  // created its delivery resolves, in the same activation, and validators do not run on replay: an update
+  // (or a cold-chain flag) is applied to the delivery's state once that delivery is the current one.
+  const pendingFlags: ColdChainFlag[] = [];
+  const applyDeliveryUpdate = (u: DeliveryUpdate) => {
+    const d = state.delivery;
+    if (!d || d.deliveryId !== u.deliveryId) return;
+    d.status = u.status;
+    d.last = { ...(u.note !== undefined ? { note: u.note } : {}), ...(u.proof !== undefined ? { proof: u.proof } : {}) };
+  };
+  const applyColdChainFlag = (f: ColdChainFlag) => {
+    const d = state.delivery;
+    if (!d || d.deliveryId !== f.deliveryId) { pendingFlags.push(f); return; }
+    if (d.hold?.excursionId !== f.excursionId) {
+      d.hold = { excursionId: f.excursionId, rule: f.rule, since: new Date().toISOString(), escalations: 0 };
+      coldFlags += 1;
+    }
+  };
   setHandler(deliveryUpdate, (u) => {
     if (isRepeat(u)) return state;
-    state.delivery!.status = u.status;
-    state.delivery!.last = { ...(u.note !== undefined ? { note: u.note } : {}), ...(u.proof !== undefined ? { proof: u.proof } : {}) };
+    applyDeliveryUpdate(u);
     deliveryQueue.push(u);
     return state;
   }, {
@@ -220,14 +237,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       }
     },
   });
-  setHandler(coldChainExcursionUpdate, (f) => {
-    const d = state.delivery!;
-    if (d.hold?.excursionId !== f.excursionId) {
-      d.hold = { excursionId: f.excursionId, rule: f.rule, since: new Date().toISOString(), escalations: 0 };
-      coldFlags += 1;
-    }
-    return state;
-  }, {
+  setHandler(coldChainExcursionUpdate, (f) => { applyColdChainFlag(f); return state; }, {
     validator: (f) => {
       const d = state.delivery;
       if (!d || d.deliveryId !== f.deliveryId || d.status === 'delivered' || d.status === 'failed' || d.status === 'returned') throw ApplicationFailure.nonRetryable('this delivery is not under way', 'NotAssigned');
@@ -302,6 +312,8 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       // Dispatch answered no status before partners registered deliveries: the partner had it (assigned).
       const initial: DeliveryStatus = d.status ?? 'assigned';
       state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: initial, ...(d.promisedBy ? { promisedBy: d.promisedBy, late: false } : {}) };
+      // What a replay handed over before this point (see applyDeliveryUpdate); nothing on a first run.
+      for (const u of deliveryQueue) applyDeliveryUpdate(u);
       if (attempt === 1) state.status = 'in_delivery';
       note(initial === 'assigned' ? 'delivery_assigned' : 'delivery_created', { partner: d.partnerCode, attempt, label: d.labelFile });
       neverLeft = initial === 'failed';
@@ -310,6 +322,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       let lastHeard = Date.now();
       let flagsSeen = coldFlags;
       let nextEscalation = Infinity;
+      for (const f of pendingFlags.splice(0)) applyColdChainFlag(f); // after flagsSeen: the loop below notices them as it would have
       for (;;) {
         const cur = state.delivery!;
         const untilLate = promised !== undefined && !cur.late ? Math.max(0, promised - Date.now()) : Infinity;
