@@ -202,6 +202,10 @@ const randomParam = fc.oneof(
   fc.constantFrom('0', '-1', '1e999', 'null', '%00', '%ff%fe', '..%2F..%2Fetc', 'DEMO-HOSP', 'PH001', 'demo-es256-1', '99999999999999999999', 'a'.repeat(2000)),
 );
 
+// For the guarded operations in the shared engine: nothing that names a real party or key ('demo-es256-1'
+// with an almost-valid body that still passes would revoke the demo hospital's key for every later test).
+const unrealParam = fc.oneof(fc.uuid(), nastyString.map(enc), fc.string({ maxLength: 30 }).map(enc).filter((v) => !/demo|DEMO|PH0|HOSP/.test(v)));
+
 const QUERY_KEYS = ['after', 'limit', 'wait', 'status', 'focus', 'prescription', 'prescriptionId', 'from', 'to', 'region', 'month', 'q', 'lat', 'lng', 'city', 'format', 'by', 'rxClass', 'date', 'subject', 'dosageForm'];
 const queryValue = fc.oneof(nastyString, fc.constantFrom(...NASTY_NUMBERS), fc.string({ maxLength: 12 }), fc.uuid(), fc.constantFrom('2026-11', '2026-11-23', 'ZJ-HZ', 'in_review', 'csv', 'json'));
 const query = fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), queryValue), { maxLength: 4 })
@@ -276,7 +280,7 @@ export function requestArb(ops: Operation[], real: RealParams, session: Session,
     const guarded = shared && SHARED_STATE_OPS.has(name);
     const params = fc.record(Object.fromEntries(op.params.map((p) => {
       const reals = guarded ? [] : (real[p] ?? []);
-      return [p, reals.length && realPick % 3 !== 0 ? fc.constantFrom(...reals) : randomParam];
+      return [p, reals.length && realPick % 3 !== 0 ? fc.constantFrom(...reals) : guarded ? unrealParam : randomParam];
     }))) as fc.Arbitrary<Record<string, string>>;
     const headers = credentialHeaders(cred, session);
     const withBody = op.method !== 'GET' && op.method !== 'DELETE';
