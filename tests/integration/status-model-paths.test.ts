@@ -5,7 +5,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import type { Activities } from '../../activities';
 import type { WorkflowTimings } from '../../engine/config';
 import { workflowBundle } from '../../engine/runtime';
 import { foldTimeline, isValidCombination, externalStatus, VALID_COMBINATIONS, type Combination } from '../../domain/status-model';
@@ -14,59 +13,22 @@ import {
   type PrescriptionWorkflowInput, type WorkflowState,
 } from '../../workflows/prescription';
 import { applyTestEnv } from './env';
+import { stubActivities as stubWith, stubTimings, type StubOverrides } from '../support/stub-activities';
 
 applyTestEnv();
 
-const timings: WorkflowTimings = {
-  reviewSlaMs: 60_000, reviewMaxEscalations: 3, pharmacyResponseMs: 60_000, dispenseTimeoutMs: 60_000, maxPharmacyAttempts: 3, reservationHoldMs: 60_000,
-  deliveryTimeoutMs: 60_000, maxDeliveryAttempts: 2, pickupTimeoutMs: 60_000, followUpDelaysMs: { adherence: 10, adverse_reaction: 20, refill_reminder: 30 }, searchRadiusKm: 10,
-};
-
-function stubActivities(over: Partial<Record<keyof Activities, (...a: any[]) => unknown>> = {}): Activities {
-  const candidate = (code: string) => ({
-    pharmacyCode: code, name: code, distanceKm: 1, deliveryRadiusKm: 5, totalPriceFen: 100, patientPaysFen: 100, promisedMinutes: 20, stockMargin: 3, acceptanceRate: null,
-    score: { distance: 0.9, price: 1, margin: 0.6, reliability: 0.8, total: 0.8 },
-  });
-  const base: Record<keyof Activities, (...a: any[]) => unknown> = {
-    beginReview: () => ({ flags: 0, serious: 0 }),
-    escalateReview: () => undefined,
-    recordReview: () => undefined,
-    notifyHospital: () => undefined,
-    notifyPatient: () => undefined,
-    renderPrescriptionSlip: () => '/tmp/slip.pdf',
-    priceInsurance: () => ({ planId: null, lines: [], totalFen: 100, insurerPaysFen: 0, patientPaysFen: 100 }),
-    findPharmacies: (_id: string, _r: number, exclude: string[]) => ({ candidates: ['PH1', 'PH2', 'PH3'].filter((c) => !exclude.includes(c)).map(candidate), cannotFill: null }),
-    reserveStock: () => true,
-    releaseReservations: () => 1,
-    extendReservations: () => undefined,
-    sweepExpiredReservations: () => ({ expired: 0, released: 0 }),
-    offerToPharmacy: (_id: string, attempt: number) => `order-${attempt}`,
-    closeOffer: () => undefined,
-    recordDispensing: () => ({ ok: true, findings: [] }),
+const timings = stubTimings;
+// These paths offer three pharmacies, register deliveries with the partner first (created), and a partial
+// fill's remainder is one line's unit.
+const stubActivities = (over: StubOverrides = {}) => stubWith({
+  pharmacies: ['PH1', 'PH2', 'PH3'],
+  over: {
     dispatchDelivery: (_id: string, _o: string, attempt: number) => ({ deliveryId: `delivery-${attempt}`, partnerCode: attempt === 1 ? 'SF' : 'DADA', labelFile: '/tmp/l.pdf', status: 'created' }),
-    recordDeliveryStatus: () => undefined,
-    flagDeliveryLate: () => undefined,
-    recordColdChainDecision: () => undefined,
-    escalateColdChain: () => undefined,
-    recordCollection: () => undefined,
-    restockUncollected: () => undefined,
-    restockReturned: () => undefined,
     releaseRemainder: () => ({ notDispensedLines: [{ lineNo: 1, quantity: 1 }] }),
     scheduleFollowUps: () => [{ kind: 'adherence', dueInMs: 10 }],
-    sendFollowUp: () => undefined,
-    // The follow-up plan (activities/follow-ups.ts): a check-in nobody answers, then the close.
-    planFollowUps: () => ({ steps: [{ followUpId: 'fu-check-in', kind: 'check_in', dueInMs: 10 }, { followUpId: 'fu-close', kind: 'close', dueInMs: 20 }], responseWindowMs: 10 }),
-    sendFollowUpStep: () => undefined,
-    remindFollowUp: () => undefined,
-    markFollowUpUnanswered: () => undefined,
-    closeFollowUps: () => undefined,
-    finish: () => undefined,
-    sendPatientLink: () => ({ linkId: null }),
-    applyFulfilmentChoice: () => undefined,
     ...over,
-  } as Record<keyof Activities, (...a: any[]) => unknown>;
-  return Object.fromEntries(Object.entries(base).map(([name, fn]) => [name, async (...args: unknown[]) => fn(...args)])) as unknown as Activities;
-}
+  },
+});
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
