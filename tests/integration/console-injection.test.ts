@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { actors, apiUrl, closeDb, sql } from './helpers';
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
 
-const CHROMIUM = process.env.RX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../.stack/test-artifacts');
 // Each within its field's length limit (domain/prescription.ts), each trying another way in.
 const P = {
@@ -29,8 +29,7 @@ const MONTH = '2024-02'; // a month no other test writes, so the report page sho
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run stack/rxstack up as root (it apt-get installs chromium) or set RX_CHROMIUM`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'] });
+  browser = await launchChromium();
 });
 afterAll(async () => { await browser?.close(); await closeDb(); });
 

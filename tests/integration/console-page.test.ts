@@ -4,26 +4,20 @@
 // .stack/test-artifacts/console-*.png.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { actions, actors, apiUrl, closeDb, sql } from './helpers';
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
 
-const CHROMIUM = process.env.RX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../.stack/test-artifacts');
 const PASSWORD = DEMO.pharmacistLogins[0].password;
 
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run stack/rxstack up as root (it apt-get installs chromium) or set RX_CHROMIUM`);
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -5,25 +5,21 @@
 // Screenshot: .stack/test-artifacts/patient-page.png.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
 import { formatYuan } from '../../domain/patient-link';
 import { actions, actors, apiUrl, approve, closeDb, sql } from './helpers';
 
-const CHROMIUM = process.env.RX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../.stack/test-artifacts');
 const EVIL_NAME = '<img src=x onerror=alert(1)>';
 
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: set RX_CHROMIUM`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -4,10 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { assertChromium, launchChromium } from '../support/chromium';
 import { apiUrl, closeDb, sql } from './helpers';
 
-const CHROMIUM = process.env.RX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../.stack/test-artifacts');
 const MONTH = '2025-05';
 const HOSPITALS = [
@@ -19,9 +19,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   // No skipping: CI installs Chromium through stack/rxstack (browser_install); say so when it is missing.
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run stack/rxstack up as root (it apt-get installs chromium) or set RX_CHROMIUM`);
-  }
+  assertChromium();
   for (const h of HOSPITALS) {
     const hospitalId = randomUUID();
     const doctorId = randomUUID();
@@ -41,10 +39,7 @@ beforeAll(async () => {
         [randomUUID(), id, decision, JSON.stringify(decision === 'rejected' ? ['超说明书用药<script>'] : []), new Date(created.getTime() + 900_000)]);
     }
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
