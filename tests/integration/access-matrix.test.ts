@@ -159,16 +159,7 @@ beforeAll(async () => {
   // A patient link is no API key: the patient has no key row of its own.
   const ownKeys = Object.fromEntries(await Promise.all(ROLES.map(async (r) => [r, r === 'patient' ? randomUUID() : await clientId(keys[r])]))) as Record<Role, string>;
   world = {
-    keys: {
-      hospital: A.key,
-      pharmacist: DEMO.pharmacists[0].key,
-      lead_pharmacist: DEMO.leadPharmacistKey,
-      pharmacy: DEMO.pharmacyKey(phA.code),
-      courier: DEMO.partners[0].key,
-      operator: DEMO.operatorKey,
-      auditor: DEMO.auditorKey,
-      patient: linkA.body.token,
-    },
+    keys,
     // A key's own API key is its own row; every other kind's own resource is the same for all roles.
     resource: (kind, role, tenant) => (kind === 'api_key' && tenant === 'own' ? ownKeys[role] : ids[kind][tenant]),
     hospitalA: A, hospitalB: B,
