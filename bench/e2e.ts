@@ -28,7 +28,7 @@ import { openPool } from './postgis-baseline';
 import { resetEngineData } from './lib/reliability';
 import {
   BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
-  cpuMs, historyShape, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf, type CarryContext, type LoadResult, type Proc,
+  cpuMs, historyShape, servicesCpuMs, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf, type CarryContext, type LoadResult, type Proc,
 } from './lib/e2e';
 
 function args() {
@@ -42,7 +42,8 @@ function args() {
     return { name, env: Object.fromEntries(vars.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])) };
   });
   return {
-    db: get('db', 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_e2e'),
+    // The stack's own PostgreSQL (stack/rxstack env), a database of the benchmark's own.
+    db: get('db', process.env.DATABASE_URL ? `${process.env.DATABASE_URL.replace(/\/[^/]*$/, '')}/rxflow_e2e` : 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_e2e'),
     prefix: get('prefix', 'rxe2e'),
     es: get('es', process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:19200'),
     temporal: get('temporal', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:17233'),
@@ -89,6 +90,8 @@ async function main() {
   });
   const config = loadConfig();
   const timings = loadTimings();
+  // Whose services' CPU is counted per journey (pid files of stack/rxstack): meaningful on a private stack only.
+  const stackDir = process.env.RX_STACK_DIR ?? path.join(ROOT, '.stack');
   const baseEnv: Record<string, string> = {
     DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue,
     RX_MATCH_AT: '10:30', RX_FILES_DIR: filesDir, ...BENCH_FOLLOWUPS,
@@ -151,6 +154,15 @@ async function main() {
   const perPrescription = (a: Record<string, number>, b: Record<string, number>, n: number) =>
     Object.fromEntries(Object.keys(a).map((k) => [k, n ? Math.round(((b[k] - a[k]) / n) * 10) / 10 : NaN]));
 
+  // Closed loop: every lane is busy all the time, so by Little's law throughput = lanes ÷ mean journey time
+  // (all journeys started in the window). Counting completions in the window instead is quantised when a
+  // journey takes a large part of it: 16 lanes × 13 s journeys in 20 s give 16 or 32, i.e. 0.8 or 1.6/s.
+  // Open loop (--rate): completions in the window.
+  const throughput = (done: { pushAt: number; doneAt: number }[], inWindow: number) => {
+    const mean = done.reduce((s, d) => s + (d.doneAt - d.pushAt), 0) / (done.length || NaN);
+    return Math.round((o.rate ? inWindow / o.duration : o.concurrency / (mean / 1000)) * 100) / 100;
+  };
+
   async function phase(engine: PhaseRow['engine'], tuning: { name: string; env: Record<string, string> }, n: number, run: number): Promise<PhaseRow> {
     const script = engine === 'rxflow' ? 'engine/main.ts' : 'bench/lib/ceiling-worker.ts';
     const pattern = engine === 'rxflow' ? ENGINE_READY : /\[ceiling\] ready/;
@@ -175,7 +187,7 @@ async function main() {
     const loadavg = os.loadavg();
     const before = engine === 'rxflow' ? await footprint() : null;
     const sampler = rssSampler([...workers, api]);
-    const cpu0 = { workers: workers.reduce((x, w) => x + cpuMs(w.child.pid), 0), api: cpuMs(api.child.pid), bench: process.cpuUsage() };
+    const cpu0 = { workers: workers.reduce((x, w) => x + cpuMs(w.child.pid), 0), api: cpuMs(api.child.pid), bench: process.cpuUsage(), services: servicesCpuMs(stackDir) };
     log(`${engine} · ${tuning.name} · ${n} worker(s) · run ${run}: measuring ${o.duration} s ${o.rate ? `at ${o.rate}/s` : `at concurrency ${o.concurrency}`}`);
     const res = await load(o.duration, journey);
     const peak = sampler.stop();
@@ -186,6 +198,8 @@ async function main() {
       workers: Math.round((workers.reduce((x, w) => x + cpuMs(w.child.pid), 0) - cpu0.workers) / journeys),
       ...(engine === 'rxflow' ? { api: Math.round((cpuMs(api.child.pid) - cpu0.api) / journeys) } : {}),
       benchClient: Math.round((benchCpu.user + benchCpu.system) / 1000 / journeys),
+      ...Object.fromEntries(Object.entries(servicesCpuMs(stackDir)).filter(([k, v]) => v !== null && cpu0.services[k as keyof typeof cpu0.services] !== null)
+        .map(([k, v]) => [k, Math.round((v! - cpu0.services[k as keyof typeof cpu0.services]!) / journeys)])),
     };
     // What one prescription costs the services: PostgreSQL transactions and rows, Elasticsearch searches and re-indexings.
     const perRx = before ? perPrescription(before, await footprint(), res.done.length + res.errors) : undefined;
@@ -202,7 +216,7 @@ async function main() {
     for (const w of workers) await stopProcess(w);
     const row: PhaseRow = {
       engine, tuning: tuning.name, workers: n, run, mode: o.rate ? `rate ${o.rate}/s` : `closed, concurrency ${o.concurrency}`,
-      completed: inWindow.length, perSecond: Math.round((inWindow.length / o.duration) * 100) / 100, errors: res.errors, firstErrors: res.firstErrors,
+      completed: inWindow.length, perSecond: throughput(res.done, inWindow.length), errors: res.errors, firstErrors: res.firstErrors,
       ...(engine === 'rxflow' ? { pushMs: summarise(res.done.map((d) => d.pushedMs!)), conflictRetries: ctx.retries.conflicts } : {}),
       toMatchedMs: summarise(toMatched),
       toCompletedMs: summarise(res.done.map((d) => d.doneAt - d.pushAt)),
@@ -242,13 +256,25 @@ async function main() {
   for (const r of rows) groups.set(`${r.tuning}|${r.workers}|${r.engine}`, [...(groups.get(`${r.tuning}|${r.workers}|${r.engine}`) ?? []), r]);
   const summary = [...groups.values()].map((g) => {
     const r0 = g[0];
-    const ratios = r0.engine === 'rxflow' ? g.map((r) => r.perSecond / (rows.find((c) => c.engine === 'ceiling' && c.tuning === r.tuning && c.workers === r.workers && c.run === r.run)?.perSecond ?? NaN)) : [];
+    const ratiosTo = (ceiling: PhaseRow['engine']) => r0.engine === 'rxflow'
+      ? g.map((r) => r.perSecond / (rows.find((c) => c.engine === ceiling && c.tuning === r.tuning && c.workers === r.workers && c.run === r.run)?.perSecond ?? NaN)).filter(Number.isFinite) : [];
+    // CPU-bound capacity: everything the engine and its services spend per journey (not the simulated
+    // parties' client), the ceiling's total ÷ rxflow's, within each run. What the throughput ratio becomes
+    // at saturation, whatever the timers' floor on a journey's time.
+    const engineCpu = (r: PhaseRow) => Object.entries(r.cpuPerJourneyMs).filter(([k]) => k !== 'benchClient').reduce((x, [, v]) => x + v, 0);
+    const capacityTo = (ceiling: PhaseRow['engine']) => r0.engine === 'rxflow'
+      ? g.map((r) => { const c = rows.find((x) => x.engine === ceiling && x.tuning === r.tuning && x.workers === r.workers && x.run === r.run); return c ? engineCpu(c) / engineCpu(r) : NaN; }).filter(Number.isFinite) : [];
+    const ratios = ratiosTo('ceiling');
+    const ratiosLocal = ratiosTo('ceiling-local');
     return {
       engine: r0.engine, tuning: r0.tuning, workers: r0.workers, runs: g.length,
       perSecond: median(g.map((r) => r.perSecond)), errors: g.reduce((s, r) => s + r.errors, 0),
       matchedP50: median(g.map((r) => r.toMatchedMs.p50)), matchedP99: median(g.map((r) => r.toMatchedMs.p99)),
       completedP50: median(g.map((r) => r.toCompletedMs.p50)), completedP99: median(g.map((r) => r.toCompletedMs.p99)),
       ratioToCeiling: ratios.length ? Math.round(median(ratios) * 100) / 100 : null,
+      ratioToCeilingLocal: ratiosLocal.length ? Math.round(median(ratiosLocal) * 100) / 100 : null,
+      cpuCapacityRatio: capacityTo('ceiling').length ? Math.round(median(capacityTo('ceiling')) * 100) / 100 : null,
+      cpuCapacityRatioLocal: capacityTo('ceiling-local').length ? Math.round(median(capacityTo('ceiling-local')) * 100) / 100 : null,
       startupMs: median(g.flatMap((r) => r.startupMs)), rssIdleMiB: median(g.flatMap((r) => r.rssIdleMiB)), rssPeakMiB: median(g.flatMap((r) => r.rssPeakMiB)),
       apiRssPeakMiB: r0.engine === 'rxflow' ? median(g.map((r) => r.apiRssPeakMiB ?? NaN)) : null,
       cpuPerJourneyMs: Object.fromEntries(Object.keys(r0.cpuPerJourneyMs).map((k) => [k, median(g.map((r) => r.cpuPerJourneyMs[k]))])),
@@ -257,11 +283,12 @@ async function main() {
   });
   const pad = (s: unknown, n: number) => String(s).padStart(n);
   console.log(`\nrxflow end to end vs. the orchestration ceiling — ${rows[0]?.mode ?? ''}, ${o.duration} s measured after ${o.warmup} s warm-up, median of ${o.runs} run(s)`);
-  console.log(`${'tuning'.padEnd(12)} ${'engine'.padEnd(14)} ${pad('workers', 7)} ${pad('rx/s', 7)} ${pad('ratio', 6)} ${pad('match p50', 9)} ${pad('p99', 6)} ${pad('done p50', 9)} ${pad('p99', 6)} ${pad('errors', 6)} ${pad('start ms', 8)} ${pad('RSS idle', 8)} ${pad('peak', 6)} ${pad('API peak', 8)}`);
+  console.log(`${'tuning'.padEnd(12)} ${'engine'.padEnd(14)} ${pad('workers', 7)} ${pad('rx/s', 7)} ${pad('ratio', 6)} ${pad('/local', 6)} ${pad('match p50', 9)} ${pad('p99', 6)} ${pad('done p50', 9)} ${pad('p99', 6)} ${pad('errors', 6)} ${pad('start ms', 8)} ${pad('RSS idle', 8)} ${pad('peak', 6)} ${pad('API peak', 8)}`);
   for (const s of summary) {
-    console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
+    console.log(`${s.tuning.padEnd(12)} ${s.engine.padEnd(14)} ${pad(s.workers, 7)} ${pad(s.perSecond, 7)} ${pad(s.ratioToCeiling ?? '', 6)} ${pad(s.ratioToCeilingLocal ?? '', 6)} ${pad(s.matchedP50, 9)} ${pad(s.matchedP99, 6)} ${pad(s.completedP50, 9)} ${pad(s.completedP99, 6)} ${pad(s.errors, 6)} ${pad(s.startupMs, 8)} ${pad(s.rssIdleMiB, 8)} ${pad(s.rssPeakMiB, 6)} ${pad(s.apiRssPeakMiB ?? '', 8)}`);
   }
   console.log(`API: ${apiStarts.map((a) => `${a.tuning}: start-up ${a.startupMs} ms, RSS idle ${a.rssIdleMiB} MiB, at the end ${a.rssEndMiB} MiB`).join(' · ')}`);
+  console.log(`CPU capacity ratio (ceiling's engine + services CPU per journey ÷ rxflow's): ${summary.filter((s) => s.cpuCapacityRatio !== null).map((s) => `${s.tuning}×${s.workers} ${s.cpuCapacityRatio} of the ceiling, ${s.cpuCapacityRatioLocal ?? '–'} of the local one`).join(' · ')}`);
   console.log(`CPU ms per journey (median over runs): ${summary.map((s) => `${s.engine}×${s.workers} ${Object.entries(s.cpuPerJourneyMs).map(([k, v]) => `${k} ${v}`).join('/')}`).join(' · ')}`);
   const cost = summary.find((s) => s.perPrescription)?.perPrescription;
   if (cost) console.log(`Per prescription (rxflow; the benchmark's watcher reads subtracted): ${Object.entries(cost).map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -3,7 +3,7 @@
 // same journey through the no-op ceiling workflow, closed- and fixed-rate load loops, engine processes
 // (spawn, wait for ready, resident memory), and the statistics.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { ApiClient, PartnerClient, type HttpResult } from '../../demo/actors';
@@ -432,6 +432,31 @@ export function cpuMs(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU time of a process and of its children, the ones it has waited for and the live ones, in ms. */
+function treeCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    let ms = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10; // utime, stime, cutime, cstime
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) ms += treeCpuMs(Number(child));
+    }
+    return ms;
+  } catch {
+    return 0; // gone between the listing and the read: its time is in the parent's cutime once reaped
+  }
+}
+
+/**
+ * The services' CPU so far (PostgreSQL's postmaster and its backends, the Temporal server, Elasticsearch),
+ * found through the pid files of a stack directory (stack/rxstack). Only meaningful on a private stack:
+ * on a shared one other users' work is counted too. Null where a pid file is missing (an external service).
+ */
+export function servicesCpuMs(stackDir: string): Record<'postgres' | 'temporal' | 'elasticsearch', number | null> {
+  const pidOf = (file: string) => { try { return Number(readFileSync(path.join(stackDir, file), 'utf8').split('\n')[0].trim()) || null; } catch { return null; } };
+  const cpu = (pid: number | null) => (pid ? treeCpuMs(pid) : null);
+  return { postgres: cpu(pidOf('data/pg/postmaster.pid')), temporal: cpu(pidOf('run/temporal.pid')), elasticsearch: cpu(pidOf('run/es/es.pid')) };
 }
 
 /** Samples the peak RSS of some processes once a second until stopped. */
