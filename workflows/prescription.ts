@@ -134,17 +134,32 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   let matchingBegun = false;
 
   setHandler(stateQuery, () => state);
-  setHandler(reviewUpdate, (d) => { decision = d; return state; }, {
+  // A stage is in PostgreSQL (the review queue, the pharmacy's order) as soon as its activity commits, a
+  // moment before the workflow has the activity's answer. A pharmacist or pharmacy that acts at once is not
+  // refused for that moment: while the stage is opening, the decision is taken and waits in its handler.
+  let reviewOpening = false;
+  let offering = false;
+  const notAwaitingReview = () => ApplicationFailure.nonRetryable(`prescription is ${state.status}, not awaiting review`, 'NotAwaitingReview');
+  const notOffered = () => ApplicationFailure.nonRetryable('this order is not (or no longer) offered to this pharmacy', 'NotOffered');
+  setHandler(reviewUpdate, async (d) => {
+    await condition(() => !reviewOpening);
+    if (state.status !== 'in_review' || decision) throw notAwaitingReview();
+    decision = d;
+    return state;
+  }, {
     validator: (d) => {
-      if (state.status !== 'in_review' || decision) throw ApplicationFailure.nonRetryable(`prescription is ${state.status}, not awaiting review`, 'NotAwaitingReview');
+      if (!(reviewOpening && !decision) && (state.status !== 'in_review' || decision)) throw notAwaitingReview();
       if (d.decision === 'reject' && d.reasons.length === 0) throw ApplicationFailure.nonRetryable('a rejection needs at least one reason', 'ReasonRequired');
     },
   });
-  setHandler(pharmacyResponseUpdate, (r) => { response = r; return state; }, {
+  setHandler(pharmacyResponseUpdate, async (r) => {
+    await condition(() => !offering);
+    if (!isOpenOrder(r.orderId, r.pharmacyCode) || response || accepted) throw notOffered();
+    response = r;
+    return state;
+  }, {
     validator: (r) => {
-      if (!isOpenOrder(r.orderId, r.pharmacyCode) || response || accepted) {
-        throw ApplicationFailure.nonRetryable('this order is not (or no longer) offered to this pharmacy', 'NotOffered');
-      }
+      if (!(offering && !response && !accepted) && (!isOpenOrder(r.orderId, r.pharmacyCode) || response || accepted)) throw notOffered();
     },
   });
   setHandler(dispenseUpdate, async (d) => {
@@ -418,8 +433,10 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   if (patched('patient-link-at-intake')) await acts.sendPatientLink(id);
 
   // ---- 1. pharmacist review (审方) ----------------------------------------------------------------
-  const pre = await acts.beginReview(id);
+  reviewOpening = true;
+  const pre = await acts.beginReview(id).catch((e) => { reviewOpening = false; throw e; });
   moved('in_review', pre);
+  reviewOpening = false; // after the status: a decision waiting in its handler now sees the review open
   // Not decided within reviewReturnMs: returned to the hospital as not reviewed (status expired, reason
   // not_reviewed; docs/review.md). Workflows started without it keep the old rule (expire after N escalations).
   const reviewFrom = Date.now();
@@ -493,12 +510,15 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       note('stock_gone', { pharmacy: candidate.pharmacyCode }); // sold since it was indexed; try the next
       continue;
     }
-    const orderId = await acts.offerToPharmacy(id, attempt, candidate);
-    const actor = `pharmacy:${candidate.pharmacyCode}`;
-    state.offer = { orderId, pharmacyCode: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm };
+    // The previous pharmacy's answer is spent; this one's may arrive while its order is being stored.
     response = undefined;
     shortage = undefined;
     accepted = false;
+    offering = true;
+    const orderId = await acts.offerToPharmacy(id, attempt, candidate).catch((e) => { offering = false; throw e; });
+    const actor = `pharmacy:${candidate.pharmacyCode}`;
+    state.offer = { orderId, pharmacyCode: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm };
+    offering = false; // after the offer's state: an answer waiting in its handler now sees this order
     note('pharmacy_offered', { pharmacy: candidate.pharmacyCode, attempt, distanceKm: candidate.distanceKm, totalPriceFen: candidate.totalPriceFen, score: candidate.score });
 
     const answered = await condition(() => response !== undefined || cancelled() !== undefined, Math.min(t.pharmacyResponseMs, untilExpiry()));

@@ -157,6 +157,40 @@ describe('prescription workflow branches', () => {
     expect(named(calls, 'recordDispensing')).toHaveLength(0);
   });
 
+  it('takes a decision that arrives while its stage is still being stored, and refuses one for another order after', async () => {
+    // The review queue and the pharmacy's order are in PostgreSQL when their activity commits, a moment
+    // before the workflow has the answer: a party acting at once must not be refused for that moment.
+    const calls: Call[] = [];
+    const gate = () => { let open!: () => void; const p = new Promise<void>((r) => { open = r; }); return { p, open }; };
+    const review = gate();
+    const offer = gate();
+    const stored = { review: false, offer: false };
+    const outcome = await withWorker(calls, {
+      beginReview: async () => { stored.review = true; await review.p; return { flags: 0, serious: 0 }; },
+      offerToPharmacy: async (_id: string, attempt: number) => { stored.offer = true; await offer.p; return `order-${attempt}`; },
+    }, async (tq) => {
+      const h = await start(tq, input({ dispenseTimeoutMs: 300, pharmacyResponseMs: 1000 }));
+      await until(async () => stored.review);
+      expect((await h.query(stateQuery)).status).not.toBe('in_review');
+      const approve = h.executeUpdate(reviewUpdate, { args: [{ pharmacistCode: 'P', decision: 'approve', reasons: [] }] });
+      await new Promise((r) => setTimeout(r, 300)); // the update is waiting in the workflow, not refused
+      review.open();
+      expect((await approve).status).toBe('in_review'); // answered once the review was open, with the state then
+      await until(async () => stored.offer);
+      const pharmacyCode = named(calls, 'reserveStock')[0][2] as string;
+      const wrong = h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: 'order-99', pharmacyCode, accept: true }] });
+      const accept = h.executeUpdate(pharmacyResponseUpdate, { args: [{ orderId: 'order-1', pharmacyCode, accept: true }] });
+      await new Promise((r) => setTimeout(r, 300));
+      offer.open();
+      await accept;
+      await refused(wrong, /not \(or no longer\) offered/);
+      return h.result(); // accepted, never dispensed; the second pharmacy is offered it and does not answer
+    });
+    expect(outcome).toBe('unfulfillable');
+    expect(named(calls, 'recordReview')).toHaveLength(1);
+    expect(named(calls, 'closeOffer')[0][2]).toBe('accepted');
+  });
+
   it('answers a refused dispensing to the pharmacy and keeps the order open for a corrected one', async () => {
     const calls: Call[] = [];
     let first = true;
