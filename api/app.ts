@@ -37,6 +37,8 @@ import { rateLimit } from './rate-limit';
 import { baseSecurityHeaders } from './security-headers';
 import { bodyTextGuard, urlTextGuard } from './text-guard';
 import { patientPages, patientRoutes } from './routes/patient';
+import { requestSigningRoutes } from './routes/request-signing';
+import { hospitalSignature } from './request-signature';
 
 export interface ApiDeps { orm: MikroORM; es: EsClient; temporal: TemporalClient; config: Config }
 
@@ -106,6 +108,8 @@ export function createApp(deps: ApiDeps): Koa {
   v1.use('/v1', authenticate(deps.orm, deps.config));
   // Per key, after authentication: 429 with Retry-After beyond the key's requests per minute (api/rate-limit.ts).
   v1.use('/v1', rateLimit());
+  // A hospital's API key is not enough on its own where its mode asks for a request signature (docs/signing.md).
+  v1.use('/v1', hospitalSignature(deps.orm));
   for (const r of [prescriptionRoutes(deps), reviewRoutes(deps), fulfilmentRoutes(deps), catalogRoutes(deps), reportRoutes(deps), supervisionRoutes(deps)]) v1.use(r.routes(), r.allowedMethods());
   // Hospital callbacks: endpoint, secret rotation, delivery status and redelivery.
   const hooks = webhookRoutes(deps);
@@ -135,6 +139,9 @@ export function createApp(deps: ApiDeps): Koa {
   // Patient links (hospital) and the patient's own routes (docs/patient.md).
   const patient = patientRoutes(deps);
   v1.use(patient.routes(), patient.allowedMethods());
+  // Request signing of hospital systems: mode, secret rotation (docs/signing.md).
+  const requestSigning = requestSigningRoutes(deps);
+  v1.use(requestSigning.routes(), requestSigning.allowedMethods());
   app.use(v1.routes());
 
   // Unexpected errors (the 500s): the request line says which request; this says why, with the stack.

@@ -16,6 +16,7 @@ import { RegisterKeyBody, RevokeKeyBody } from './signing-keys';
 import { ColdChainDecisionBody, TemperatureBody } from './routes/cold-chain';
 import { CheckInAnswerSchema, RefillAnswerSchema } from '../domain/follow-up';
 import { AdrCloseBody } from './follow-ups';
+import { RequestSigningModeBody, RotateRequestSecretBody } from './routes/request-signing';
 
 export interface RouteInfo { method: string; path: string }
 
@@ -58,6 +59,9 @@ const BODIES: Record<string, { schema: ZodType; summary: string }> = {
   'POST /v1/deliveries/:id/cold-chain-decision': { schema: ColdChainDecisionBody, summary: 'A pharmacist decides a cold-chain excursion: continue or return (docs/delivery.md)' },
   'POST /v1/prescriptions/:id/patient-links': { schema: IssueLinkBody, summary: 'The hospital issues a signed, expiring link for the patient or a family member (docs/patient.md)' },
   'PUT /v1/patient/fulfilment': { schema: FulfilmentBody, summary: 'The patient chooses delivery or pickup and the address, until a pharmacy is matched (docs/patient.md)' },
+  'POST /v1/hospital/request-signing/rotate': { schema: RotateRequestSecretBody, summary: 'Rotate the hospital\'s request-signing secret: the new one is answered once, the previous one verifies for the overlap (docs/signing.md)' },
+  'POST /v1/ops/hospitals/:code/request-signing/rotate': { schema: RotateRequestSecretBody, summary: 'The operator rotates a hospital\'s request-signing secret (answered once)' },
+  'PUT /v1/ops/hospitals/:code/request-signing': { schema: RequestSigningModeBody, summary: 'The operator sets a hospital\'s request-signing mode: off, optional, required, or null for the default' },
 };
 
 const ERROR = {

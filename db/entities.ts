@@ -17,7 +17,13 @@ const created = () => ({ type: 'Date', columnType: 'timestamptz', onCreate: () =
 
 // A hospital's signing keys live in their own table (HospitalSigningKeySchema below); the old jsonb column
 // hospital.signing_keys is deprecated and no longer read.
-export interface Hospital { id: string; code: string; name: string; regionCode: string; createdAt: Date }
+export interface Hospital {
+  id: string; code: string; name: string; regionCode: string; createdAt: Date;
+  /** Request signing (docs/signing.md): off, optional or required; null follows RX_HOSPITAL_REQUEST_SIGNING. */
+  requestSigning?: 'off' | 'optional' | 'required' | null;
+  /** The HMAC secrets its systems sign requests with, sealed; at most two active (engine/signing-secrets.ts). */
+  requestSecrets?: SigningSecret[];
+}
 export const HospitalSchema = new EntitySchema<Hospital>({
   name: 'Hospital',
   tableName: 'hospital',
@@ -28,6 +34,8 @@ export const HospitalSchema = new EntitySchema<Hospital>({
     /** Administrative division code (e.g. 330100 Hangzhou): reports and the supervision feed group by it. */
     regionCode: { type: 'string', length: 12, default: '330100' },
     createdAt: created(),
+    requestSigning: { type: 'string', length: 10, nullable: true },
+    requestSecrets: { type: 'json', default: '[]' },
   },
 });
 
@@ -460,7 +468,9 @@ export interface DeliveryPartner {
   serviceArea: ServiceArea; capabilities: PartnerCapability[]; endpointUrl: string | null;
   secrets: PartnerSecret[]; active: boolean; promisedMinutes: PartnerProfile['promisedMinutes']; fullPhone: boolean; updatedAt: Date;
 }
-export interface PartnerSecret { id: string; sealed: string; createdAt: string; expiresAt: string | null }
+/** A sealed HMAC secret of a party that signs its requests (engine/signing-secrets.ts). */
+export interface SigningSecret { id: string; sealed: string; createdAt: string; expiresAt: string | null }
+export type PartnerSecret = SigningSecret;
 export const DeliveryPartnerSchema = new EntitySchema<DeliveryPartner>({
   name: 'DeliveryPartner',
   tableName: 'delivery_partner',

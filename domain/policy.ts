@@ -83,6 +83,9 @@ export const ACTIONS = {
   'patient_portal.choose': { resource: 'tenant', writes: true, description: 'choose delivery or pickup and the address, until a pharmacy is matched' },
   'patient_portal.confirm': { resource: 'tenant', writes: true, description: 'confirm receipt after delivery or pickup' },
   'patient_portal.answer': { resource: 'tenant', writes: true, description: 'answer a follow-up (adherence, refill) and report a side effect with it' },
+  // Request signing (docs/signing.md): a hospital's systems sign their calls with an HMAC secret besides the API key.
+  'request_signing.manage': { resource: 'tenant', writes: true, description: 'read the hospital\'s request-signing mode and secret ids; rotate its own signing secret (shown once)' },
+  'request_signing.admin': { resource: 'hospital', writes: true, description: 'read any hospital\'s request-signing mode and secret ids, set its mode (off, optional, required), rotate its secret' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof ACTIONS;
@@ -136,6 +139,9 @@ export const POLICY: readonly PolicyRow[] = [
   ...row('operator', 'any', 'patient_link.list', 'patient_link.revoke'),
   // A patient or family member: the one prescription of their link, through the patient routes only.
   ...row('patient', 'own', 'patient_portal.read', 'patient_portal.choose', 'patient_portal.confirm', 'patient_portal.answer'),
+  // Request signing: the hospital rotates its own secret; only an operator sets a hospital's mode.
+  ...row('hospital', 'own', 'request_signing.manage'),
+  ...row('operator', 'any', 'request_signing.admin'),
 ];
 
 /** The actions a role may take at all: what a key of that role may be scoped to. */

@@ -1,10 +1,8 @@
 // Delivery partners (docs/delivery.md): the adapter's timeouts and retries, the signature tolerance, and
-// the partners' HMAC secrets, which rxflow must read back (it verifies with them), so they are encrypted
-// with the data keys (domain/field-crypto.ts, RX_DATA_KEYS), never hashed. Production defaults.
-import { randomBytes } from 'node:crypto';
-import { decryptField, encryptField } from '../domain/field-crypto';
-import { dataKeyRing } from './data-keys';
+// the partners' HMAC secrets (sealed with the data keys, rotated with an overlap: engine/signing-secrets.ts).
+// Production defaults.
 import type { PartnerSecret } from '../db/entities';
+import { activeSigningSecrets, newSigningSecret, openSigningSecret, PARTNER_SECRETS, rotateSigningSecrets, sealSigningSecret } from './signing-secrets';
 import { envNumber } from './env';
 
 const num = (name: string, fallback: number) => envNumber(name, fallback, 0);
@@ -29,24 +27,10 @@ export function loadPartnerConfig(): PartnerConfig {
   };
 }
 
-const FIELD = 'delivery_partner.secret';
-
-export const newPartnerSecret = () => `psk_${randomBytes(24).toString('base64url')}`;
-export const sealPartnerSecret = (secret: string) => encryptField(dataKeyRing(), secret, FIELD);
-export const openPartnerSecret = (sealed: string) => decryptField(dataKeyRing(), sealed, FIELD);
-
-/** The secrets that still verify, newest first: the current one and, during a rotation, the previous one. */
-export function activePartnerSecrets(secrets: PartnerSecret[] | null | undefined, now = Date.now()): PartnerSecret[] {
-  return (secrets ?? []).filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now).sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
-}
-
-/**
- * A rotation: the new secret first; the newest of the old ones keeps verifying until `overlapMs` from now
- * (or its own earlier expiry); older ones are dropped, so at most two are ever active.
- */
-export function rotatePartnerSecrets(secrets: PartnerSecret[] | null | undefined, secret: string, overlapMs: number, now = Date.now()): PartnerSecret[] {
-  const until = new Date(now + overlapMs).toISOString();
-  const [previous] = activePartnerSecrets(secrets, now);
-  const fresh: PartnerSecret = { id: `psec_${randomBytes(6).toString('hex')}`, sealed: sealPartnerSecret(secret), createdAt: new Date(now).toISOString(), expiresAt: null };
-  return [fresh, ...(previous && overlapMs > 0 ? [{ ...previous, expiresAt: previous.expiresAt && previous.expiresAt < until ? previous.expiresAt : until }] : [])];
-}
+// The partners' secrets are the request-signing secrets of engine/signing-secrets.ts, under their names.
+export const newPartnerSecret = () => newSigningSecret(PARTNER_SECRETS);
+export const sealPartnerSecret = (secret: string) => sealSigningSecret(PARTNER_SECRETS, secret);
+export const openPartnerSecret = (sealed: string) => openSigningSecret(PARTNER_SECRETS, sealed);
+export const activePartnerSecrets = (secrets: PartnerSecret[] | null | undefined, now = Date.now()): PartnerSecret[] => activeSigningSecrets(secrets, now);
+export const rotatePartnerSecrets = (secrets: PartnerSecret[] | null | undefined, secret: string, overlapMs: number, now = Date.now()): PartnerSecret[] =>
+  rotateSigningSecrets(PARTNER_SECRETS, secrets, secret, overlapMs, now);

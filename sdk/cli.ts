@@ -1,9 +1,9 @@
-// `node --import tsx sdk/cli.ts keygen|sign|verify|canonical|vectors …` — the signing helper for hospital
+// `node --import tsx sdk/cli.ts keygen|sign|verify|canonical|vectors|sign-request …` — the signing helper for hospital
 // integrators (docs/signing.md). Exit codes: 0 done (verify: valid), 1 verification failed or the run failed,
 // 2 bad arguments.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { digests, generateKeyPair, signPrescription, sm2Digest, verifyPrescription, SIGNATURE_ALGS, type SignatureAlg } from './sign';
+import { digests, generateKeyPair, signPrescription, signRequest, sm2Digest, verifyPrescription, SIGNATURE_ALGS, type SignatureAlg } from './sign';
 import { buildTestVectors } from './vectors';
 
 export const USAGE = `usage:
@@ -16,7 +16,9 @@ export const USAGE = `usage:
   node --import tsx sdk/cli.ts canonical [--pub <public.pem>] [--signer-id <id>] <prescription.json>
         prints the canonical form, its SHA-256 and SM3 digests (and with --pub, SM2's Z_A and e)
   node --import tsx sdk/cli.ts vectors
-        prints the test vectors (sdk/test-vectors.json is this output)`;
+        prints the test vectors (sdk/test-vectors.json is this output)
+  node --import tsx sdk/cli.ts sign-request --secret-file <file> --method GET|POST|… --path </v1/…?query> [--request-id <id>] [--t <unix seconds>] [<body file>]
+        prints the X-Rxflow-Request-Id and X-Rxflow-Signature headers for that request (send the body file's exact bytes)`;
 
 class UsageError extends Error {}
 
@@ -42,6 +44,7 @@ export function run(argv: string[], out: (s: string) => void = (s) => process.st
     options: {
       alg: { type: 'string' }, out: { type: 'string' }, key: { type: 'string' }, 'key-id': { type: 'string' }, pub: { type: 'string' },
       'signer-id': { type: 'string' }, encoding: { type: 'string' },
+      'secret-file': { type: 'string' }, method: { type: 'string' }, path: { type: 'string' }, 'request-id': { type: 'string' }, t: { type: 'string' },
     },
   });
   switch (cmd) {
@@ -87,6 +90,19 @@ export function run(argv: string[], out: (s: string) => void = (s) => process.st
     case 'vectors':
       out(JSON.stringify(buildTestVectors(), null, 2));
       return 0;
+    case 'sign-request': {
+      const secret = fs.readFileSync(need('secret-file', o['secret-file']), 'utf8').trim();
+      const path = need('path', o.path);
+      if (!path.startsWith('/')) throw new UsageError('--path is the path with its query, starting with /');
+      if (o.t !== undefined && !/^\d{1,12}$/.test(o.t)) throw new UsageError('--t is unix seconds');
+      const body = positionals[0] ? fs.readFileSync(positionals[0]) : '';
+      let headers: Record<string, string>;
+      try {
+        headers = signRequest(secret, { method: need('method', o.method), path, body, requestId: o['request-id'], timestamp: o.t === undefined ? undefined : Number(o.t) });
+      } catch (e) { throw new UsageError((e as Error).message); }
+      for (const [k, v] of Object.entries(headers)) out(`${k.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase())}: ${v}`);
+      return 0;
+    }
     default:
       throw new UsageError(cmd ? `unknown command ${cmd}` : 'name a command');
   }

@@ -1,5 +1,6 @@
 // Signing helper for hospital integrators (docs/signing.md): generate a key pair, sign a prescription as
-// rxflow verifies it (ES256 or SM2-SM3), verify a signed one, and show the canonical form and its digests.
+// rxflow verifies it (ES256 or SM2-SM3), verify a signed one, and show the canonical form and its digests;
+// and sign the HTTP requests themselves (request signing, re-exported from sdk/request-signing.ts).
 // It uses the engine's own canonical form and signature code (domain/canonical.ts, domain/signature.ts: pure,
 // node:crypto and sm-crypto-v2 only), so what it signs is what intake checks; sdk/test-vectors.json pins both.
 import { createHash, createPublicKey } from 'node:crypto';
@@ -11,6 +12,9 @@ import {
 } from '../domain/signature';
 
 export { canonicalContent, canonicalJson, SIGNATURE_ALGS, SM2_DEFAULT_SIGNER_ID, type SignatureAlg };
+// Request signing (docs/signing.md, "Request signing"): the HMAC every call of a hospital system carries
+// besides its API key, where rxflow requires it. sdk/request-signing.ts is self-contained (copy it alone).
+export { checkSignature, computeSignature, signedFetch, signingString, signRequest, REQUEST_ID_HEADER, SIGNATURE_HEADER } from './request-signing';
 
 export interface KeyPair { alg: SignatureAlg; privateKeyPem: string; publicKeyPem: string }
 

@@ -15,7 +15,7 @@ import { audit } from '../../activities/audit';
 import { recordHospitalNotice } from '../../activities/hospital-events';
 import type { Principal } from '../auth';
 import { authorize } from '../access';
-import { partnerSignature } from '../partner-signature';
+import { partnerSignature } from '../request-signature';
 import { ApiError, notFound } from '../errors';
 import { requestOrigin } from '../origin';
 import { sendUpdate } from '../workflows';

@@ -15,7 +15,8 @@ import { audit } from '../../activities/audit';
 import { DeliveryPartnerSchema, type DeliveryPartner } from '../../db/entities';
 import { issueKey } from '../api-keys';
 import { PARTNER_CAPABILITIES } from '../../domain/delivery';
-import { activePartnerSecrets, loadPartnerConfig, newPartnerSecret, rotatePartnerSecrets } from '../../engine/partner-config';
+import { loadPartnerConfig, newPartnerSecret, rotatePartnerSecrets } from '../../engine/partner-config';
+import { secretsView } from '../../engine/signing-secrets';
 
 const Minutes = z.number().int().min(1).max(7 * 24 * 60);
 const Area = z.object({
@@ -53,7 +54,7 @@ export function partnerView(p: DeliveryPartner) {
   return {
     code: p.code, name: p.name, active: p.active, serviceArea: p.serviceArea, capabilities: p.capabilities, endpointUrl: p.endpointUrl,
     promisedMinutes: p.promisedMinutes, fullPhone: p.fullPhone,
-    secrets: activePartnerSecrets(p.secrets).map((s) => ({ id: s.id, createdAt: s.createdAt, expiresAt: s.expiresAt })),
+    secrets: secretsView(p.secrets),
     updatedAt: p.updatedAt,
   };
 }

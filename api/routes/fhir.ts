@@ -17,6 +17,7 @@ import { parseMedicationRequestId, searchSet, toMedicationRequests, toTask, type
 import { RXFLOW_FHIR_NS, SYSTEM } from '../../domain/fhir/systems';
 import type { Drug } from '../../domain/types';
 import { authenticate, type Principal } from '../auth';
+import { hospitalSignature } from '../request-signature';
 import { authorize, scopeOf } from '../access';
 import { rateLimit } from '../rate-limit';
 import { ApiError, bodyError, errorHandler, notFound } from '../errors';
@@ -290,6 +291,7 @@ export function fhirApi(deps: ApiDeps, routes: Router = fhirRoutes(deps)): Middl
   const parse = bodyParser({ enableTypes: ['json'], extendTypes: { json: ['application/json', 'application/fhir+json'] }, jsonLimit: '256kb', encoding: 'utf-8', onError: bodyError });
   const auth = authenticate(deps.orm, deps.config);
   const limit = rateLimit(); // the same per-key buckets as /v1
+  const signed = hospitalSignature(deps.orm); // the same request signing as /v1 (docs/signing.md)
   const handle = routes.routes();
   const allowed = routes.allowedMethods();
   const mw: Middleware & { router?: Router } = async (ctx, next) => {
@@ -297,7 +299,7 @@ export function fhirApi(deps: ApiDeps, routes: Router = fhirRoutes(deps)): Middl
     await fhirErrors(ctx, () => urlTextGuard(ctx, async () => {
       if (ctx.method === 'GET' && ctx.path === `${FHIR_BASE}/metadata`) return send(ctx, capabilityStatement());
       // Router middleware wants its own context type; it is the same Koa context.
-      await parse(ctx, () => bodyTextGuard(ctx, () => auth(ctx, () => limit(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined))))));
+      await parse(ctx, () => bodyTextGuard(ctx, () => auth(ctx, () => limit(ctx, () => signed(ctx, () => handle(ctx as never, () => allowed(ctx as never, async () => undefined)))))));
     }));
   };
   // The routes are walked by api/access.ts listRoutes (the access matrix and docs/security.md) through this.

@@ -12,7 +12,7 @@ import { maskPhone } from '../../domain/masking';
 import type { Principal } from '../auth';
 import { authorize } from '../access';
 import { ApiError, notFound, type ErrorDetail } from '../errors';
-import { partnerSignature } from '../partner-signature';
+import { partnerSignature } from '../request-signature';
 import { sendUpdate, workflowState } from '../workflows';
 import { requestOrigin } from '../origin';
 import { assertNoColdChainHold, checkDeliveredProof } from './cold-chain';

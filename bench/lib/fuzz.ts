@@ -195,6 +195,8 @@ export const SHARED_STATE_OPS = new Set([
   'POST /v1/hospitals/{code}/signing-keys/{keyId}/revoke', 'PUT /v1/webhook', 'DELETE /v1/webhook', 'POST /v1/webhook/secret/rotate',
   'POST /v1/ops/patients/{id}/erase', 'PUT /v1/pharmacy/stock', 'POST /console/logout', 'POST /v1/webhook/deliveries/{eventId}/redeliver',
   'POST /v1/keys', 'POST /v1/keys/{keyId}/rotate', 'POST /v1/keys/{keyId}/revoke', 'POST /v1/ops/keys',
+  // Requiring signatures of a demo hospital would refuse every later test's unsigned calls.
+  'POST /v1/hospital/request-signing/rotate', 'PUT /v1/ops/hospitals/{code}/request-signing', 'POST /v1/ops/hospitals/{code}/request-signing/rotate',
 ]);
 
 const randomParam = fc.oneof(

@@ -10,21 +10,19 @@
 // made harmless where they are allowed (empty bodies fail validation; the orders and deliveries belong to a
 // cancelled prescription), so the walk changes nothing another test relies on.
 // Also here: 429 with Retry-After per key, 413 on every route that takes a body, the HTML pages' headers.
-import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { createApp } from '../../api/app';
 import { listRoutes, type RouteInfo } from '../../api/access';
 import { hashKey } from '../../api/auth';
 import { HTML_SECURITY_HEADERS } from '../../api/security-headers';
 import { ACTIONS, PUBLIC_ROUTES, ROLES, scopeFor, type ResourceKind } from '../../domain/policy';
 import type { Role } from '../../domain/types';
-import { ApiClient, waitForPrescription } from '../../demo/actors';
+import { waitForPrescription } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { signPartnerRequest } from '../../sdk/partner';
 import { demoPrescription } from '../../demo/prescriptions';
 import { loadConfig } from '../../engine/config';
-import { apiUrl, closeDb, sql } from './helpers';
+import { apiUrl, closeDb, newHospital, sql } from './helpers';
 
 const ROUTES: RouteInfo[] = listRoutes(createApp({ orm: {} as never, es: {} as never, temporal: {} as never, config: loadConfig() }));
 const API_ROUTES = ROUTES.filter((r) => !(r.key in PUBLIC_ROUTES));
@@ -78,24 +76,7 @@ interface World {
 }
 let world: World;
 
-async function makeHospital(tag: string) {
-  const code = `MX${tag}-${randomBytes(3).toString('hex').toUpperCase()}`;
-  const key = `matrix-${randomUUID()}`;
-  const [h] = await sql(`insert into hospital (id, code, name, created_at) values (gen_random_uuid(), ?, ?, now()) returning id`, [code, `访问矩阵测试医院 ${tag}（测试）`]);
-  await sql(`insert into api_client (id, key_hash, role, party_id, label, created_at) values (gen_random_uuid(), ?, 'hospital', ?, ?, now())`, [hashKey(key), h.id, code]);
-  for (const d of DEMO.doctors) {
-    await sql(`insert into doctor (id, hospital_id, code, name, license_no, licensed, authorised) values (gen_random_uuid(), ?, ?, ?, ?, ?, ?)`,
-      [h.id, d.code, d.name, d.licenseNo, d.licensed, d.authorised]);
-  }
-  // The demo HIS key, registered through the hospital's own key registry route.
-  const client = new ApiClient(apiUrl(), key);
-  const reg = await client.post('/v1/hospital/signing-keys', {
-    keyId: DEMO.hospital.signingKeyId, alg: 'ES256', validTo: '2030-12-31T23:59:59Z',
-    publicKeyPem: fs.readFileSync(path.resolve(__dirname, '../../demo/keys/demo-hospital-es256.pub.pem'), 'utf8'),
-  });
-  if (reg.status !== 201) throw new Error(`registering ${code}'s key: ${reg.status} ${JSON.stringify(reg.body)}`);
-  return { id: h.id as string, code, key, client };
-}
+const makeHospital = (tag: string) => newHospital(`MX${tag}`, `访问矩阵测试医院 ${tag}（测试）`);
 
 beforeAll(async () => {
   const A = await makeHospital('A');

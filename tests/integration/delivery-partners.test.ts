@@ -212,7 +212,7 @@ describe('signed partner updates', () => {
     await waitFor(async () => ((await assignedEvents()) === 1 ? true : null));
     expect(await assignedEvents()).toBe(1);
     // Seen ids are kept in PostgreSQL (unique), so a restart does not forget them.
-    expect((await sql(`select count(*)::int as n from partner_update where update_id = ?`, [headers['x-rxflow-update-id']]))[0].n).toBe(1);
+    expect((await sql(`select count(*)::int as n from signed_request where party_kind = 'partner' and request_id = ?`, [headers['x-rxflow-update-id']]))[0].n).toBe(1);
 
     // Rotation: the new secret signs; the previous one still verifies during the overlap.
     const rotated = await actors().operator.post(`/v1/ops/delivery-partners/${p.code}/secret/rotate`);

@@ -60,6 +60,8 @@ it(`survives ${RANDOM_REQUESTS} generated requests (seeded) without a 5xx, every
   expect((await fetch(`${apiUrl()}/health`)).status).toBe(200);
   // The shared engine's state the other tests rely on is untouched: the demo hospitals' signing keys still stand.
   expect(await sql(`select key_id from hospital_signing_key where revoked_at is not null and key_id like 'demo-%'`)).toEqual([]);
+  // …and no demo hospital was switched to required request signing (its unsigned calls would be refused).
+  expect(await sql(`select code from hospital where code like 'DEMO-%' and request_signing is not null`)).toEqual([]);
 });
 
 describe('hostile bodies, each with its answer', () => {

@@ -1,11 +1,15 @@
 // Shared by the integration tests: the parties as HTTP clients of the engine started by global-setup,
 // and direct SQL to check what the engine wrote.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { openOrm } from '../../db/orm';
 import { demoActors, ApiClient, claimAndReview, type HttpResult } from '../../demo/actors';
 import { isBlockingFinding } from '../../domain/review';
 import { applyTestEnv } from './env';
+import { hashKey } from '../../api/auth';
+import { DEMO } from '../../demo/fixtures';
 
 applyTestEnv();
 
@@ -93,4 +97,26 @@ export async function matchingPrescription(rxNo: string, lines: { drugCode: stri
       values (gen_random_uuid(), ?, ?, ?, ?, ?, '5mg', 'qd', '口服', 7)`, [id, i + 1, l.drugCode, l.drugName, l.quantity]);
   }
   return id;
+}
+
+/**
+ * A hospital of the test's own (code `<prefix>-<6 hex>`): an API key, the demo doctors, and the demo HIS
+ * signing key registered through its own key registry route, so demo prescriptions push as its own.
+ */
+export async function newHospital(prefix: string, name: string): Promise<{ id: string; code: string; key: string; client: ApiClient }> {
+  const code = `${prefix}-${randomBytes(3).toString('hex').toUpperCase()}`;
+  const key = `test-${randomUUID()}`;
+  const [h] = await sql(`insert into hospital (id, code, name, created_at) values (gen_random_uuid(), ?, ?, now()) returning id`, [code, name]);
+  await sql(`insert into api_client (id, key_hash, role, party_id, label, created_at) values (gen_random_uuid(), ?, 'hospital', ?, ?, now())`, [hashKey(key), h.id, code]);
+  for (const d of DEMO.doctors) {
+    await sql(`insert into doctor (id, hospital_id, code, name, license_no, licensed, authorised) values (gen_random_uuid(), ?, ?, ?, ?, ?, ?)`,
+      [h.id, d.code, d.name, d.licenseNo, d.licensed, d.authorised]);
+  }
+  const client = new ApiClient(apiUrl(), key);
+  const reg = await client.post('/v1/hospital/signing-keys', {
+    keyId: DEMO.hospital.signingKeyId, alg: 'ES256', validTo: '2030-12-31T23:59:59Z',
+    publicKeyPem: fs.readFileSync(path.resolve(__dirname, '../../demo/keys/demo-hospital-es256.pub.pem'), 'utf8'),
+  });
+  if (reg.status !== 201) throw new Error(`registering ${code}'s key: ${reg.status} ${JSON.stringify(reg.body)}`);
+  return { id: h.id as string, code, key, client };
 }
