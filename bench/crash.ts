@@ -127,7 +127,7 @@ async function main(): Promise<number> {
     watcher.stop();
     await supervisor.shutdown().catch(() => {});
     if (api) await stopProcess(api);
-    for (const wf of [`rxflow-reservation-sweeper-${queue}`, `rxflow-webhook-drainer-${queue}`]) {
+    for (const wf of [`rxflow-reservation-sweeper-${queue}`, `rxflow-webhook-drainer-${queue}`, `rxflow-workflow-healer-${queue}`]) {
       await services.temporal.workflow.getHandle(wf).terminate('crash run finished').catch(() => {});
     }
     await pool.end();

@@ -245,6 +245,7 @@ async function main() {
     watcher.stop();
     // The engine's reservation sweeper runs forever on its task queue: end it with the benchmark.
     await temporal.workflow.getHandle(`rxflow-reservation-sweeper-${queue}`).terminate('benchmark finished').catch(() => {});
+    await temporal.workflow.getHandle(`rxflow-workflow-healer-${queue}`).terminate('benchmark finished').catch(() => {});
     await stopApi();
     await pool.end();
     await services.close();

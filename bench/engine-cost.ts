@@ -182,6 +182,7 @@ async function main() {
   await pool.end();
   await services.temporal.workflow.getHandle(`rxflow-reservation-sweeper-rxcost-${runId}`).terminate('benchmark finished').catch(() => {});
   await services.temporal.workflow.getHandle(`rxflow-webhook-drainer-rxcost-${runId}`).terminate('benchmark finished').catch(() => {});
+  await services.temporal.workflow.getHandle(`rxflow-workflow-healer-rxcost-${runId}`).terminate('benchmark finished').catch(() => {});
   await services.close();
 }
 

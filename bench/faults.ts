@@ -289,6 +289,7 @@ async function main(): Promise<number> {
   console.log(`Results: ${path.relative(process.cwd(), file)}`);
   await checkServices.temporal.workflow.getHandle(`rxflow-reservation-sweeper-${queue}`).terminate('faults run finished').catch(() => {});
   await checkServices.temporal.workflow.getHandle(`rxflow-webhook-drainer-${queue}`).terminate('faults run finished').catch(() => {});
+  await checkServices.temporal.workflow.getHandle(`rxflow-workflow-healer-${queue}`).terminate('faults run finished').catch(() => {});
   await checkServices.close();
   await pool.end();
   rmSync(filesDir, { recursive: true, force: true });

@@ -273,3 +273,18 @@ export function loadWorkerTuning(): WorkerTuning {
 
 /** RX_LOCAL_ACTIVITIES=1: workflows started from now on run their database steps as local activities. Off by default. */
 export const localActivitiesEnabled = () => process.env.RX_LOCAL_ACTIVITIES === '1';
+
+/**
+ * The healer of workflows stuck on a nondeterminism error (activities/workflow-health.ts, docs/reliability.md):
+ * how often it looks, how long a prescription's status must have stood still to be looked at, how many it
+ * asks Temporal about per round, and how many resets one workflow may get in a day before only a person may.
+ */
+export interface WorkflowHealthConfig { intervalMs: number; staleMs: number; batch: number; maxResetsPerDay: number }
+export function loadWorkflowHealthConfig(): WorkflowHealthConfig {
+  return {
+    intervalMs: num('RX_HEAL_INTERVAL_MS', 5 * MINUTE),
+    staleMs: num('RX_HEAL_STALE_MS', 10 * MINUTE),
+    batch: num('RX_HEAL_BATCH', 500),
+    maxResetsPerDay: num('RX_HEAL_MAX_RESETS_PER_DAY', 3),
+  };
+}

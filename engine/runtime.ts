@@ -6,6 +6,8 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { reservationSweeperWorkflow } from '../workflows/sweeper';
 import { webhookDrainerWorkflow } from '../workflows/webhooks';
+import { workflowHealerWorkflow } from '../workflows/workflow-healer';
+import { createWorkflowHealthActivities } from '../activities/workflow-health';
 import { createWebhookActivities, kickWebhookDeliveries } from '../activities/webhooks';
 import { onHospitalEventsCommitted } from '../activities/hospital-events';
 import { closeFeedHub } from '../api/feed-hub';
@@ -19,7 +21,7 @@ import { patientLinkSettings } from '../api/routes/patient';
 import { insurerFromConfig } from '../activities/insurer';
 import { createApp } from '../api/app';
 import { ensureCurrentIndices } from '../catalog/reindex';
-import { loadWorkerTuning, type Config } from './config';
+import { loadWorkerTuning, loadWorkflowHealthConfig, type Config } from './config';
 import { instrumentElasticsearch, instrumentKnex } from './metrics';
 import { observeActivities, startTracing } from './telemetry';
 import { log } from './log';
@@ -85,6 +87,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     activities: {
       ...createActivities({ orm: s.orm, es: s.es, temporal: s.temporal, matchAtMinute: s.config.matchAtMinute, indexPrefix: s.config.indexPrefix, filesDir: s.config.filesDir, cjkFont: s.config.cjkFont, insurer: s.config.insurer ? insurerFromConfig(s.config.insurer) : undefined, publicUrl: s.config.publicUrl, patientLinks: patientLinkSettings(s.config) }),
       ...createWebhookActivities({ orm: s.orm, temporal: s.temporal, taskQueue: s.config.taskQueue }),
+      ...createWorkflowHealthActivities({ orm: s.orm, temporal: s.temporal, namespace: s.config.temporalNamespace }, loadWorkflowHealthConfig()),
     },
     interceptors: { activity: [observeActivities, ...(startTracing()?.worker.activity ?? [])] },
     sinks: startTracing()?.worker.sinks as never,
@@ -93,6 +96,7 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
   const running = worker.run();
   await startSweeper(s);
   await startWebhookDrainer(s);
+  await startWorkflowHealer(s);
   // The search projection of stock follows PostgreSQL through the outbox.
   const sync = startSearchSync(s.orm, s.es, s.config.indexPrefix, s.config.searchSyncIntervalMs);
   return { worker, running, connection, sync };
@@ -118,6 +122,19 @@ async function startWebhookDrainer(s: Services): Promise<void> {
       taskQueue: s.config.taskQueue,
       workflowId: `rxflow-webhook-drainer-${s.config.taskQueue}`,
       args: [{ intervalMs: webhookConfig().drainIntervalMs }],
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+  }
+}
+
+/** One healer of workflows stuck on a nondeterminism error per task queue, like the sweeper. */
+async function startWorkflowHealer(s: Services): Promise<void> {
+  try {
+    await s.temporal.workflow.start(workflowHealerWorkflow, {
+      taskQueue: s.config.taskQueue,
+      workflowId: `rxflow-workflow-healer-${s.config.taskQueue}`,
+      args: [{ intervalMs: loadWorkflowHealthConfig().intervalMs }],
     });
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;

@@ -2,3 +2,4 @@
 export { prescriptionWorkflow } from './prescription';
 export { reservationSweeperWorkflow } from './sweeper';
 export { webhookDeliveryWorkflow, webhookDrainerWorkflow } from './webhooks';
+export { workflowHealerWorkflow } from './workflow-healer';

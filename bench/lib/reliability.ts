@@ -203,7 +203,7 @@ const one = <T>(rows: T[]) => rows[0];
  * After the run, from the source of truth: every prescription in its scenario's end state, and no effect
  * twice — per prescription the orders, reservations, fills, settlements (and reversals), deliveries,
  * follow-ups, hospital events and audit events counted by their natural keys against what the journey
- * must have produced; the workflow closed, exactly one run per workflow id; the audit chains intact.
+ * must have produced; the workflow closed, exactly one run per workflow id (besides runs ended by a reset); the audit chains intact.
  */
 export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: MikroORM, journeys: Journey[], opts: { globalChain: boolean }): Promise<CheckResult> {
   const ids = journeys.map((j) => j.id);
@@ -291,9 +291,10 @@ export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: M
                        'follow_up_sent', 'follow_up_scheduled', 'completed', 'cancelled', 'rejected')
       group by 1, 2 having count(*) > 1`);
 
-  // Temporal: the workflow of each prescription closed as completed, one run per workflow id.
+  // Temporal: the workflow of each prescription closed as completed, one run per workflow id (resets aside).
   let closed = 0;
   let runs = 0;
+  let resets = 0;
   for (let i = 0; i < ids.length; i += 20) {
     await Promise.all(ids.slice(i, i + 20).map(async (id) => {
       const wid = `rx-${id}`;
@@ -304,14 +305,22 @@ export async function checkRun(db: PgQueryable, temporal: TemporalClient, orm: M
       } catch (e) {
         v(`${wid}: ${(e as Error).message}`);
       }
+      // A run the healer reset (docs/reliability.md, "Nondeterminism after a crash") ends TERMINATED and names
+      // the run that replaced it: that is one workflow continued, not a second one.
       let n = 0;
-      for await (const _ of temporal.workflow.list({ query: `WorkflowId = '${wid}'` })) n++;
+      let reset = 0;
+      for await (const run of temporal.workflow.list({ query: `WorkflowId = '${wid}'` })) {
+        n++;
+        if (run.status.name === 'TERMINATED' && (await temporal.workflow.getHandle(wid, run.runId).describe()).raw.workflowExtendedInfo?.resetRunId) reset++;
+      }
       runs += n;
-      if (n !== 1) v(`${wid}: ${n} workflow runs`);
+      resets += reset;
+      if (n - reset !== 1) v(`${wid}: ${n} workflow runs${reset ? ` (${reset} of them reset)` : ''}`);
     }));
   }
   counts.workflows_completed = closed;
   counts.workflow_runs = runs;
+  counts.workflow_resets = resets;
 
   // The audit chains: globally (a run's own database) or per prescription (a shared database).
   if (opts.globalChain) {

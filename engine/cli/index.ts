@@ -15,6 +15,7 @@ export const COMMANDS: Entry[] = [
   { name: 'bench', summary: 'run a benchmark script from bench/ (matching, sync-lag, …) with its options', load: async () => (require('./delegate') as typeof import('./delegate')).benchCommand },
   { name: 'adr-export', summary: 'serious adverse reactions from follow-ups in the national ADR report\'s fields (JSON, CSV)', load: async () => (require('./adr') as typeof import('./adr')).adrExportCommand },
   { name: 'verify', summary: 'verify the audit trail\'s hash chains; the first broken link if any (docs/audit.md)', load: async () => (require('./delegate') as typeof import('./delegate')).verifyCommand },
+  { name: 'repair', summary: 'reset workflows stuck on a Temporal nondeterminism error, recorded as an operator action', load: async () => (require('./repair') as typeof import('./repair')).repairCommand },
 ];
 
 export function usage(): string {

@@ -138,7 +138,9 @@ async function retry(ctx: Ctx, rx: RxRow, operator: string, reason: string) {
 
   if (run.status === 'RUNNING') {
     const failing = run.pendingActivities.filter((a) => a.lastFailure);
-    const why = failing.length
+    const why = (run.workflowTaskAttempt ?? 0) >= 2
+      ? `its workflow task keeps failing (rxflow stuck says why; a nondeterminism error is healed by rxflow repair)`
+      : failing.length
       ? `its activity ${failing.map((a) => `${a.activityType} (attempt ${a.attempt}, last failure: ${a.lastFailure})`).join(', ')} retries by itself: fix the cause and it continues`
       : 'nothing to retry (rxflow inspect shows what it waits for)';
     throw new CommandError(`workflow ${rx.workflow_id} is running: ${why}`);

@@ -6,9 +6,10 @@ import { isTerminal, PRESCRIPTION_STATUSES } from '../../domain/prescription-sta
 import { EXIT, UsageError, duration, iso, parse, positiveInt, printJson, str, table, type Command, type Ctx } from './common';
 import { tableExists } from './inspect';
 import { describeRun } from './workflow';
+import { failingTask } from '../../activities/workflow-health';
 
 export const STUCK_KINDS = ['review_past_sla', 'offer_unanswered', 'not_dispensed', 'delivery_silent', 'reservation_overdue', 'workflow_not_running', 'no_worker', 'activity_failing', 'webhook_failing',
-  'delivery_late'] as const;
+  'delivery_late', 'workflow_task_failing'] as const;
 export type StuckKind = (typeof STUCK_KINDS)[number];
 
 export interface StuckItem {
@@ -34,6 +35,7 @@ const TITLES: Record<StuckKind, string> = {
   activity_failing: 'activities failing and retrying',
   webhook_failing: 'hospital webhooks failing',
   delivery_late: 'deliveries past their promised window',
+  workflow_task_failing: 'workflows whose workflow task keeps failing',
 };
 
 /** Workflow runs younger than this are left alone: intake writes the row a moment before the start. */
@@ -138,6 +140,14 @@ async function fromTemporal(ctx: Ctx, limit: number): Promise<{ items: StuckItem
         items.push({ ...base, kind: 'workflow_not_running', since: run.closeTime ?? iso(r.created_at), overdueMs: run.closeTime ? Date.now() - Date.parse(run.closeTime) : 0, detail: `prescription ${r.status}, workflow ${run.status} (run ${run.runId})` });
       } else {
         if (run.taskQueue) queues.set(run.taskQueue, (queues.get(run.taskQueue) ?? 0) + 1);
+        // The workflow's own code cannot go on: a nondeterminism error (the healer resets it; rxflow repair) or a bug.
+        if ((run.workflowTaskAttempt ?? 0) >= 2) {
+          const f = await failingTask(client, r.workflow_id);
+          if (f) {
+            const what = f.failure.nondeterminism ? 'nondeterminism error, resettable (rxflow repair)' : `${f.failure.cause}, not resettable: fix the cause`;
+            items.push({ ...base, kind: 'workflow_task_failing', since: iso(r.created_at), overdueMs: 0, detail: `workflow task attempt ${f.attempt}, ${what}: ${f.failure.message.split('\n')[0].slice(0, 160)}` });
+          }
+        }
         for (const a of run.pendingActivities.filter((x) => x.attempt >= FAILING_ATTEMPTS)) {
           items.push({ ...base, kind: 'activity_failing', since: a.lastStartedAt ?? iso(r.created_at), overdueMs: 0, detail: `${a.activityType} attempt ${a.attempt}${a.lastFailure ? `: ${a.lastFailure.slice(0, 120)}` : ''}` });
         }
@@ -176,12 +186,15 @@ RX_REVIEW_SLA_MS, RX_PHARMACY_RESPONSE_MS, RX_DISPENSE_TIMEOUT_MS, RX_DELIVERY_T
   no_worker              a task queue with running workflows that no worker has polled for minutes
   activity_failing       a running workflow's activity on attempt ${FAILING_ATTEMPTS} or later (retrying on its own)
   webhook_failing        hospital callbacks that failed or are being retried (once that feature is installed)
+  workflow_task_failing  a running workflow whose workflow task keeps failing, with the cause: a nondeterminism
+                         error (the engine's healer resets it; \`rxflow repair\` now) or anything else (a bug:
+                         never reset, fix it)
 Each wait that the workflow times out itself (review, offer, dispensing, delivery) lists here only when
 it is overdue, i.e. the workflow did not act on it: a sign the worker is down or behind.
 
   --kind K1,K2     only these kinds
   --limit N        ask Temporal about at most N open prescriptions, oldest first (default 1000)
-  --no-temporal    PostgreSQL only (skips workflow_not_running, no_worker and activity_failing)
+  --no-temporal    PostgreSQL only (skips workflow_not_running, no_worker, activity_failing and workflow_task_failing)
   --check          exit 1 when anything is listed (for monitoring)
   --json           {"items": [...], "thresholds": {...}} on stdout
 
@@ -202,7 +215,7 @@ export const stuckCommand: Command = {
 
     let items = await fromDatabase(ctx);
     let temporal: { checked: number; open: number } | null = null;
-    if (!v['no-temporal'] && (!kinds || kinds.some((k) => k === 'workflow_not_running' || k === 'no_worker' || k === 'activity_failing'))) {
+    if (!v['no-temporal'] && (!kinds || kinds.some((k) => k === 'workflow_not_running' || k === 'no_worker' || k === 'activity_failing' || k === 'workflow_task_failing'))) {
       const r = await fromTemporal(ctx, limit);
       items.push(...r.items);
       temporal = { checked: r.checked, open: r.open };

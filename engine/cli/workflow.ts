@@ -14,6 +14,8 @@ export interface RunInfo {
   closeTime?: string | null;
   historyLength?: number;
   pendingActivities: PendingActivity[];
+  /** The pending workflow task's attempt: 2 or more means it failed (or timed out) before. */
+  workflowTaskAttempt?: number;
 }
 
 const QUERY_DEADLINE_MS = 5_000;
@@ -31,6 +33,7 @@ export async function describeRun(client: Client, workflowId: string): Promise<R
     return {
       found: true, status: d.status.name, runId: d.runId, taskQueue: d.taskQueue, startTime: d.startTime.toISOString(),
       closeTime: d.closeTime ? d.closeTime.toISOString() : null, historyLength: d.historyLength, pendingActivities: pending,
+      workflowTaskAttempt: d.raw.pendingWorkflowTask?.attempt ?? 0,
     };
   } catch (e) {
     if (e instanceof WorkflowNotFoundError) return { found: false, pendingActivities: [] };

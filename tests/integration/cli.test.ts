@@ -25,7 +25,7 @@ function rxflow(args: string[], env: Record<string, string> = {}): Promise<Run> 
   });
 }
 
-const COMMANDS = ['stack', 'seed', 'reindex', 'inspect', 'stuck', 'cancel', 'retry', 'bench', 'verify', 'adr-export'];
+const COMMANDS = ['stack', 'seed', 'reindex', 'inspect', 'stuck', 'cancel', 'retry', 'bench', 'verify', 'adr-export', 'repair'];
 
 let temporalConnection: Connection;
 let temporal: TemporalClient;

@@ -36,7 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await supervisor?.shutdown();
   if (api) await stopProcess(api);
-  for (const wf of [`rxflow-reservation-sweeper-${queue}`, `rxflow-webhook-drainer-${queue}`]) {
+  for (const wf of [`rxflow-reservation-sweeper-${queue}`, `rxflow-webhook-drainer-${queue}`, `rxflow-workflow-healer-${queue}`]) {
     await temporal.workflow.getHandle(wf).terminate('crash test finished').catch(() => {});
   }
   await pool.end();
