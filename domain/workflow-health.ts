@@ -7,7 +7,7 @@
 export interface TaskHistoryEvent {
   id: number;
   type: string;
-  /** WORKFLOW_TASK_FAILED: the cause without its prefix, e.g. NON_DETERMINISTIC_ERROR, WORKFLOW_WORKER_UNHANDLED_FAILURE. */
+  /** WORKFLOW_TASK_FAILED: its cause (e.g. WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR); WORKFLOW_TASK_TIMED_OUT: its timeout type. */
   cause?: string;
   /** WORKFLOW_TASK_FAILED: the failure's message. */
   message?: string;
@@ -41,7 +41,7 @@ export function isNondeterminism(cause: string | undefined, message: string | un
 /**
  * The history event a nondeterminism message names, e.g. "Update machine does not handle this event:
  * HistoryEvent(id: 130, ActivityTaskScheduled)" → 130. Null when it names none (e.g. "Activity type of
- * scheduled event 'a' does not match activity command 'b'").
+ * scheduled event 'a' does not match activity type of activity command 'b'").
  */
 export function conflictingEventId(message: string | undefined): number | null {
   const m = /HistoryEvent\(id: (\d+)/.exec(message ?? '') ?? /\bevent[ _]id:? (\d+)/i.exec(message ?? '');

@@ -1,7 +1,5 @@
 // The operator's CLI as an operator runs it: ./rxflow spawned as a process against the test engine's
 // database, Temporal and Elasticsearch (the environment global-setup and env.ts set up).
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { aliasTargets, stockAlias } from '../../catalog/indices';
@@ -9,21 +7,7 @@ import { demoPrescription } from '../../demo/prescriptions';
 import { statusIs, waitForPrescription } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { actors, closeDb, sql } from './helpers';
-
-const ROOT = path.resolve(__dirname, '../..');
-
-interface Run { code: number | null; stdout: string; stderr: string }
-function rxflow(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(ROOT, 'rxflow'), args, { cwd: ROOT, env: { ...process.env, RX_DEBUG: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { rxflow } from '../support/rxflow-cli';
 
 const COMMANDS = ['stack', 'seed', 'reindex', 'inspect', 'stuck', 'cancel', 'retry', 'bench', 'verify', 'adr-export', 'repair'];
 

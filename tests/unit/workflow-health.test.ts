@@ -28,7 +28,7 @@ describe('recognising a nondeterminism error', () => {
 
   it('reads the conflicting event out of the message when it names one', () => {
     expect(conflictingEventId(CRASH_NDE)).toBe(130);
-    expect(conflictingEventId('[TMPRL1100] Nondeterminism error: Activity type of scheduled event \'stepA\' does not match activity command \'stepB\'')).toBeNull();
+    expect(conflictingEventId('[TMPRL1100] Nondeterminism error: Activity type of scheduled event \'stepA\' does not match activity type of activity command \'stepB\'')).toBeNull();
     expect(conflictingEventId(undefined)).toBeNull();
   });
 });
@@ -55,7 +55,7 @@ describe('where to reset', () => {
   });
 
   it('without an event in the message: to the last completed task before the failure', () => {
-    const other = { ...failure, message: '[TMPRL1100] Nondeterminism error: Activity type of scheduled event \'stepA\' does not match activity command \'stepB\'' };
+    const other = { ...failure, message: '[TMPRL1100] Nondeterminism error: Activity type of scheduled event \'stepA\' does not match activity type of activity command \'stepB\'' };
     expect(healingResetPoint(crashHistory, other)).toEqual({ eventId: 162, conflictingEventId: null, why: expect.stringContaining('event 170') });
   });
 

@@ -1,0 +1,2 @@
+export interface ProbeInput { activityQueue: string; key: string }
+export interface ProbeActivities { stepA(key: string): Promise<void>; stepB(key: string): Promise<void> }
