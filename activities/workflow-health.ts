@@ -125,9 +125,11 @@ export async function findFailingWorkflows(deps: WorkflowHealthDeps, opts: { sta
 export async function healWorkflow(deps: WorkflowHealthDeps, prescriptionId: string, workflowId: string, opts: { actor: string; reason?: string; maxResetsPerDay: number; force?: boolean }): Promise<HealOutcome | null> {
   const f = await failingTask(deps.temporal, workflowId);
   if (!f) return null;
-  const [{ n }] = await deps.orm.em.fork().getConnection().execute(
-    `select count(*)::int as n from audit_event where prescription_id = ? and action = ? and at > now() - interval '1 day'`, [prescriptionId, RESET_ACTION]);
-  const decision = decideHealing(f.events, f.failure, opts.force ? 0 : Number(n), opts.maxResetsPerDay);
+  const earlier: { event: number }[] = await deps.orm.em.fork().getConnection().execute(
+    `select (data->>'resetToEvent')::int as event from audit_event where prescription_id = ? and action = ? and at > now() - interval '1 day' and data->>'workflowId' = ?`,
+    [prescriptionId, RESET_ACTION, workflowId]);
+  const n = earlier.length;
+  const decision = decideHealing(f.events, f.failure, earlier.map((e) => Number(e.event)), opts.force ? Infinity : opts.maxResetsPerDay);
   if (decision.action === 'list') {
     const detail = decision.reason === 'not_nondeterminism'
       ? `workflow task ${f.failure.kind} (${f.failure.cause}), not a nondeterminism error: not reset, the cause must be fixed`

@@ -73,20 +73,26 @@ export function currentTaskFailure(events: TaskHistoryEvent[]): TaskFailure | nu
 /**
  * Where to reset a run stuck on a nondeterminism error: to the last completed workflow task before the
  * event the replay conflicted with — the new run replays only history before the conflict and executes
- * that task again. Without an event in the message: the last completed task before the failure. Null
- * when there is no completed task to reset to.
+ * that task again. Without an event in the message: the last completed task before the failure, or before
+ * the point an earlier reset of this workflow went to (`earlierResets`, the events of resets of the last
+ * day): a run that fails again after a reset conflicts with history older than that point, so each reset
+ * steps further back. Null when there is no completed task to reset to.
  */
-export function healingResetPoint(events: TaskHistoryEvent[], failure: TaskFailure): HealingResetPoint | null {
+export function healingResetPoint(events: TaskHistoryEvent[], failure: TaskFailure, earlierResets: number[] = []): HealingResetPoint | null {
   const conflict = conflictingEventId(failure.message);
-  const before = conflict !== null && conflict < failure.eventId ? conflict : failure.eventId;
+  const named = conflict !== null && conflict < failure.eventId;
+  const earlier = named ? [] : earlierResets.filter((p) => p < failure.eventId);
+  const before = named ? conflict : Math.min(failure.eventId, ...earlier);
   const task = [...events].reverse().find((e) => e.type === 'WORKFLOW_TASK_COMPLETED' && e.id < before);
   if (!task) return null;
   return {
     eventId: task.id,
     conflictingEventId: conflict,
-    why: conflict !== null && conflict < failure.eventId
+    why: named
       ? `the last workflow task completed before event ${conflict}, which the replay conflicted with`
-      : `the last workflow task completed before the failing one (event ${failure.eventId})`,
+      : before < failure.eventId
+        ? `the last workflow task completed before event ${before}, where an earlier reset went (the failure names no event)`
+        : `the last workflow task completed before the failing one (event ${failure.eventId})`,
   };
 }
 
@@ -97,11 +103,12 @@ export type HealingDecision =
 /**
  * Reset only what is safe to re-execute: a nondeterminism error (the code did not change its mind, the
  * SDK did; docs/reliability.md). A bug in our workflow code must stay visible, and a run reset too often
- * within a day is left to a person (a reset that does not help would loop).
+ * within a day is left to a person (a reset that does not help would loop). `earlierResets`: the reset
+ * points of this workflow's resets in the last day.
  */
-export function decideHealing(events: TaskHistoryEvent[], failure: TaskFailure, resetsLastDay: number, maxResetsPerDay: number): HealingDecision {
+export function decideHealing(events: TaskHistoryEvent[], failure: TaskFailure, earlierResets: number[], maxResetsPerDay: number): HealingDecision {
   if (!failure.nondeterminism) return { action: 'list', reason: 'not_nondeterminism' };
-  if (resetsLastDay >= maxResetsPerDay) return { action: 'list', reason: 'reset_budget_spent' };
-  const point = healingResetPoint(events, failure);
+  if (earlierResets.length >= maxResetsPerDay) return { action: 'list', reason: 'reset_budget_spent' };
+  const point = healingResetPoint(events, failure, earlierResets);
   return point ? { action: 'reset', point } : { action: 'list', reason: 'no_reset_point' };
 }

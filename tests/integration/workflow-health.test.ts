@@ -4,13 +4,18 @@
 // stepA's place) replays the history and fails the workflow task, on every attempt. The healer resets those
 // runs, with an audit event on the prescription, and they complete under v2; a workflow failing for
 // another reason (a plain Error thrown by its code) is listed and never reset.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { temporal as proto } from '@temporalio/proto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString } from '@temporalio/worker';
 import { openOrm } from '../../db/orm';
 import { demoPrescription } from '../../demo/prescriptions';
 import { statusIs, waitForPrescription } from '../../demo/actors';
-import { failingTask, healFailingWorkflows, RESET_ACTION, SYSTEM_ACTOR, type WorkflowHealthDeps } from '../../activities/workflow-health';
+import { failingTask, healFailingWorkflows, RESET_ACTION, SYSTEM_ACTOR, taskHistoryEvents, type WorkflowHealthDeps } from '../../activities/workflow-health';
+import { currentTaskFailure, healingResetPoint } from '../../domain/workflow-health';
+import { workflowBundle } from '../../engine/runtime';
 import { rxflow } from '../support/rxflow-cli';
 import type { ProbeInput } from '../support/nde/types';
 import { actors, closeDb, sql } from './helpers';
@@ -96,6 +101,8 @@ describe('workflows stuck on a nondeterminism error', () => {
     const operatorProbe = await client.workflow.start('ndeTimerProbe', { taskQueue: wfQueue, workflowId: byOperator.workflowId, args: [input(byOperator.id)] });
     const brokenProbe = await client.workflow.start('brokenProbe', { taskQueue: wfQueue, workflowId: broken.workflowId, args: [input(broken.id)] });
     await until('v1 to schedule stepA', async () => (await hasScheduledActivity(healerProbe)) && (await hasScheduledActivity(operatorProbe)));
+    // A partner's update accepted after stepA was scheduled (as the crash run's deliveryStatus): a reset must keep it.
+    expect(await healerProbe.executeUpdate('note', { args: [] })).toBe(1);
     await stop(v1);
 
     // v2 and the activities: stepA completes, v2 replays v1's history and cannot.
@@ -132,35 +139,61 @@ describe('workflows stuck on a nondeterminism error', () => {
     expect(JSON.parse(repaired.stdout)).toMatchObject({ action: 'reset', prescriptionId: byOperator.id, fromRunId: operatorProbe.firstExecutionRunId, actor: 'operator:ops-ann', point: { eventId: 4 } });
 
     // One round of the healer's loop over every open prescription whose status stood still (here: any).
-    const round = await healFailingWorkflows(deps, { intervalMs: 0, staleMs: 0, batch: 10_000, maxResetsPerDay: 3 }, null);
+    const cfg = { intervalMs: 0, staleMs: 0, batch: 10_000, maxResetsPerDay: 3 };
+    const round = await healFailingWorkflows(deps, cfg, null);
     expect(round).toMatchObject({ reset: 1, next: null });
     expect(round.listed).toBeGreaterThanOrEqual(1); // the bug
+    // The activity probe's failure names no event: the first reset goes to the task before the failed one,
+    // which came after stepA was scheduled, so the new run fails the same way; the next round steps back
+    // before that point, to event 4, the task that scheduled stepA.
+    await until('the reset run to fail again', async () => {
+      const f = await failingTask(client, byHealer.workflowId);
+      return f && f.runId !== healerProbe.firstExecutionRunId ? f : null;
+    });
+    expect(await healFailingWorkflows(deps, cfg, null)).toMatchObject({ reset: 1 });
+    await expect(client.workflow.getHandle(byHealer.workflowId).result()).resolves.toBe('v2:1'); // the update survived both resets
+    await expect(client.workflow.getHandle(byOperator.workflowId).result()).resolves.toBe('v2:0');
     const again = await rxflow(['repair', byHealer.id]);
-    expect(again).toMatchObject({ code: 1, stderr: expect.stringMatching(/is not failing its workflow tasks: nothing to repair/) });
+    expect(again).toMatchObject({ code: 1, stderr: expect.stringMatching(/is finished|is not failing its workflow tasks: nothing to repair/) });
 
-    // The activity probe's message names no event (reset before the failed task); the timer probe's names
-    // event 5, the scheduled stepA (reset before it): both to event 4, the task that scheduled stepA.
-    for (const [p, probe, actor, conflictingEventId] of [[byHealer, healerProbe, SYSTEM_ACTOR, null], [byOperator, operatorProbe, 'operator:ops-ann', 5]] as const) {
-      // The new run completes under v2; the old one ended as reset and names it.
-      const now = await client.workflow.getHandle(p.workflowId).describe();
-      expect(now.runId).not.toBe(probe.firstExecutionRunId);
-      await expect(client.workflow.getHandle(p.workflowId).result()).resolves.toBe('v2');
-      const old = await client.workflow.getHandle(p.workflowId, probe.firstExecutionRunId).describe();
-      expect(old.status.name).toBe('TERMINATED');
-      expect(old.raw.workflowExtendedInfo?.resetRunId).toBe(now.runId);
-      // The audit event a regulator sees: who, the cause, the reset point, the old and new run.
-      const events = await sql(`select actor, data from audit_event where prescription_id = ? and action = ?`, [p.id, RESET_ACTION]);
-      expect(events).toEqual([{ actor, data: expect.objectContaining({ cause: 'nondeterminism', fromRunId: probe.firstExecutionRunId, runId: now.runId, resetToEvent: 4, conflictingEventId, workflowId: p.workflowId }) }]);
-      expect(events[0].data.failure).toMatch(/TMPRL1100/);
+    // The audit events a regulator sees: who, the cause, the reset point, the old and new run. Each old run
+    // ended as reset and names the run that replaced it (what the crash checker counts as one workflow).
+    const resets = async (id: string) => (await sql(`select actor, data from audit_event where prescription_id = ? and action = ? order by id`, [id, RESET_ACTION]));
+    const [first, second] = await resets(byHealer.id);
+    expect(first).toEqual({ actor: SYSTEM_ACTOR, data: expect.objectContaining({ cause: 'nondeterminism', conflictingEventId: null, fromRunId: healerProbe.firstExecutionRunId, workflowId: byHealer.workflowId }) });
+    expect(first.data.resetToEvent).toBeGreaterThan(4);
+    expect(second).toEqual({ actor: SYSTEM_ACTOR, data: expect.objectContaining({ resetToEvent: 4, fromRunId: first.data.runId, why: expect.stringContaining('earlier reset') }) });
+    expect(first.data.failure).toMatch(/TMPRL1100/);
+    // The timer probe's message names event 5, the scheduled stepA: reset before it, at once.
+    expect(await resets(byOperator.id)).toEqual([{ actor: 'operator:ops-ann', data: expect.objectContaining({ resetToEvent: 4, conflictingEventId: 5, fromRunId: operatorProbe.firstExecutionRunId, reason: 'stuck after a deploy' }) }]);
+    for (const [workflowId, fromRunId, runId] of [[byHealer.workflowId, healerProbe.firstExecutionRunId, first.data.runId], [byHealer.workflowId, first.data.runId, second.data.runId],
+      [byOperator.workflowId, operatorProbe.firstExecutionRunId, JSON.parse(repaired.stdout).runId]]) {
+      const old = await client.workflow.getHandle(workflowId, fromRunId).describe();
+      expect({ status: old.status.name, resetRunId: old.raw.workflowExtendedInfo?.resetRunId }).toEqual({ status: 'TERMINATED', resetRunId: runId });
     }
-    // stepA ran once (in the old run), stepB once (in the new one): nothing twice.
-    expect(calls.filter((c) => c.endsWith(byHealer.id)).sort()).toEqual([`A:${byHealer.id}`, `B:${byHealer.id}`]);
-    expect(calls.filter((c) => c.endsWith(byOperator.id)).sort()).toEqual([`A:${byOperator.id}`, `B:${byOperator.id}`]);
+    // stepB ran once, in the run that completed; stepA ran in the first run, and again in a reset run
+    // whose history still had it scheduled — activities are idempotent for this reason.
+    expect(calls.filter((c) => c === `B:${byHealer.id}`)).toHaveLength(1);
+    expect(calls.filter((c) => c === `B:${byOperator.id}`)).toHaveLength(1);
+    expect(calls.filter((c) => c === `A:${byOperator.id}`)).toHaveLength(1);
 
     // The bug is still there, on its first run, unreset and listed.
     expect((await client.workflow.getHandle(broken.workflowId).describe()).runId).toBe(brokenProbe.firstExecutionRunId);
     expect(await sql(`select 1 from audit_event where prescription_id = ? and action = ?`, [broken.id, RESET_ACTION])).toEqual([]);
     expect(await failingTask(client, broken.workflowId)).toMatchObject({ failure: { nondeterminism: false } });
     await client.workflow.getHandle(broken.workflowId).terminate('workflow-health test finished');
+  });
+});
+
+describe('the crash run\'s stuck workflow (rx-fd0fc927-…, docs/reliability.md)', () => {
+  it('replays into the same nondeterminism error with today\'s code, and is reset to the task before event 130', async () => {
+    const b64 = fs.readFileSync(path.join(__dirname, 'fixtures', 'nde-after-crash-history.b64'), 'utf8').trim();
+    const history = proto.api.history.v1.History.decode(Buffer.from(b64, 'base64'));
+    const events = taskHistoryEvents(history.events ?? []);
+    const failure = currentTaskFailure(events)!;
+    expect(failure).toMatchObject({ eventId: 170, cause: 'NON_DETERMINISTIC_ERROR', nondeterminism: true });
+    expect(healingResetPoint(events, failure)).toMatchObject({ eventId: 129, conflictingEventId: 130 });
+    // The same code that wrote [ScheduleActivity(130), UpdateAccepted(131)] replays them in the other order.
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history)).rejects.toThrow(/HistoryEvent\(id: 130, ActivityTaskScheduled\)/);
   });
 });

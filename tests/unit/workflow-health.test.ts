@@ -59,12 +59,20 @@ describe('where to reset', () => {
     expect(healingResetPoint(crashHistory, other)).toEqual({ eventId: 162, conflictingEventId: null, why: expect.stringContaining('event 170') });
   });
 
+  it('a run that fails again after a reset, on a failure naming no event, steps back before where the reset went', () => {
+    const other = { ...failure, message: '[TMPRL1100] Nondeterminism error: Activity type of scheduled event \'stepA\' does not match activity type of activity command \'stepB\'' };
+    expect(healingResetPoint(crashHistory, other, [137])).toEqual({ eventId: 129, conflictingEventId: null, why: expect.stringContaining('before event 137, where an earlier reset went') });
+    expect(healingResetPoint(crashHistory, other, [137, 129])).toMatchObject({ eventId: 120 });
+    // A named event is where the conflict is, whatever earlier resets did.
+    expect(healingResetPoint(crashHistory, failure, [120])).toMatchObject({ eventId: 129, conflictingEventId: 130 });
+  });
+
   it('nowhere when no workflow task completed before the conflict', () => {
     const early = [ev(1, 'WORKFLOW_EXECUTION_STARTED'), ev(2, 'WORKFLOW_TASK_SCHEDULED'), ev(3, 'WORKFLOW_TASK_STARTED'),
       ev(4, 'WORKFLOW_TASK_FAILED', { cause: 'NON_DETERMINISTIC_ERROR', message: '[TMPRL1100] Nondeterminism error: HistoryEvent(id: 3, WorkflowTaskStarted)' })];
     const f = currentTaskFailure(early)!;
     expect(healingResetPoint(early, f)).toBeNull();
-    expect(decideHealing(early, f, 0, 3)).toEqual({ action: 'list', reason: 'no_reset_point' });
+    expect(decideHealing(early, f, [], 3)).toEqual({ action: 'list', reason: 'no_reset_point' });
   });
 });
 
@@ -72,18 +80,18 @@ describe('whether to reset', () => {
   const nde = currentTaskFailure(crashHistory)!;
 
   it('resets a nondeterminism error within the day\'s budget', () => {
-    expect(decideHealing(crashHistory, nde, 0, 3)).toEqual({ action: 'reset', point: expect.objectContaining({ eventId: 129 }) });
-    expect(decideHealing(crashHistory, nde, 2, 3).action).toBe('reset');
+    expect(decideHealing(crashHistory, nde, [], 3)).toEqual({ action: 'reset', point: expect.objectContaining({ eventId: 129 }) });
+    expect(decideHealing(crashHistory, nde, [129, 129], 3).action).toBe('reset');
   });
 
   it('only lists one reset as often as the budget allows in a day: a reset that does not help must not loop', () => {
-    expect(decideHealing(crashHistory, nde, 3, 3)).toEqual({ action: 'list', reason: 'reset_budget_spent' });
+    expect(decideHealing(crashHistory, nde, [129, 129, 129], 3)).toEqual({ action: 'list', reason: 'reset_budget_spent' });
   });
 
   it('never resets a failure that is not a nondeterminism error: a bug in the workflow code stays visible', () => {
     const bug = [...crashHistory.slice(0, -1), ev(170, 'WORKFLOW_TASK_FAILED', { cause: 'WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE', message: 'TypeError: x is not a function' })];
     const f = currentTaskFailure(bug)!;
     expect(f).toMatchObject({ cause: 'WORKFLOW_WORKER_UNHANDLED_FAILURE', nondeterminism: false });
-    expect(decideHealing(bug, f, 0, 3)).toEqual({ action: 'list', reason: 'not_nondeterminism' });
+    expect(decideHealing(bug, f, [], 3)).toEqual({ action: 'list', reason: 'not_nondeterminism' });
   });
 });
