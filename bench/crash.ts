@@ -54,6 +54,9 @@ async function main(): Promise<number> {
     DATABASE_URL: o.db, RX_INDEX_PREFIX: o.prefix, ELASTICSEARCH_URL: o.es, TEMPORAL_ADDRESS: o.temporal, RX_TASK_QUEUE: queue,
     RX_MATCH_AT: '10:30', RX_FILES_DIR: filesDir, ...BENCH_FOLLOWUPS,
     // Human and partner waits stay long (their defaults): an outcome must not depend on how long a worker was down.
+    // The workflow healer looks every 15 s at prescriptions standing still for 30 s, so a workflow stuck on a
+    // nondeterminism error after a kill (docs/reliability.md) is reset within the run, not ten minutes later.
+    RX_HEAL_INTERVAL_MS: '15000', RX_HEAL_STALE_MS: '30000',
   };
   Object.assign(process.env, env);
 
