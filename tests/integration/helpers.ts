@@ -120,3 +120,14 @@ export async function newHospital(prefix: string, name: string): Promise<{ id: s
   if (reg.status !== 201) throw new Error(`registering ${code}'s key: ${reg.status} ${JSON.stringify(reg.body)}`);
   return { id: h.id as string, code, key, client };
 }
+
+/** Polls `probe` until it returns something truthy (returned), or throws after `timeoutMs` naming `what`. */
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

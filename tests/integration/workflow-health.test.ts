@@ -18,7 +18,7 @@ import { currentTaskFailure, healingResetPoint } from '../../domain/workflow-hea
 import { workflowBundle } from '../../engine/runtime';
 import { rxflow } from '../support/rxflow-cli';
 import type { ProbeInput } from '../support/nde/types';
-import { actors, closeDb, sql } from './helpers';
+import { actors, closeDb, sql, until } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -56,16 +56,6 @@ async function prescriptionFor(kind: string): Promise<{ id: string; workflowId: 
   const workflowId = `${kind}-${id}`;
   await sql(`update prescription set workflow_id = ? where id = ?`, [workflowId, id]);
   return { id, workflowId };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const hasScheduledActivity = async (h: WorkflowHandle) => (await h.fetchHistory()).events?.some((e) => e.activityTaskScheduledEventAttributes) ?? false;
