@@ -250,6 +250,13 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
       ctx.body = { deliveryId: d.id, status, repeated: true, prescriptionStatus: live?.status ?? rx.status };
       return;
     }
+    // Dispatch stored this delivery and told the partner a moment before the workflow took its answer: a
+    // partner acting at once is asked to repeat shortly, not told that its brand-new delivery is closed.
+    if (!current && live && d.attempt > (live.delivery?.attempt ?? 0) && (d.status === 'created' || d.status === 'assigned')) {
+      ctx.set('Retry-After', '1');
+      throw new ApiError(409, 'DELIVERY_NOT_READY', 'this delivery is being handed over to you right now; send the same update again in a moment',
+        [{ path: '$.status', code: 'not_ready', message: `delivery ${d.id} is not yet the prescription's current one` }]);
+    }
     if (!canDeliveryTransition(status, body.status) || !current) {
       const allowed = current ? nextDeliveryStatuses(status) : [];
       throw new ApiError(409, 'ILLEGAL_DELIVERY_TRANSITION',

@@ -239,6 +239,23 @@ describe('the delivery state machine through the API', () => {
     expect((await sql(`select status from delivery where id = ?`, [deliveryId]))[0].status).toBe('delivered');
   });
 
+  it('asks a partner that posts while its delivery is still being handed over to repeat shortly, then takes the repeat', async () => {
+    // The partner hears of the delivery inside the dispatch, before the workflow has the dispatch's answer.
+    const sims = Object.values(partners).map((p) => p.sim);
+    for (const sim of sims) sim.behaviour.delayMs = 2500;
+    try {
+      const { id } = await toDelivery({}, false);
+      const row = await waitFor(async () => (await sql(`select d.id, p.code from delivery d join delivery_partner p on p.id = d.partner_id where d.prescription_id = ? and d.attempt = 1`, [id]))[0] ?? null);
+      const early = await simOf(row.code).post(row.id, 'assigned');
+      expect({ status: early.status, code: early.body?.error?.code }).toEqual({ status: 409, code: 'DELIVERY_NOT_READY' });
+      const { deliveryId } = await attempt(id, 1);
+      expect(deliveryId).toBe(row.id);
+      await move(simOf(row.code), row.id, 'assigned');
+    } finally {
+      for (const sim of sims) sim.behaviour.delayMs = 0;
+    }
+  });
+
   it('fails from every state, dispatches again to another partner, and takes the parcel back: stock restored, insurance reversed, hospital and patient told', async () => {
     const { id, deliveryId, partnerCode, pharmacyCode, order } = await toDelivery();
     const first = simOf(partnerCode);
