@@ -94,51 +94,27 @@ export async function startWorker(s: Services): Promise<{ worker: Worker; runnin
     ...loadWorkerTuning(),
   });
   const running = worker.run();
-  await startSweeper(s);
-  await startWebhookDrainer(s);
-  await startWorkflowHealer(s);
+  await startLoops(s);
   // The search projection of stock follows PostgreSQL through the outbox.
   const sync = startSearchSync(s.orm, s.es, s.config.indexPrefix, s.config.searchSyncIntervalMs);
   return { worker, running, connection, sync };
 }
 
-/** One reservation sweeper per task queue; starting it again finds the one already running. */
-async function startSweeper(s: Services): Promise<void> {
-  try {
-    await s.temporal.workflow.start(reservationSweeperWorkflow, {
-      taskQueue: s.config.taskQueue,
-      workflowId: `rxflow-reservation-sweeper-${s.config.taskQueue}`,
-      args: [{ intervalMs: s.config.sweepIntervalMs }],
-    });
-  } catch (e) {
-    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-  }
-}
-
-/** One webhook outbox drainer per task queue, like the sweeper. */
-async function startWebhookDrainer(s: Services): Promise<void> {
-  try {
-    await s.temporal.workflow.start(webhookDrainerWorkflow, {
-      taskQueue: s.config.taskQueue,
-      workflowId: `rxflow-webhook-drainer-${s.config.taskQueue}`,
-      args: [{ intervalMs: webhookConfig().drainIntervalMs }],
-    });
-  } catch (e) {
-    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-  }
-}
-
-/** One healer of workflows stuck on a nondeterminism error per task queue, like the sweeper. */
-async function startWorkflowHealer(s: Services): Promise<void> {
-  try {
-    await s.temporal.workflow.start(workflowHealerWorkflow, {
-      taskQueue: s.config.taskQueue,
-      workflowId: `rxflow-workflow-healer-${s.config.taskQueue}`,
-      args: [{ intervalMs: loadWorkflowHealthConfig().intervalMs }],
-    });
-  } catch (e) {
-    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-  }
+/**
+ * The engine's loops, one of each per task queue: the reservation sweeper, the webhook outbox drainer and
+ * the healer of workflows stuck on a nondeterminism error. Starting one again finds the one already running.
+ */
+async function startLoops(s: Services): Promise<void> {
+  const once = async <A>(workflow: (input: A) => Promise<void>, name: string, input: A) => {
+    try {
+      await s.temporal.workflow.start(workflow, { taskQueue: s.config.taskQueue, workflowId: `rxflow-${name}-${s.config.taskQueue}`, args: [input] });
+    } catch (e) {
+      if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+    }
+  };
+  await once(reservationSweeperWorkflow, 'reservation-sweeper', { intervalMs: s.config.sweepIntervalMs });
+  await once(webhookDrainerWorkflow, 'webhook-drainer', { intervalMs: webhookConfig().drainIntervalMs });
+  await once(workflowHealerWorkflow, 'workflow-healer', { intervalMs: loadWorkflowHealthConfig().intervalMs });
 }
 
 export async function startApi(s: Services, port = s.config.apiPort): Promise<{ server: http.Server; url: string }> {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { DEMO } from '../../demo/fixtures';
-import { actors, approve, closeDb, deliveryCode, sql } from './helpers';
+import { actors, approve, closeDb, deliveryCode, sql, until } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
 import { demoPrescription } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
@@ -44,15 +44,6 @@ const status = (courier: ApiClient, deliveryId: string, body: Record<string, unk
 function readings(temps: number[], endMinutesAgo = 1, sensorId = 'LOGGER-1') {
   const end = Date.now() - endMinutesAgo * MIN;
   return temps.map((celsius, i) => ({ at: new Date(end - (temps.length - 1 - i) * MIN).toISOString(), celsius, sensorId }));
-}
-async function until<T>(fn: () => Promise<T | undefined | null | false>, what: string, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 const auditOf = (id: string) => sql(`select action, actor, data from audit_event where prescription_id = ? order by id`, [id]);
 
@@ -109,8 +100,8 @@ describe('cold chain', () => {
     expect(noReason.status).toBe(400);
     const decided = await a.pharmacist.post(`/v1/deliveries/${deliveryId}/cold-chain-decision`, { decision: 'continue', reason: '10 ℃ 35 分钟，在说明书稳定性范围内' });
     expect(decided.status).toBe(202);
-    await until(async () => (await sql(`select status from cold_chain_excursion where id = ?`, [flagged.body.excursion.id]))[0].status === 'continue', 'the decision recorded');
-    await until(async () => (await a.hospital.get(`/v1/prescriptions/${id}`)).body.workflow.delivery.hold === null, 'the hold lifted');
+    await until('the decision recorded', async () => (await sql(`select status from cold_chain_excursion where id = ?`, [flagged.body.excursion.id]))[0].status === 'continue');
+    await until('the hold lifted', async () => (await a.hospital.get(`/v1/prescriptions/${id}`)).body.workflow.delivery.hold === null);
     expect((await a.pharmacist.post(`/v1/deliveries/${deliveryId}/cold-chain-decision`, { decision: 'return', reason: 'again' })).body.error.code).toBe('NO_OPEN_EXCURSION');
 
     expect((await status(courier, deliveryId, { status: 'delivered', proof: { kind: 'code', reference: code } })).status).toBe(202);
@@ -131,7 +122,7 @@ describe('cold chain', () => {
     const frozen = await courier.post(`/v1/deliveries/${deliveryId}/temperature`, { readings: readings([5, -1, 5], 1, 'CORE') });
     expect(frozen.body.excursion).toMatchObject({ rule: 'frozen', held: true });
     // Undecided past RX_COLD_CHAIN_DECISION_MS (short in tests): escalated to the lead pharmacist.
-    await until(async () => (await auditOf(id)).some((e) => e.action === 'cold_chain_escalated'), 'the escalation');
+    await until('the escalation', async () => (await auditOf(id)).some((e) => e.action === 'cold_chain_escalated'));
     expect((await auditOf(id)).find((e) => e.action === 'lead_pharmacist_notified' && e.data.about === 'cold_chain_excursion')?.data.leads).toEqual(['P002']);
 
     const decided = await a.leadPharmacist.post(`/v1/deliveries/${deliveryId}/cold-chain-decision`, { decision: 'return', reason: '胰岛素冻结后不可使用', excursionId: frozen.body.excursion.id });
@@ -238,12 +229,12 @@ describe('ETA and lateness', () => {
     // The window is driven by data, not by waiting: it ended a minute ago.
     await sql(`update delivery set promised_by = now() - interval '1 minute' where id = ?`, [deliveryId]);
     expect((await status(courier, deliveryId, { status: 'picked_up' })).status).toBe(202);
-    const picked = await until(async () => (await sql(`select eta, late_at, events, distance_km from delivery where id = ? and status = 'picked_up'`, [deliveryId]))[0], 'picked_up recorded');
+    const picked = await until('picked_up recorded', async () => (await sql(`select eta, late_at, events, distance_km from delivery where id = ? and status = 'picked_up'`, [deliveryId]))[0]);
     const pickedAt = new Date(picked.events.at(-1).at).getTime();
     expect(new Date(picked.eta).getTime() - pickedAt).toBe(transitMs(picked.distance_km, eta));
     expect(picked.late_at).not.toBeNull();
     expect((await status(courier, deliveryId, { status: 'in_transit' })).status).toBe(202);
-    const moving = await until(async () => (await sql(`select eta, events from delivery where id = ? and status = 'in_transit'`, [deliveryId]))[0], 'in_transit recorded');
+    const moving = await until('in_transit recorded', async () => (await sql(`select eta, events from delivery where id = ? and status = 'in_transit'`, [deliveryId]))[0]);
     expect(new Date(moving.eta).getTime() - new Date(moving.events.at(-1).at).getTime()).toBe(Math.round(transitMs(picked.distance_km, eta) / 2));
     expect((await auditOf(id)).filter((e) => e.action === 'delivery_late')).toHaveLength(1);
 

@@ -15,7 +15,7 @@ import { scanOrder } from '../../demo/packs';
 import { hashKey } from '../../api/auth';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../domain/prescription-status';
 import { signPartnerRequest } from '../../sdk/partner';
-import { actors, apiUrl, approve, closeDb, sql, stockOf } from './helpers';
+import { actors, apiUrl, approve, closeDb, sql, stockOf, until } from './helpers';
 import { startPartnerSimulator, type PartnerSimulator } from '../simulators/partner';
 
 const REGION = '330199';
@@ -100,7 +100,7 @@ const POSTABLE = DELIVERY_STATUSES.filter((s) => s !== 'created');
 /** At `from`: every illegal status is 409 naming from, to and the allowed next ones; a repeat is 200 and writes nothing. */
 async function checkAt(sim: PartnerSimulator, id: string, deliveryId: string, from: DeliveryStatus, open = true) {
   // The workflow records a status after answering: wait until the row (and its audit event, same transaction) has it.
-  await waitFor(async () => ((await sql(`select status from delivery where id = ?`, [deliveryId]))[0].status === from ? true : null));
+  await until(`delivery ${deliveryId} at ${from}`, async () => (await sql(`select status from delivery where id = ?`, [deliveryId]))[0].status === from);
   const deliveryEvents = async () => (await sql(`select count(*)::int as n from audit_event where prescription_id = ? and action like 'delivery%'`, [id]))[0].n;
   const auditBefore = await deliveryEvents();
   for (const to of POSTABLE) {
@@ -209,7 +209,7 @@ describe('signed partner updates', () => {
     const sameId = await client.send('POST', path, raw, signPartnerRequest(p.secret, { method: 'POST', path, body: raw, updateId: headers['x-rxflow-update-id'], timestamp: Math.floor(Date.now() / 1000) + 1 }));
     expect(sameId.body.error.code).toBe('REPLAYED_UPDATE');
     const assignedEvents = async () => (await sql(`select count(*)::int as n from audit_event where prescription_id = ? and action = 'delivery_assigned'`, [id]))[0].n;
-    await waitFor(async () => ((await assignedEvents()) === 1 ? true : null));
+    await until('one assigned event', async () => (await assignedEvents()) === 1);
     expect(await assignedEvents()).toBe(1);
     // Seen ids are kept in PostgreSQL (unique), so a restart does not forget them.
     expect((await sql(`select count(*)::int as n from signed_request where party_kind = 'partner' and request_id = ?`, [headers['x-rxflow-update-id']]))[0].n).toBe(1);
@@ -245,7 +245,7 @@ describe('the delivery state machine through the API', () => {
     for (const sim of sims) sim.behaviour.delayMs = 2500;
     try {
       const { id } = await toDelivery({}, false);
-      const row = await waitFor(async () => (await sql(`select d.id, p.code from delivery d join delivery_partner p on p.id = d.partner_id where d.prescription_id = ? and d.attempt = 1`, [id]))[0] ?? null);
+      const row = await until('the first delivery stored', async () => (await sql(`select d.id, p.code from delivery d join delivery_partner p on p.id = d.partner_id where d.prescription_id = ? and d.attempt = 1`, [id]))[0] ?? null);
       const early = await simOf(row.code).post(row.id, 'assigned');
       expect({ status: early.status, code: early.body?.error?.code }).toEqual({ status: 409, code: 'DELIVERY_NOT_READY' });
       const { deliveryId } = await attempt(id, 1);
@@ -306,13 +306,13 @@ describe('the delivery state machine through the API', () => {
     let rx: Awaited<ReturnType<typeof toDelivery>>;
     try {
       rx = await toDelivery({}, false);
-      await waitFor(async () => ((await sql(`select 1 from delivery where prescription_id = ? and attempt = 2`, [rx.id])).length ? true : null));
+      await until('a second attempt dispatched', async () => (await sql(`select 1 from delivery where prescription_id = ? and attempt = 2`, [rx.id])).length > 0);
     } finally {
       partners.fast.sim.behaviour.refuse = false;
     }
     const { id } = rx;
     // The fast partner refused attempt 1 (created → failed, by the adapter); attempt 2 went to the cold-chain one.
-    const rows = await waitFor(async () => {
+    const rows = await until('the rows', async () => {
       const r = await sql(`select attempt, status, p.code from delivery d join delivery_partner p on p.id = d.partner_id where d.prescription_id = ? order by attempt`, [id]);
       return r.length === 2 ? r : null;
     });
@@ -326,12 +326,3 @@ describe('the delivery state machine through the API', () => {
   });
 });
 
-async function waitFor<T>(fn: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

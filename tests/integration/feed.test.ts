@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MikroORM, EntityManager } from '@mikro-orm/postgresql';
-import { actors, anonymous, apiUrl, closeDb, sql } from './helpers';
+import { actors, anonymous, apiUrl, closeDb, sql, until } from './helpers';
 import { ApiClient } from '../../demo/actors';
 import { DEMO } from '../../demo/fixtures';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
@@ -55,16 +55,6 @@ async function readAll(client: ApiClient, after?: string, extra = '', limit = 20
 const dbLog = (hospitalId: string) => sql<{ id: string; sequence: string }>(`select id, sequence from hospital_event where hospital_id = ? order by sequence`, [hospitalId]);
 const seqs = (items: any[]) => items.map((e) => Number(e.sequence));
 const consecutive = (ns: number[]) => ns.every((n, i) => i === 0 || n === ns[i - 1] + 1);
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** An event committed by a transaction of this test process (the real outbox writer), or rolled back. */
 async function writeEvent(t: Tenant, opts: { rollback?: boolean; holdUntil?: Promise<void>; written?: () => void } = {}): Promise<string> {

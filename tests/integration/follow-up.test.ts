@@ -11,7 +11,7 @@ import { adrExportCommand } from '../../engine/cli/adr';
 import { Ctx } from '../../engine/cli/common';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { scanOrder } from '../../demo/packs';
-import { actions, actors, approve, closeDb, sql } from './helpers';
+import { actions, actors, approve, closeDb, sql, until } from './helpers';
 
 afterAll(closeDb);
 
@@ -35,16 +35,7 @@ async function handedOver(extra: Record<string, unknown> = {}) {
   return id;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-const stepSent = (id: string, kind: string) => waitFor(`${kind} sent`, async () =>
+const stepSent = (id: string, kind: string) => until(`${kind} sent`, async () =>
   (await sql(`select id, status from follow_up where prescription_id = ? and kind = ? and status = 'sent'`, [id, kind]))[0] as { id: string } | undefined);
 const hospitalEvents = async (id: string, type: string) =>
   (await sql(`select envelope from hospital_event where prescription_id = ? and type = ? order by sequence`, [id, `rxflow.prescription.${type}`])).map((r) => r.envelope);

@@ -122,7 +122,7 @@ export async function newHospital(prefix: string, name: string): Promise<{ id: s
 }
 
 /** Polls `probe` until it returns something truthy (returned), or throws after `timeoutMs` naming `what`. */
-export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { actors, claimAndReview, closeDb, deliveryCode, sql } from './helpers';
+import { actors, claimAndReview, closeDb, deliveryCode, sql, until } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
 import { demoPrescriptionContent, signAsDemoHospital } from '../../demo/prescriptions';
 import { DEMO } from '../../demo/fixtures';
@@ -54,16 +54,6 @@ const JOURNEY_TYPES = [
     ];
 let hospital: ApiClient;
 let secret: string;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 const push = (o: Parameters<typeof demoPrescriptionContent>[0] = {}, edit: (c: any) => void = () => {}) => {
   const content = demoPrescriptionContent(o);
