@@ -17,13 +17,10 @@ import path from 'node:path';
 import { openPool } from './postgis-baseline';
 import { BENCH_FOLLOWUPS, ENGINE_READY, ROOT, RxWatcher, apiUrlOf, benchParties, benchPrescription, startProcess, stopProcess, type CarryContext, type Proc } from './lib/e2e';
 import { WorkerSupervisor, awaitWorkflows, freshEngineData, serviceVersions, checkRun, checkStock, playScenario, pushDurably, runAll, scenarioMix, stockTotals, type Journey } from './lib/reliability';
+import { cliArgs } from './lib/args';
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback: string) => {
-    const i = a.findIndex((x) => x === `--${name}` || (name === 'n' && x === '-n'));
-    return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
-  };
+  const { get, has } = cliArgs();
   return {
     db: get('db', 'postgres://rxflow:rxflow@127.0.0.1:56432/rxflow_crash'),
     es: get('es', 'http://127.0.0.1:19400'),
@@ -32,7 +29,7 @@ function args() {
     n: Number(get('n', '500')),
     kills: Number(get('kills', '20')),
     // After this many kills the last worker is left alone and the run drains on it (default: kill until the end).
-    maxKills: a.includes('--max-kills') ? Number(get('max-kills', '0')) : undefined,
+    maxKills: has('max-kills') ? Number(get('max-kills', '0')) : undefined,
     seed: Number(get('seed', '42')),
     killMinMs: Number(get('kill-min', '4')) * 1000,
     killMaxMs: Number(get('kill-max', '16')) * 1000,

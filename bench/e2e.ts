@@ -30,13 +30,10 @@ import {
   BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryCeiling, carryPrescription, ceilingTimings, closedLoop, fixedRate,
   cpuMs, historyShape, servicesCpuMs, journeyTimes, median, rssMiB, rssSampler, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf, type CarryContext, type LoadResult, type Proc,
 } from './lib/e2e';
+import { cliArgs } from './lib/args';
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback: string) => {
-    const i = a.indexOf(`--${name}`);
-    return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
-  };
+  const { get, has } = cliArgs();
   const tuning = get('tuning', 'default').split(';').filter(Boolean).map((t) => {
     const [name, vars = ''] = t.includes(':') ? [t.slice(0, t.indexOf(':')), t.slice(t.indexOf(':') + 1)] : [t, ''];
     return { name, env: Object.fromEntries(vars.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])) };
@@ -49,13 +46,13 @@ function args() {
     temporal: get('temporal', process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:17233'),
     workers: get('workers', '1,2,4').split(',').map(Number),
     concurrency: Number(get('concurrency', '32')),
-    rate: a.includes('--rate') ? Number(get('rate', '0')) : null,
+    rate: has('rate') ? Number(get('rate', '0')) : null,
     duration: Number(get('duration', '30')),
     warmup: Number(get('warmup', '5')),
     runs: Number(get('runs', '1')),
     tuning,
-    ceilingLocal: a.includes('--ceiling-local'),
-    keep: a.includes('--keep'),
+    ceilingLocal: has('ceiling-local'),
+    keep: has('keep'),
     tick: Number(get('tick', '20')),
     out: get('out', path.join(ROOT, '.stack', 'bench-results')),
   };

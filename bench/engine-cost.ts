@@ -24,19 +24,19 @@ import { openOrm } from '../db/orm';
 import { openPool } from './postgis-baseline';
 import { activityDuration, esDuration } from '../engine/metrics';
 import { BENCH_FOLLOWUPS, ROOT, RxWatcher, benchParties, benchPrescription, carryPrescription, type CarryContext } from './lib/e2e';
+import { cliArgs } from './lib/args';
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback: string) => { const i = a.indexOf(`--${name}`); return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback; };
+  const { get, has } = cliArgs();
   return {
     db: get('db', 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_cost'),
     prefix: get('prefix', 'rxcost'),
     journeys: Number(get('journeys', '40')),
     concurrency: Number(get('concurrency', '4')),
     warmup: Number(get('warmup', '4')),
-    reset: a.includes('--reset'),
-    sql: a.includes('--sql'),
-    profile: a.includes('--profile'),
+    reset: has('reset'),
+    sql: has('sql'),
+    profile: has('profile'),
   };
 }
 

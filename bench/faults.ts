@@ -25,17 +25,14 @@ import { openServices } from '../engine/runtime';
 import { openPool } from './postgis-baseline';
 import { BENCH_FOLLOWUPS, ENGINE_READY, ROOT, RxWatcher, benchParties, benchPrescription, startProcess, stopProcess, type CarryContext, type Proc } from './lib/e2e';
 import { awaitWorkflows, checkRun, checkStock, freshEngineData, playScenario, scenarioMix, serviceVersions, stockTotals, type Journey } from './lib/reliability';
+import { cliArgs } from './lib/args';
 
 const run = promisify(execFile);
 const log = (s: string) => console.error(`[faults ${new Date().toISOString().slice(11, 19)}] ${s}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback: string) => {
-    const i = a.indexOf(`--${name}`);
-    return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
-  };
+  const { get } = cliArgs();
   return {
     rate: Number(get('rate', '2')),
     esDownS: Number(get('es-down', '60')),

@@ -13,12 +13,9 @@ import { openOrm } from '../db/orm';
 import globalSetup from '../tests/integration/global-setup';
 import globalTeardown from '../tests/integration/global-teardown';
 import { consoleSession, fuzz, operationsOf, realParams } from './lib/fuzz';
+import { cliArgs } from './lib/args';
 
-function arg(name: string, fallback: string): string {
-  const a = process.argv.slice(2);
-  const i = a.indexOf(`--${name}`);
-  return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
-}
+const { get: arg, has } = cliArgs();
 
 async function main() {
   const count = Number(arg('requests', '10000'));
@@ -51,7 +48,7 @@ async function main() {
   }
   // What the generated requests that succeeded on an unsafe method were (--examples): a 2xx to a body
   // nobody meant to be valid deserves a look.
-  if (process.argv.includes('--examples')) {
+  if (has('examples')) {
     for (const [k, r] of tally.examples) if (/^(POST|PUT|DELETE) .* 2\d\d$/.test(k)) console.log(`EXAMPLE ${k} [${r.kind}, ${r.cred}] ${r.method} ${r.path.slice(0, 160)} ${typeof r.body === 'string' ? r.body.slice(0, 400) : ''}`);
   }
   await orm.close();

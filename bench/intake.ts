@@ -19,13 +19,10 @@ import { seedAll } from '../engine/seed';
 import { DEMO } from '../demo/fixtures';
 import { openPool } from './postgis-baseline';
 import { ROOT, benchPrescription, median, rssMiB, startProcess, stopProcess, summarise, ENGINE_READY, apiUrlOf } from './lib/e2e';
+import { cliArgs } from './lib/args';
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback: string) => {
-    const i = a.indexOf(`--${name}`);
-    return i >= 0 && a[i + 1] !== undefined ? a[i + 1] : fallback;
-  };
+  const { get } = cliArgs();
   return {
     db: get('db', 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_e2e'),
     prefix: get('prefix', 'rxe2e'),

@@ -23,6 +23,7 @@ import { pinyinOf, prng } from '../catalog/ingest';
 import { haversineKm } from '../domain/matching';
 import type { Drug } from '../domain/types';
 import { explainMatch, matchPharmaciesPostgis, openPool, setupBaseline, type PgPool, type PgQueryable } from './postgis-baseline';
+import { cliArgs } from './lib/args';
 
 // ---------------------------------------------------------------- the data set and the workload
 
@@ -200,13 +201,7 @@ const median = (xs: number[]) => {
 // ---------------------------------------------------------------- main
 
 function args() {
-  const a = process.argv.slice(2);
-  const get = (name: string, fallback?: string) => {
-    const i = a.indexOf(`--${name}`);
-    if (i >= 0 && a[i + 1] !== undefined) return a[i + 1];
-    if (fallback === undefined) throw new Error(`--${name} is required`);
-    return fallback;
-  };
+  const { get } = cliArgs();
   return {
     db: get('db', process.env.DATABASE_URL ?? 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_bench'),
     prefix: get('prefix', process.env.RX_INDEX_PREFIX ?? 'rxbench'),

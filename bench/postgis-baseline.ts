@@ -13,6 +13,7 @@
 // "who has this drug" is an index-only scan. Nothing of the application schema is altered.
 import { scoreCandidates, withinDeliveryRadius, type CandidateFacts, type PharmacyCandidate } from '../domain/matching';
 import type { MatchRequest } from '../catalog/queries';
+import { cliArgs } from './lib/args';
 
 // `pg` ships without types and @types/pg is not a dependency: the little of it used here, typed by hand.
 export interface PgResult<R> { rows: R[] }
@@ -168,10 +169,7 @@ export async function explainMatch(db: PgQueryable, m: MatchRequest, minAvailabl
 
 if (require.main === module) {
   (async () => {
-    const arg = (name: string, fallback: string) => {
-      const i = process.argv.indexOf(`--${name}`);
-      return i > 0 ? process.argv[i + 1] : fallback;
-    };
+    const { get: arg } = cliArgs();
     const pool = openPool(arg('db', 'postgres://rxflow:rxflow@127.0.0.1:55432/rxflow_bench'), 2);
     try {
       console.log('setup:', await setupBaseline(pool));

@@ -8,11 +8,10 @@ import { openOrm } from '../db/orm';
 import { loadConfig } from '../engine/config';
 import { stockAlias } from '../catalog/indices';
 import type { StockDoc } from '../catalog/queries';
+import { cliArgs } from './lib/args';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
+const { get } = cliArgs();
+const arg = (name: string, fallback: number) => Number(get(name, String(fallback)));
 
 async function main() {
   const config = loadConfig();
