@@ -1,8 +1,6 @@
 // The parcel side of a delivery against the real engine (docs/delivery.md): cold-chain readings and the
 // pharmacist's decision, the proof-of-delivery code, the label's contents, ETAs and the late flag.
 import fs from 'node:fs';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { DEMO } from '../../demo/fixtures';
 import { actors, approve, closeDb, deliveryCode, sql, until } from './helpers';
 import { deliveryAssigned, offered, statusIs, waitForPrescription, type ApiClient } from '../../demo/actors';
@@ -12,6 +10,7 @@ import { qrMatrix, LABEL_QR } from '../../activities/pdf';
 import { pdfRects, pdfText } from '../pdf-text';
 import { loadDeliveryConfig } from '../../engine/config';
 import { transitMs } from '../../domain/delivery-eta';
+import { rxflow } from '../support/rxflow-cli';
 
 afterAll(closeDb);
 
@@ -260,16 +259,3 @@ describe('ETA and lateness', () => {
     expect(JSON.parse(after.stdout).items.map((i: any) => i.prescriptionId)).not.toContain(id);
   });
 });
-
-const ROOT = path.resolve(__dirname, '../..');
-function rxflow(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(ROOT, 'rxflow'), args, { cwd: ROOT, env: { ...process.env, RX_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (x) => { stdout += x; });
-    child.stderr.on('data', (x) => { stderr += x; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -2,7 +2,7 @@
 // accepts deliveries at POST /deliveries (idempotent by Idempotency-Key, rxflow's signature checked) and
 // posts signed status updates back to rxflow's API when scripted to. Switches make it slow, failing or
 // refusing, so tests (and demos) can drive the adapter's every branch.
-import http from 'node:http';
+import { startJsonEndpoint, type Answer } from './json-endpoint';
 import { randomUUID } from 'node:crypto';
 import { verifyWebhook } from '../../sdk/webhook';
 import { signPartnerRequest } from '../../sdk/partner';
@@ -28,41 +28,6 @@ export interface PartnerSimulator {
 }
 
 export async function startPartnerSimulator(o: { apiUrl: string; apiKey: string; secret: string; port?: number }): Promise<PartnerSimulator> {
-  const delays = new Set<{ timer: NodeJS.Timeout; done: () => void }>();
-  const send = (res: http.ServerResponse, status: number, body: unknown) => {
-    if (res.destroyed) return;
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      if (req.method !== 'POST' || req.url !== '/deliveries') return send(res, 404, { code: 'NOT_FOUND' });
-      const raw = Buffer.concat(chunks);
-      let body: PartnerDeliveryRequest;
-      try { body = JSON.parse(raw.toString('utf8')); } catch { return send(res, 400, { code: 'BAD_JSON' }); }
-      let signatureValid = true;
-      try { verifyWebhook(o.secret, req.headers as Record<string, string>, raw); } catch { signatureValid = false; }
-      const key = req.headers['idempotency-key'] as string | undefined;
-      sim.requests.push({ idempotencyKey: key, signatureValid, body });
-      if (sim.behaviour.delayMs) {
-        await new Promise<void>((done) => {
-          const d = { timer: setTimeout(() => { delays.delete(d); done(); }, sim.behaviour.delayMs), done };
-          delays.add(d);
-        });
-      }
-      if (sim.behaviour.failNext > 0) { sim.behaviour.failNext -= 1; return send(res, sim.behaviour.failStatus, { code: 'PARTNER_BUSY' }); }
-      if (!signatureValid) return send(res, 401, { code: 'BAD_SIGNATURE' });
-      if (!key) return send(res, 400, { code: 'IDEMPOTENCY_KEY_REQUIRED' });
-      if (sim.behaviour.refuse) return send(res, 422, { code: 'OUT_OF_AREA', message: 'no courier covers this address' });
-      const known = sim.deliveries.get(key);
-      if (known) return send(res, 200, { partnerRef: known.partnerRef });
-      const partnerRef = `SIM-${randomUUID().slice(0, 8)}`;
-      sim.deliveries.set(key, { partnerRef, request: body });
-      send(res, 201, { partnerRef });
-    });
-  });
-
   const sim: PartnerSimulator = {
     url: '', requests: [], deliveries: new Map(),
     behaviour: { delayMs: 0, failNext: 0, failStatus: 503, refuse: false },
@@ -86,13 +51,26 @@ export async function startPartnerSimulator(o: { apiUrl: string; apiKey: string;
       }
       return out;
     },
-    close: () => new Promise((resolve) => {
-      for (const d of delays) { clearTimeout(d.timer); d.done(); }
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () => endpoint.close(),
   };
-  await new Promise<void>((resolve) => server.listen(o.port ?? 0, '127.0.0.1', resolve));
-  sim.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const endpoint = await startJsonEndpoint({ path: '/deliveries', port: o.port, handle: async (req, raw): Promise<Answer> => {
+    let body: PartnerDeliveryRequest;
+    try { body = JSON.parse(raw.toString('utf8')); } catch { return [400, { code: 'BAD_JSON' }]; }
+    let signatureValid = true;
+    try { verifyWebhook(o.secret, req.headers as Record<string, string>, raw); } catch { signatureValid = false; }
+    const key = req.headers['idempotency-key'] as string | undefined;
+    sim.requests.push({ idempotencyKey: key, signatureValid, body });
+    if (sim.behaviour.delayMs) await endpoint.delay(sim.behaviour.delayMs);
+    if (sim.behaviour.failNext > 0) { sim.behaviour.failNext -= 1; return [sim.behaviour.failStatus, { code: 'PARTNER_BUSY' }]; }
+    if (!signatureValid) return [401, { code: 'BAD_SIGNATURE' }];
+    if (!key) return [400, { code: 'IDEMPOTENCY_KEY_REQUIRED' }];
+    if (sim.behaviour.refuse) return [422, { code: 'OUT_OF_AREA', message: 'no courier covers this address' }];
+    const known = sim.deliveries.get(key);
+    if (known) return [200, { partnerRef: known.partnerRef }];
+    const partnerRef = `SIM-${randomUUID().slice(0, 8)}`;
+    sim.deliveries.set(key, { partnerRef, request: body });
+    return [201, { partnerRef }];
+  } });
+  sim.url = endpoint.url;
   return sim;
 }
