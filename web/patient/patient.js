@@ -78,20 +78,19 @@ function render() {
   const p = v.payment;
   show('pay-none', !p.precheck && !p.settlement);
   show('precheck', Boolean(p.precheck));
+  // The pre-check's and the settlement's amounts fill the same four rows, under their own prefix.
+  const amounts = (prefix, a) => {
+    text(`${prefix}-total`, a.total?.text);
+    text(`${prefix}-insurer`, a.insurerPays?.text);
+    text(`${prefix}-commercial`, a.commercialPays?.text);
+    text(`${prefix}-patient`, a.patientPays?.text);
+  };
   if (p.precheck) {
-    text('pay-total', p.precheck.total?.text);
-    text('pay-insurer', p.precheck.insurerPays?.text);
-    text('pay-commercial', p.precheck.commercialPays?.text);
-    text('pay-patient', p.precheck.patientPays?.text);
+    amounts('pay', p.precheck);
     show('self-pay-note', p.precheck.selfPayFallback);
   }
   show('settlement', Boolean(p.settlement));
-  if (p.settlement) {
-    text('set-total', p.settlement.total?.text);
-    text('set-insurer', p.settlement.insurerPays?.text);
-    text('set-commercial', p.settlement.commercialPays?.text);
-    text('set-patient', p.settlement.patientPays?.text);
-  }
+  if (p.settlement) amounts('set', p.settlement);
   show('pay-reversed', p.reversed);
 
   const f = v.fulfilment;
