@@ -25,8 +25,8 @@ export interface SignedParty {
   kind: PartyKind;
   /** Whether this caller is one of the party's (anyone else passes untouched). */
   signs(p: Principal): boolean;
-  /** The party's mode and its active secrets, opened. */
-  load(em: EntityManager, partyId: string, now: number): Promise<{ mode: SigningMode; secrets: string[] }>;
+  /** The party's row, its mode and its active secrets, opened. */
+  load(em: EntityManager, partyId: string, now: number): Promise<{ row: unknown; mode: SigningMode; secrets: string[] }>;
   toleranceSeconds: number;
   /** How the party's contract names the id header and the replay refusal. */
   idHeader: string; idName: string; replayCode: 'REPLAYED_UPDATE' | 'REPLAYED_REQUEST';
@@ -39,7 +39,7 @@ export const PARTNERS: () => SignedParty = () => ({
   signs: (p) => p.role === 'courier',
   load: async (em, id, now) => {
     const partner = await em.findOne(DeliveryPartnerSchema, { id });
-    return { mode: 'required', secrets: activeSigningSecrets(partner?.secrets, now).map((s) => openSigningSecret(PARTNER_SECRETS, s.sealed)) };
+    return { row: partner, mode: 'required', secrets: activeSigningSecrets(partner?.secrets, now).map((s) => openSigningSecret(PARTNER_SECRETS, s.sealed)) };
   },
   toleranceSeconds: loadPartnerConfig().toleranceSeconds,
   idHeader: UPDATE_ID_HEADER, idName: 'update id', replayCode: 'REPLAYED_UPDATE',
@@ -57,6 +57,7 @@ export const HOSPITALS: () => SignedParty = () => {
     load: async (em, id, now) => {
       const h = await em.findOne(HospitalSchema, { id });
       return {
+        row: h,
         mode: h?.requestSigning ?? cfg.defaultMode,
         secrets: activeSigningSecrets(h?.requestSecrets, now).map((s) => openSigningSecret(HOSPITAL_SECRETS, s.sealed)),
       };
@@ -95,7 +96,9 @@ export function requestSignature(orm: MikroORM, party: SignedParty, now: () => n
     if (!principal || !party.signs(principal)) return next();
     const em = orm.em.fork();
     const at = now();
-    const { mode, secrets } = await party.load(em, principal.partyId, at);
+    const { row, mode, secrets } = await party.load(em, principal.partyId, at);
+    // The routes behind read the party from here rather than loading it a second time.
+    ctx.state.signingParty = row;
     const header = ctx.get(SIGNATURE_HEADER);
     // Optional: an unsigned request passes, but a signature that is there must hold.
     if (mode === 'off' || (mode === 'optional' && !header)) return next();

@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode } from '@mikro-orm/core';
-import { ColdChainExcursionSchema, DeliveryPartnerSchema, DeliverySchema, PharmacistSchema, PrescriptionSchema, type Delivery } from '../../db/entities';
+import { ColdChainExcursionSchema, DeliverySchema, PharmacistSchema, PrescriptionSchema, type Delivery, type DeliveryPartner } from '../../db/entities';
 import { coldChainDecisionUpdate, coldChainExcursionUpdate } from '../../workflows/prescription';
 import { findExcursion } from '../../domain/cold-chain';
 import { checkProofCode, PROOF_CODE_MAX_FAILURES } from '../../domain/proof-code';
@@ -112,7 +112,7 @@ export function coldChainRoutes(deps: ApiDeps): Router {
     const { readings } = TemperatureBody.parse(ctx.request.body ?? {});
     const future = readings.map((x, i) => ({ x, i })).filter(({ x }) => Date.parse(x.at) > Date.now() + FUTURE_SKEW_MS);
     if (future.length) throw new ApiError(422, 'READING_IN_FUTURE', 'readings cannot be stamped in the future (check the logger\'s clock)', future.map(({ i }) => ({ path: `$.readings[${i}].at`, message: 'in the future' })));
-    const partner = await deps.orm.em.fork().findOneOrFail(DeliveryPartnerSchema, { id: principal.partyId });
+    const partner = ctx.state.signingParty as DeliveryPartner; // loaded by partnerSignature, which verified with its secret
     const actor = `courier:${partner.code}`;
     const origin = requestOrigin(ctx);
     const result = await deps.orm.em.fork().transactional(async (t) => {

@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema } from '../../db/entities';
+import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema, type DeliveryPartner } from '../../db/entities';
 import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate } from '../../workflows/prescription';
 import { dispenseView } from '../../domain/partial-fill';
 import { canDeliveryTransition, DELIVERY_STATUSES, nextDeliveryStatuses, sameDeliveryContent } from '../../domain/prescription-status';
@@ -230,7 +230,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     // Held by a cold-chain excursion first: no proof is asked for (or a code spent) on a parcel that may not be handed over.
     if (body.status === 'delivered') await assertNoColdChainHold(deps, d);
     if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
-    const partner = await deps.orm.em.fork().findOneOrFail(DeliveryPartnerSchema, { id: principal.partyId });
+    const partner = ctx.state.signingParty as DeliveryPartner; // loaded by partnerSignature, which verified with its secret
     const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
     const live = await workflowState(deps.temporal, rx.workflowId);
     // The workflow's view for its current delivery; the row for one it has moved past (or a closed workflow).
