@@ -13,6 +13,7 @@
 // and the process's CPU (API + worker + the parties' client, all here).
 import os from 'node:os';
 import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Session } from 'node:inspector/promises';
 import { summariseProfile, type Profile } from './lib/cpuprofile-summary';
@@ -172,6 +173,11 @@ async function main() {
   console.log(`activity wall time per journey ${r1((actMs * 1000) / n)} ms (all activities)`);
   const esCalls = [...es1.entries()].map(([k, v]) => `${k} ${r1((v.count - (es0.get(k)?.count ?? 0)) / n)} × ${r1(((v.sum - (es0.get(k)?.sum ?? 0)) / Math.max(1, v.count - (es0.get(k)?.count ?? 0))) * 1000)} ms`);
   console.log(`Elasticsearch per journey: ${esCalls.join(', ') || 'none'}`);
+  if (profile) {
+    const file = path.join(os.tmpdir(), `engine-cost-${runId}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    console.log(`[cost] CPU profile written to ${file} (open in Chrome DevTools, or bench/lib/cpuprofile-summary.ts)`);
+  }
   if (profile) console.log(summariseProfile(profile, { title: 'CPU profile of the main thread over the measured journeys', perJourneys: n, top: 40 }));
   if (o.sql) for (const [k, v] of [...sqlSeen.entries()].sort((a, b) => b[1] - a[1])) console.log(`${r1(v / n).toString().padStart(5)}  ${k}`);
 

@@ -232,11 +232,29 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
     const partner = ctx.state.signingParty as DeliveryPartner; // loaded by partnerSignature, which verified with its secret
     const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
+    const update = { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof };
+    // The usual case, a new status and no code to check, goes straight to the workflow, whose validator
+    // decides legality (a Temporal query first cost a worker round trip on every update, docs/benchmarks-e2e.md).
+    // A status this delivery already had (a repeat: its update id is the first call's, which Temporal would
+    // answer with that call's result even after the workflow moved on), a code proof (a refused update must
+    // spend no try) or a refusal asks the workflow's state first and answers from it as below. The row can lag
+    // the workflow by a moment: a repeat sent in that moment is answered as the first call was.
+    const seen = d.status === body.status || d.events.some((e) => e.status === body.status);
+    if (!seen && !(body.status === 'delivered' && body.proof?.kind === 'code' && d.proofCodeHash)) {
+      const proof = body.status === 'delivered' && body.proof ? await checkDeliveredProof(deps, d, body.proof, `courier:${partner.code}`, requestOrigin(ctx)) : body.proof;
+      try {
+        const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { ...update, proof });
+        ctx.status = 202;
+        ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
+        return;
+      } catch (e) {
+        if (!(e instanceof ApiError && ['NOT_ASSIGNED', 'ILLEGAL_DELIVERY_TRANSITION', 'WORKFLOW_CLOSED'].includes(e.code))) throw e;
+      }
+    }
     const live = await workflowState(deps.temporal, rx.workflowId);
     // The workflow's view for its current delivery; the row for one it has moved past (or a closed workflow).
     const current = live?.delivery?.deliveryId === d.id ? live.delivery : null;
     const status = current?.status ?? d.status;
-    const update = { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof };
     if (status === body.status) {
       // A delivered repeat carries the code again; what was kept is only that a code was verified.
       const said = body.status === 'delivered' && body.proof?.kind === 'code'
