@@ -23,6 +23,7 @@ export class EncryptedText extends Type<string | null | undefined, string | null
   }
 
   override compareValues(a: string | null | undefined, b: string | null | undefined): boolean {
+    if (a === b) return true; // the same ciphertext: no need to open either
     const plain = (v: string | null | undefined) => (v === null || v === undefined ? v : decryptField(dataKeyRing(), v, this.field));
     return plain(a) === plain(b);
   }
@@ -53,6 +54,8 @@ export class ProtectedContent extends JsonType {
   }
 
   override compareValues(a: unknown, b: unknown): boolean {
+    // An unchanged content is written back as the stored JSON it was read as (above): equal text, equal content.
+    if (a === b) return true;
     const plain = (v: unknown) => {
       const o = typeof v === 'string' ? JSON.parse(v) : v;
       return o && typeof o === 'object' ? canonicalJson(revealContent(dataKeyRing(), o as Obj)) : canonicalJson(o ?? null);
