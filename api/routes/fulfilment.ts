@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DeliveryPartnerSchema, DeliverySchema, DispensingSchema, DrugSchema, FulfilmentOrderSchema, PharmacySchema, PrescriptionLineSchema, PrescriptionSchema, TraceAlertSchema, type DeliveryPartner } from '../../db/entities';
-import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate } from '../../workflows/prescription';
+import { collectedUpdate, deliveryUpdate, dispenseUpdate, pharmacyResponseUpdate, remainderUpdate, shortUpdate, workflowIdFor } from '../../workflows/prescription';
 import { dispenseView } from '../../domain/partial-fill';
 import { canDeliveryTransition, DELIVERY_STATUSES, nextDeliveryStatuses, sameDeliveryContent } from '../../domain/prescription-status';
 import { maskPhone } from '../../domain/masking';
@@ -231,7 +231,6 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     if (body.status === 'delivered') await assertNoColdChainHold(deps, d);
     if (body.status === 'delivered' && !body.proof) throw new ApiError(422, 'PROOF_REQUIRED', 'a delivered status needs proof of delivery (signature, photo or code)', [{ path: '$.proof', message: 'required when status is delivered' }]);
     const partner = ctx.state.signingParty as DeliveryPartner; // loaded by partnerSignature, which verified with its secret
-    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
     const update = { deliveryId: d.id, partnerCode: partner.code, status: body.status, note: body.note, proof: body.proof };
     // The usual case, a new status and no code to check, goes straight to the workflow, whose validator
     // decides legality (a Temporal query first cost a worker round trip on every update, docs/benchmarks-e2e.md).
@@ -243,7 +242,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
     if (!seen && !(body.status === 'delivered' && body.proof?.kind === 'code' && d.proofCodeHash)) {
       const proof = body.status === 'delivered' && body.proof ? await checkDeliveredProof(deps, d, body.proof, `courier:${partner.code}`, requestOrigin(ctx)) : body.proof;
       try {
-        const state = await sendUpdate(deps.temporal, rx.workflowId, deliveryUpdate, { ...update, proof });
+        const state = await sendUpdate(deps.temporal, workflowIdFor(d.prescriptionId), deliveryUpdate, { ...update, proof });
         ctx.status = 202;
         ctx.body = { deliveryId: d.id, status: body.status, prescriptionStatus: state.status };
         return;
@@ -251,6 +250,7 @@ export function fulfilmentRoutes(deps: ApiDeps): Router {
         if (!(e instanceof ApiError && ['NOT_ASSIGNED', 'ILLEGAL_DELIVERY_TRANSITION', 'WORKFLOW_CLOSED'].includes(e.code))) throw e;
       }
     }
+    const rx = await deps.orm.em.fork().findOneOrFail(PrescriptionSchema, { id: d.prescriptionId });
     const live = await workflowState(deps.temporal, rx.workflowId);
     // The workflow's view for its current delivery; the row for one it has moved past (or a closed workflow).
     const current = live?.delivery?.deliveryId === d.id ? live.delivery : null;
