@@ -12,6 +12,37 @@ export const MAX_BODY_DEPTH = 64;
 
 /** The first string (value or key) PostgreSQL could not store faithfully, or the first value nested too deep. */
 export function unstorableText(value: unknown, maxDepth = MAX_BODY_DEPTH): (ErrorDetail & { code: string; path: string }) | null {
+  // Every request's body passes here and nearly all are fine: a first walk keeps no paths (no array per
+  // value); only a body with a problem is walked again to say where.
+  return storable(value, maxDepth) ? null : locateUnstorable(value, maxDepth);
+}
+
+function storable(value: unknown, maxDepth: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    if (typeof v === 'string') {
+      if (badString(v)) return false;
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= maxDepth) return false;
+    if (Array.isArray(v)) {
+      for (const x of v) { values.push(x); depths.push(depth + 1); }
+      continue;
+    }
+    for (const k in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+      if (badString(k)) return false;
+      values.push((v as Record<string, unknown>)[k]); depths.push(depth + 1);
+    }
+  }
+  return true;
+}
+
+function locateUnstorable(value: unknown, maxDepth: number): (ErrorDetail & { code: string; path: string }) | null {
   // Iterative: a body nested 100,000 deep must not overflow the stack of the code meant to refuse it.
   const stack: { v: unknown; path: PropertyKey[] }[] = [{ v: value, path: [] }];
   while (stack.length) {
