@@ -139,6 +139,7 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
   // refused for that moment: while the stage is opening, the decision is taken and waits in its handler.
   let reviewOpening = false;
   let offering = false;
+  let dispatching = false;
   const notAwaitingReview = () => ApplicationFailure.nonRetryable(`prescription is ${state.status}, not awaiting review`, 'NotAwaitingReview');
   const notOffered = () => ApplicationFailure.nonRetryable('this order is not (or no longer) offered to this pharmacy', 'NotOffered');
   setHandler(reviewUpdate, async (d) => {
@@ -231,26 +232,35 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
       coldFlags += 1;
     }
   };
-  setHandler(deliveryUpdate, (u) => {
+  const checkDeliveryUpdate = (u: DeliveryUpdate) => {
+    const d = state.delivery;
+    if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
+    if (isRepeat(u)) return;
+    if (!canDeliveryTransition(d.status, u.status)) {
+      const next = nextDeliveryStatuses(d.status);
+      throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}; allowed next: ${next.length ? next.join(', ') : 'none'}`, 'IllegalDeliveryTransition',
+        [{ path: '$.status', code: 'illegal_transition', message: `from ${d.status} to ${u.status}`, from: d.status, to: u.status, allowed: next }]);
+    }
+    if (coldDecision?.decision === 'return') throw ApplicationFailure.nonRetryable('a pharmacist stopped this delivery: the parcel goes back to the pharmacy', 'NotAssigned');
+    if (u.status === 'delivered' && d.hold) {
+      throw ApplicationFailure.nonRetryable('a cold-chain excursion is waiting for a pharmacist\'s decision; the parcel may not be handed over until then', 'ColdChainHold');
+    }
+  };
+  // The partner has its job as soon as dispatch stored it, a moment before the workflow has dispatch's
+  // answer (like a review or an offer above): an update for a delivery still being handed over waits here
+  // and is checked once that delivery is current, instead of a refusal and a retry.
+  const handingOver = (u: DeliveryUpdate) => dispatching && state.delivery?.deliveryId !== u.deliveryId;
+  setHandler(deliveryUpdate, async (u) => {
+    if (handingOver(u)) {
+      await condition(() => !dispatching);
+      checkDeliveryUpdate(u);
+    }
     if (isRepeat(u)) return state;
     applyDeliveryUpdate(u);
     deliveryQueue.push(u);
     return state;
   }, {
-    validator: (u) => {
-      const d = state.delivery;
-      if (!d || d.deliveryId !== u.deliveryId || d.partnerCode !== u.partnerCode) throw ApplicationFailure.nonRetryable('no such active delivery for this partner', 'NotAssigned');
-      if (isRepeat(u)) return;
-      if (!canDeliveryTransition(d.status, u.status)) {
-        const next = nextDeliveryStatuses(d.status);
-        throw ApplicationFailure.nonRetryable(`delivery cannot move from ${d.status} to ${u.status}; allowed next: ${next.length ? next.join(', ') : 'none'}`, 'IllegalDeliveryTransition',
-          [{ path: '$.status', code: 'illegal_transition', message: `from ${d.status} to ${u.status}`, from: d.status, to: u.status, allowed: next }]);
-      }
-      if (coldDecision?.decision === 'return') throw ApplicationFailure.nonRetryable('a pharmacist stopped this delivery: the parcel goes back to the pharmacy', 'NotAssigned');
-      if (u.status === 'delivered' && d.hold) {
-        throw ApplicationFailure.nonRetryable('a cold-chain excursion is waiting for a pharmacist\'s decision; the parcel may not be handed over until then', 'ColdChainHold');
-      }
-    },
+    validator: (u) => { if (!handingOver(u)) checkDeliveryUpdate(u); },
   });
   setHandler(coldChainExcursionUpdate, (f) => { applyColdChainFlag(f); return state; }, {
     validator: (f) => {
@@ -321,14 +331,16 @@ export async function prescriptionWorkflow(input: PrescriptionWorkflowInput): Pr
     let lastAttempt = 0;
     let neverLeft = false; // the last partner refused it at dispatch: the parcel is still at the pharmacy
     for (let attempt = 1; attempt <= t.maxDeliveryAttempts; attempt++) {
-      const d = await acts.dispatchDelivery(id, offer.orderId, attempt);
-      if (d.noPartner) { note('delivery_no_partner', { attempt, reason: d.noPartner }); break; }
+      dispatching = true;
+      const d = await acts.dispatchDelivery(id, offer.orderId, attempt).catch((e) => { dispatching = false; throw e; });
+      if (d.noPartner) { dispatching = false; note('delivery_no_partner', { attempt, reason: d.noPartner }); break; }
       lastAttempt = attempt;
       // Dispatch answered no status before partners registered deliveries: the partner had it (assigned).
       const initial: DeliveryStatus = d.status ?? 'assigned';
       state.delivery = { deliveryId: d.deliveryId, partnerCode: d.partnerCode, attempt, status: initial, ...(d.promisedBy ? { promisedBy: d.promisedBy, late: false } : {}) };
       // What a replay handed over before this point (see applyDeliveryUpdate); nothing on a first run.
       for (const u of deliveryQueue) applyDeliveryUpdate(u);
+      dispatching = false; // after the delivery's state: an update waiting in its handler now sees this delivery
       if (attempt === 1) state.status = 'in_delivery';
       note(initial === 'assigned' ? 'delivery_assigned' : 'delivery_created', { partner: d.partnerCode, attempt, label: d.labelFile });
       neverLeft = initial === 'failed';
