@@ -678,7 +678,9 @@ export function createActivities({ orm, es, temporal, matchAtMinute, indexPrefix
 
         // The settlement prices what this fill handed out at this pharmacy's price (the pre-check used the
         // list price); a later fill pays the cumulative difference (domain/partial-fill.ts).
-        const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ?`, [order.pharmacyId]);
+        // Only this prescription's SKUs (as filled), not the pharmacy's whole shelf.
+        const prices: { drug_code: string; price_fen: number }[] = await conn(`select drug_code, price_fen from stock where pharmacy_id = ? and drug_code in (${lines.map(() => '?').join(',')})`,
+          [order.pharmacyId, ...lines.map(fillOf)]);
         const price = new Map(prices.map((p) => [p.drug_code, p.price_fen]));
         // A substitute SKU is reimbursed under its own list entry (its insurance code), at the prescribed line's class when the list does not name it.
         const sku = async (code: string) => drugs.get(code) ?? ((await t.findOne(DrugSchema, { code }))?.data as Drug | undefined);
