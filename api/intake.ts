@@ -26,7 +26,10 @@ import { PhaseTimer } from './timing';
 export interface IntakeDeps { orm: MikroORM; temporal: Client; taskQueue: string; timings: WorkflowTimings; rules?: RulesConfig }
 export interface IntakeResult { prescription: Prescription; duplicate: boolean }
 
-async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown, timer: PhaseTimer, origin?: AuditOrigin): Promise<IntakeResult> {
+/** The pushing hospital's row when the request's signature check already loaded it (api/request-signature.ts). */
+export type KnownHospital = { id: string; code: string } | null | undefined;
+
+async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown, timer: PhaseTimer, origin?: AuditOrigin, known?: KnownHospital): Promise<IntakeResult> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'VALIDATION_FAILED', 'the body must be a JSON object');
   const parsed = timer.time('validation', () => PrescriptionSubmissionSchema.safeParse(raw));
   if (!parsed.success) throw fromZod(parsed.error);
@@ -35,7 +38,7 @@ async function intakeChecked(deps: IntakeDeps, hospitalId: string, raw: unknown,
   const now = new Date();
   const em = deps.orm.em.fork();
 
-  const hospital = await timer.time('database', () => em.findOneOrFail(HospitalSchema, { id: hospitalId }));
+  const hospital = known?.id === hospitalId ? known : await timer.time('database', () => em.findOneOrFail(HospitalSchema, { id: hospitalId }));
   const keys = await timer.time('database', () => registeredKeys(em, hospitalId, now));
   const sig = timer.time('signature', () => verifyPrescriptionSignature(body, keys, now));
   if (!sig.ok) throw new ApiError(422, sig.code, sig.message, [{ path: '$.signature', message: sig.message }]);
@@ -157,9 +160,9 @@ async function start(deps: IntakeDeps, hospitalCode: string, p: Prescription): P
  * Intake, and a refusal the hospital's systems hear about by callback too (the push may have come from
  * a batch job nobody watches). Refusals with no prescription number cannot be matched by the hospital.
  */
-export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown, timer = new PhaseTimer(), origin?: AuditOrigin): Promise<IntakeResult> {
+export async function intakePrescription(deps: IntakeDeps, hospitalId: string, raw: unknown, timer = new PhaseTimer(), origin?: AuditOrigin, known?: KnownHospital): Promise<IntakeResult> {
   try {
-    return await intakeChecked(deps, hospitalId, raw, timer, origin);
+    return await intakeChecked(deps, hospitalId, raw, timer, origin, known);
   } catch (e) {
     const rxNo = (raw as { rxNo?: unknown } | null)?.rxNo;
     if (e instanceof ApiError && (e.status === 422 || e.status === 400) && typeof rxNo === 'string' && rxNo.length > 0 && rxNo.length <= 64) {

@@ -144,7 +144,7 @@ export function fhirRoutes(deps: ApiDeps): Router {
     try {
       result = await intakePrescription(
         { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings },
-        principal.partyId, mapped.prescription, undefined, requestOrigin(ctx));
+        principal.partyId, mapped.prescription, undefined, requestOrigin(ctx), ctx.state.signingParty);
     } catch (e) {
       // Intake speaks of the mapped prescription ($.lines[0].drugCode); the FHIR client hears of its Bundle.
       if (e instanceof ApiError) throw new ApiError(e.status, e.code, e.message, e.details.map((d) => ({ ...d, path: mapped.paths.toFhir(d.path) })));

@@ -96,7 +96,7 @@ export function prescriptionRoutes(deps: ApiDeps): Router {
     const timer = new PhaseTimer();
     const { prescription, duplicate } = await intakePrescription(
       { orm: deps.orm, temporal: deps.temporal, taskQueue: deps.config.taskQueue, timings: deps.config.timings, rules: deps.config.rules },
-      principal.partyId, ctx.request.body, timer, requestOrigin(ctx));
+      principal.partyId, ctx.request.body, timer, requestOrigin(ctx), ctx.state.signingParty);
     ctx.set('Server-Timing', timer.header());
     timer.observe();
     ctx.status = duplicate ? 200 : 201;
