@@ -177,8 +177,8 @@ async function main() {
     const file = path.join(os.tmpdir(), `engine-cost-${runId}.cpuprofile`);
     await writeFile(file, JSON.stringify(profile));
     console.log(`[cost] CPU profile written to ${file} (open in Chrome DevTools, or bench/lib/cpuprofile-summary.ts)`);
+    console.log(summariseProfile(profile, { title: 'CPU profile of the main thread over the measured journeys', perJourneys: n, top: 40 }));
   }
-  if (profile) console.log(summariseProfile(profile, { title: 'CPU profile of the main thread over the measured journeys', perJourneys: n, top: 40 }));
   if (o.sql) for (const [k, v] of [...sqlSeen.entries()].sort((a, b) => b[1] - a[1])) console.log(`${r1(v / n).toString().padStart(5)}  ${k}`);
 
   await new Promise<void>((r) => server.close(() => r()));
